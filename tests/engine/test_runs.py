@@ -1,0 +1,96 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from workbench.engine.errors import RunNotFoundError, WorkbenchError
+from workbench.engine.runs import RunRegistry
+
+
+def test_run_lifecycle_is_recorded(tmp_path):
+    registry = RunRegistry(tmp_path)
+    handle = registry.create_run(model="course_cnn", dataset="/data/shoes", config={"epochs": 2})
+    assert (handle.run_dir / "config.json").is_file()
+    assert registry.get(handle.run_id).status == "running"  # our own process holds the lock
+
+    history = [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.75}]
+    handle.record_epoch(history, best_val_acc=0.75)
+    handle.record_checkpoint(handle.checkpoints_dir / "best.pt")
+    handle.finish("finished", test_acc=0.7)
+
+    record = RunRegistry(tmp_path).get(handle.run_id)  # a fresh registry reads what was written
+    assert record.status == "finished"
+    assert record.metrics == history
+    assert record.best_val_acc == 0.75 and record.test_acc == 0.7
+    assert record.checkpoint.endswith("best.pt")
+    assert json.loads((handle.run_dir / "history.json").read_text()) == history
+    assert record.name == "course_cnn on shoes"
+
+
+def test_killed_process_shows_as_interrupted(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from workbench.engine.runs import RunRegistry
+        handle = RunRegistry({str(tmp_path)!r}).create_run(model="m", dataset="d", config={{}})
+        print(handle.run_id, flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    run_id = proc.stdout.readline().strip()
+    registry = RunRegistry(tmp_path)
+    assert registry.get(run_id).status == "running"  # alive: its lock is held
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    record = registry.get(run_id)
+    assert record.status == "interrupted"
+    assert "killed" in record.reason
+    assert RunRegistry(tmp_path).get(run_id).status == "interrupted"  # persisted, not just computed
+
+
+def test_interrupted_run_can_be_reopened_once(tmp_path):
+    registry = RunRegistry(tmp_path)
+    first = registry.create_run(model="m", dataset="d", config={})
+    first.close()  # the process "died": lock released, status still running in the table
+    handle = registry.reopen_run(first.run_id)
+    assert registry.get(first.run_id).status == "running"
+    with pytest.raises(WorkbenchError, match="still running"):
+        registry.reopen_run(first.run_id)
+    handle.finish("stopped")
+
+
+def test_lookup_by_prefix_last_and_folder(tmp_path):
+    registry = RunRegistry(tmp_path)
+    a = registry.create_run(model="m", dataset="d", config={})
+    a.finish("finished")
+    b = registry.create_run(model="m", dataset="d", config={})
+    b.finish("failed", "boom")
+    assert registry.get("last").run_id == b.run_id
+    assert registry.get(str(a.run_dir)).run_id == a.run_id
+    assert registry.get(a.run_id[:-1]).run_id == a.run_id or a.run_id[:-1] == b.run_id[:-1]
+    with pytest.raises(RunNotFoundError, match="matches 2 runs"):
+        registry.get(a.run_id[:4])  # both ids start with the year
+    with pytest.raises(RunNotFoundError, match="no run matches 'nope'"):
+        registry.get("nope")
+    assert registry.get(b.run_id).reason == "boom"
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "..", "x\\y"])
+def test_run_names_cannot_escape_their_folder(tmp_path, bad):
+    registry = RunRegistry(tmp_path)
+    with pytest.raises(WorkbenchError, match="run name"):
+        registry.create_run(model="m", dataset="d", config={}, name=bad)
+
+
+def test_delete_removes_folder_and_row(tmp_path):
+    registry = RunRegistry(tmp_path)
+    handle = registry.create_run(model="m", dataset="d", config={})
+    with pytest.raises(WorkbenchError, match="is running"):
+        registry.delete(handle.run_id)
+    handle.finish("finished")
+    registry.delete(handle.run_id)
+    assert not handle.run_dir.exists()
+    assert registry.list_runs() == []

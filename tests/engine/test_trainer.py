@@ -1,0 +1,126 @@
+"""The trainer on real Fashion-MNIST PNG folders: accuracy, events, stop/resume, pause, failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from workbench.engine.runs import RunRegistry
+from workbench.engine.training import checkpoint as ckpt
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.events import (
+    CheckpointSaved,
+    EpochEnded,
+    Message,
+    RunFinished,
+    RunStarted,
+    StepEnded,
+)
+from workbench.engine.training.trainer import Trainer
+
+
+def collect(trainer: Trainer, on_event=None) -> list:
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if on_event:
+            on_event(event)
+    return events
+
+
+def of_type(events, kind):
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_course_cnn_reaches_85_percent_on_fashion_mnist(fmnist_folder_factory):
+    """The issue's bar: 2 epochs on a 6,000-image train folder → ≥ 85% on the test split."""
+    data = fmnist_folder_factory(600, 100)
+    config = TrainConfig(data=str(data), model="course_cnn", epochs=2, batch_size=64, seed=0)
+    events = collect(Trainer(config))
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "finished", finished
+    assert finished.test_accuracy >= 0.85, finished
+    started = of_type(events, RunStarted)[0]
+    assert started.train_images + started.val_images == 6000 and started.test_images == 1000
+    epochs = of_type(events, EpochEnded)
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    steps = [e.step for e in of_type(events, StepEnded)]
+    assert steps == sorted(steps) and steps[-1] == 2 * started.steps_per_epoch
+    record = RunRegistry().get(finished.run_id)
+    assert record.status == "finished" and len(record.metrics) == 2
+    assert record.test_acc == pytest.approx(finished.test_accuracy)
+    payload = ckpt.load_checkpoint(finished.checkpoint)
+    assert payload["classes"] == started.classes and payload["preprocessing"]["size"] == 28
+
+
+def test_stop_then_resume_continues_from_saved_epoch(fmnist_folder):
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=3, batch_size=32, seed=1)
+    trainer = Trainer(config)
+    first = collect(trainer, lambda e: isinstance(e, EpochEnded) and trainer.stop())
+    stopped = first[-1]
+    assert stopped.status == "stopped" and stopped.epochs == 1
+    saved = of_type(first, CheckpointSaved)[-1]
+    assert ckpt.load_checkpoint(saved.path)["epoch"] == 1
+    assert RunRegistry().get(stopped.run_id).status == "stopped"
+
+    second = collect(Trainer(resume=stopped.run_id))
+    assert of_type(second, RunStarted)[0].start_epoch == 1
+    assert [e.epoch for e in of_type(second, EpochEnded)] == [2, 3]
+    assert second[-1].status == "finished" and second[-1].run_id == stopped.run_id
+    record = RunRegistry().get(stopped.run_id)
+    assert [m["epoch"] for m in record.metrics] == [1, 2, 3]
+
+
+def test_pause_blocks_until_resumed(fmnist_folder):
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32)
+    trainer = Trainer(config)
+    resumed_at = []
+
+    def on_event(event):
+        if isinstance(event, StepEnded) and event.step == 1 and not resumed_at:
+            trainer.pause()
+            timer = threading.Timer(0.5, lambda: (resumed_at.append(time.monotonic()), trainer.resume()))
+            timer.start()
+
+    events = collect(trainer, on_event)
+    texts = [e.text for e in of_type(events, Message)]
+    assert "paused" in texts and "resumed" in texts
+    assert events[-1].status == "finished"
+    steps_after_pause = [e for e in events[events.index(next(e for e in events if getattr(e, "text", "") == "paused")):]
+                         if isinstance(e, StepEnded)]
+    assert steps_after_pause, "training went on after resume"
+
+
+def test_bad_folder_fails_with_a_message_not_an_exception(tmp_path):
+    events = collect(Trainer(TrainConfig(data=str(tmp_path / "nope"))))
+    assert len(events) == 1 and events[0].status == "failed"
+    assert "nope" in events[0].reason
+
+
+def test_start_from_earlier_run_replaces_head(fmnist_folder, tmp_path):
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32)
+    base = collect(Trainer(config))[-1]
+    # A new class set: only three of the classes, copied to a new folder.
+    import shutil
+
+    subset = tmp_path / "three"
+    classes = sorted(p.name for p in (fmnist_folder / "train").iterdir())[:3]
+    for split in ("train", "test"):
+        for name in classes:
+            shutil.copytree(fmnist_folder / split / name, subset / split / name)
+    events = collect(Trainer(TrainConfig(data=str(subset), model="course_cnn", epochs=1, batch_size=16,
+                                         weights=base.run_id)))
+    assert events[-1].status == "finished", events[-1]
+    assert any("new head for 3 classes" in e.text for e in of_type(events, Message))
+    assert ckpt.load_checkpoint(events[-1].checkpoint)["classes"] == classes
+
+
+def test_same_seed_same_losses(fmnist_folder):
+    def losses():
+        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=64, seed=7)
+        return [e.loss for e in of_type(collect(Trainer(config)), StepEnded)]
+
+    assert losses() == losses()

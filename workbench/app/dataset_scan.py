@@ -1,0 +1,109 @@
+"""Worker-side half of the dataset browser: scan folders with the engine and summarize what the panel shows.
+
+Runs in a worker thread (no widgets here); the engine is imported inside `scan_for_browser`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SPLITS = ("train", "val", "test")
+IMBALANCE_RATIO = 3.0  # largest / smallest training class above this earns a warning
+
+
+@dataclass
+class BrowserItem:
+    path: str
+    class_name: str
+    split: str
+
+
+@dataclass
+class DatasetSummary:
+    folders: list[str]
+    classes: list[str]
+    counts: dict[str, dict[str, int]]  # split -> class -> images
+    items: list[BrowserItem]
+    problems: list[tuple[str, str]]  # (path, reason)
+    warnings: list[str] = field(default_factory=list)
+    typical_size: int | None = None
+    channels: int | None = None
+
+    @property
+    def name(self) -> str:
+        if len(self.folders) == 1:
+            return Path(self.folders[0]).name or self.folders[0]
+        return f"{len(self.folders)} class folders"
+
+    @property
+    def total(self) -> int:
+        return sum(sum(per_class.values()) for per_class in self.counts.values())
+
+    def split_total(self, split: str) -> int:
+        return sum(self.counts.get(split, {}).values())
+
+    @property
+    def present_splits(self) -> list[str]:
+        return [split for split in SPLITS if self.split_total(split)]
+
+    def status_text(self) -> str:
+        splits = " / ".join(f"{self.split_total(s):,} {s}" for s in self.present_splits)
+        size = f" · {self.typical_size}px {'grey' if self.channels == 1 else 'colour'}" if self.typical_size else ""
+        return f"{self.name} · {len(self.classes)} classes · {splits}{size}"
+
+    def imbalance_warning(self) -> str | None:
+        """A sentence when the training classes are strongly unbalanced, else None."""
+        train = {c: n for c, n in self.counts.get("train", {}).items()}
+        if len(train) < 2:
+            return None
+        largest = max(train, key=train.__getitem__)
+        smallest = min(train, key=train.__getitem__)
+        ratio = train[largest] / max(train[smallest], 1)
+        if ratio <= IMBALANCE_RATIO:
+            return None
+        return (
+            f"Strong class imbalance: '{largest}' has {train[largest]:,} training images, '{smallest}' only "
+            f"{train[smallest]:,} ({ratio:.0f}×). The model may learn to favour the large classes; "
+            "collect more of the small ones or check per-class recall after training."
+        )
+
+
+def recount(classes: list[str], items: list[Any]) -> dict[str, dict[str, int]]:
+    """Images per split and class; items marked `excluded` (curated out of training) are not counted."""
+    counts = {split: dict.fromkeys(classes, 0) for split in SPLITS}
+    for item in items:
+        if getattr(item, "excluded", False):
+            continue
+        counts.setdefault(item.split, dict.fromkeys(classes, 0))
+        counts[item.split][item.class_name] = counts[item.split].get(item.class_name, 0) + 1
+    return counts
+
+
+def scan_for_browser(
+    folders: list[str], should_stop: Callable[[], bool], on_progress: Callable[[int], None]
+) -> DatasetSummary:
+    """Index `folders` (one dataset folder, or several that are one class each) without decoding images."""
+    from workbench.engine.data import guess_image_geometry, scan_dataset
+
+    target: str | list[str] = folders[0] if len(folders) == 1 else list(folders)
+    index = scan_dataset(target, progress=on_progress, should_stop=should_stop)
+    classes = list(index.classes)
+    items = [BrowserItem(os.fspath(s.path), classes[s.label], s.split) for s in index.samples]
+    typical_size, channels = (None, None)
+    train = index.split("train")
+    if train:
+        typical_size, channels = guess_image_geometry(train)
+    return DatasetSummary(
+        folders=list(folders),
+        classes=classes,
+        counts=recount(classes, items),
+        items=items,
+        problems=[(os.fspath(p.path), p.reason) for p in index.problems],
+        warnings=list(getattr(index, "warnings", [])),
+        typical_size=typical_size,
+        channels=channels,
+    )

@@ -1,0 +1,206 @@
+"""Live training curves (pyqtgraph): loss per step raw and smoothed, validation loss/accuracy per epoch, lr.
+
+All x axes are in epochs (step / steps-per-epoch) and linked, so per-step and per-epoch curves line up.
+Arrays grow by doubling and curves redraw once per coalesced batch, clipped to the view and downsampled,
+so a long run stays cheap to draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+SMOOTHING = 0.98  # exponential moving average of the step loss, debiased as in fastai's recorder
+
+COLORS = {
+    "raw": (150, 170, 200),
+    "smooth": (31, 119, 180),
+    "val": (214, 39, 40),
+    "train_acc": (31, 119, 180),
+    "val_acc": (214, 39, 40),
+    "lr": (44, 160, 44),
+}
+
+
+class GrowingSeries:
+    """x/y float arrays that grow by doubling, so appending a point is amortised O(1)."""
+
+    def __init__(self) -> None:
+        self._x = np.empty(256)
+        self._y = np.empty(256)
+        self.size = 0
+
+    def extend(self, xs: Sequence[float], ys: Sequence[float]) -> None:
+        need = self.size + len(xs)
+        if need > len(self._x):
+            capacity = max(need, 2 * len(self._x))
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.size : need] = xs
+        self._y[self.size : need] = ys
+        self.size = need
+
+    def clear(self) -> None:
+        self.size = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.size]
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str) -> pg.PlotItem:
+    plot = layout.addPlot(row=row, col=0, title=title)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setLabel("left", y_label)
+    plot.setLabel("bottom", "epoch")
+    plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+    plot.setClipToView(True)
+    plot.setDownsampling(auto=True, mode="peak")
+    return plot
+
+
+class TrainingPlots(QWidget):
+    """Three stacked plots fed by `add_events`; `series()` exposes the numbers for tests and exports."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="w", foreground="k")
+        self._layout = pg.GraphicsLayoutWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._layout)
+
+        self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy")
+        self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy")
+        self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr")
+        self.acc_plot.setYRange(0, 1, padding=0.02)
+        for plot in (self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+
+        self._series = {name: GrowingSeries() for name in ("train_loss", "smooth_loss", "val_loss", "train_acc", "val_acc", "lr")}
+        pen = pg.mkPen
+        self._curves = {
+            "train_loss": self.loss_plot.plot(pen=pen(COLORS["raw"], width=1), name="train (per step)"),
+            "smooth_loss": self.loss_plot.plot(pen=pen(COLORS["smooth"], width=2), name="train (smoothed)"),
+            "val_loss": self.loss_plot.plot(
+                pen=pen(COLORS["val"], width=2), symbol="o", symbolSize=7, symbolBrush=COLORS["val"], name="validation"
+            ),
+            "train_acc": self.acc_plot.plot(
+                pen=pen(COLORS["train_acc"], width=2), symbol="t", symbolSize=7, name="train"
+            ),
+            "val_acc": self.acc_plot.plot(
+                pen=pen(COLORS["val_acc"], width=2), symbol="o", symbolSize=7, symbolBrush=COLORS["val_acc"], name="validation"
+            ),
+            "lr": self.lr_plot.plot(pen=pen(COLORS["lr"], width=2), name="learning rate"),
+        }
+        self._ema = 0.0
+        self._ema_steps = 0
+        self._epoch_offset = 0  # epochs already done when this run started (resume): x continues from there
+
+    # ---- feeding -------------------------------------------------------------------------------
+    def clear(self) -> None:
+        for series in self._series.values():
+            series.clear()
+        self._ema = 0.0
+        self._ema_steps = 0
+        self._redraw(self._series)
+
+    def add_events(self, events: Iterable[Any]) -> None:
+        """Take engine events (StepEnded, EpochEnded; others ignored) and redraw the touched curves once."""
+        steps: dict[str, tuple[list[float], list[float]]] = {}
+
+        def push(name: str, x: float, y: float | None) -> None:
+            if y is None:
+                return
+            xs, ys = steps.setdefault(name, ([], []))
+            xs.append(x)
+            ys.append(y)
+
+        for event in events:
+            kind = type(event).__name__
+            if kind == "StepEnded":
+                per_epoch = max(1, event.steps_per_epoch)
+                in_epoch = event.step_in_epoch or ((event.step - 1) % per_epoch + 1)
+                x = event.epoch - 1 + in_epoch / per_epoch
+                self._ema_steps += 1
+                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * event.loss
+                push("train_loss", x, event.loss)
+                push("smooth_loss", x, self._ema / (1 - SMOOTHING**self._ema_steps))
+                push("lr", x, event.lr)
+            elif kind == "EpochEnded":
+                push("val_loss", event.epoch, event.val_loss)
+                push("train_acc", event.epoch, event.train_acc)
+                push("val_acc", event.epoch, event.val_acc)
+        for name, (xs, ys) in steps.items():
+            self._series[name].extend(xs, ys)
+        self._redraw({name: self._series[name] for name in steps})
+
+    def load_history(self, metrics: list[dict[str, Any]]) -> None:
+        """Show a finished run's per-epoch history (RunRecord.metrics: EpochEnded dicts)."""
+        self.clear()
+        for row in metrics:
+            epoch = row.get("epoch")
+            if epoch is None:
+                continue
+            for name, key in (("val_loss", "val_loss"), ("train_acc", "train_acc"), ("val_acc", "val_acc")):
+                if row.get(key) is not None:
+                    self._series[name].extend([epoch], [row[key]])
+            if row.get("train_loss") is not None:
+                self._series["smooth_loss"].extend([epoch], [row["train_loss"]])
+            if row.get("lr"):
+                self._series["lr"].extend([epoch], [row["lr"]])
+        self._redraw(self._series)
+
+    def _redraw(self, series: dict[str, GrowingSeries]) -> None:
+        for name, data in series.items():
+            self._curves[name].setData(data.x, data.y)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) as drawn: train_loss, smooth_loss, val_loss, train_acc, val_acc or lr."""
+        x, y = self._curves[name].getData()
+        empty = np.empty(0)
+        return (empty, empty) if x is None else (np.asarray(x), np.asarray(y))
+
+
+class LRFinderPlot(QWidget):
+    """Loss against learning rate on a log axis, with the suggested rate marked."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._widget = pg.PlotWidget(title="Learning-rate finder")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._widget)
+        plot = self._widget.getPlotItem()
+        plot.setLogMode(x=True, y=False)
+        plot.setLabel("bottom", "learning rate")
+        plot.setLabel("left", "loss")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        self._curve = plot.plot(pen=pg.mkPen(COLORS["smooth"], width=2))
+        self._marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(COLORS["val"], width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self._marker.setVisible(False)
+        plot.addItem(self._marker)
+
+    def show_result(self, lrs: Sequence[float], losses: Sequence[float], suggestion: float | None) -> None:
+        lrs_arr = np.asarray(lrs, dtype=float)
+        losses_arr = np.asarray(losses, dtype=float)
+        keep = np.isfinite(losses_arr) & (lrs_arr > 0)
+        self._curve.setData(lrs_arr[keep], losses_arr[keep])
+        if suggestion:
+            self._marker.setPos(np.log10(suggestion))  # log-mode axes place items in log10 units
+            self._marker.setVisible(True)
+        else:
+            self._marker.setVisible(False)
+
+    def points(self) -> int:
+        x, _ = self._curve.getData()
+        return 0 if x is None else len(x)

@@ -1,0 +1,285 @@
+"""A virtualized thumbnail grid: a list model over dataset images whose pictures load lazily off the UI thread.
+
+Qt's view asks only for the rows it paints, so 70,000 images cost 70,000 small Python objects and nothing
+more until scrolled to. A thumbnail not yet in memory is requested from a small thread pool (newest request
+first, so the rows on screen win after a fast scroll), decoded with Pillow and cached twice: QImages in an
+LRU in memory, PNGs on disk under `paths.cache_dir()/thumbnails` keyed by path, size, mtime and side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+
+from workbench.engine import paths
+from workbench.engine.atomic import write_bytes_atomic
+
+THUMB_SIDE = 72
+MEMORY_CACHE_ITEMS = 6000
+ALL = "(all)"
+
+ClassRole = Qt.ItemDataRole.UserRole + 1
+SplitRole = Qt.ItemDataRole.UserRole + 2
+PathRole = Qt.ItemDataRole.UserRole + 3
+ExcludedRole = Qt.ItemDataRole.UserRole + 4
+
+
+@dataclass
+class ThumbItem:
+    path: str
+    class_name: str
+    split: str
+    excluded: bool = False
+
+
+def pil_to_qimage(image: Image.Image) -> QImage:
+    """An RGB(A) copy the QImage owns (Pillow's buffer may go away)."""
+    image = image.convert("RGBA") if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else image.convert("RGB")
+    fmt = QImage.Format.Format_RGBA8888 if image.mode == "RGBA" else QImage.Format.Format_RGB888
+    data = image.tobytes()
+    bytes_per_line = image.width * (4 if image.mode == "RGBA" else 3)
+    return QImage(data, image.width, image.height, bytes_per_line, fmt).copy()
+
+
+def open_for_display(path: str, side: int) -> tuple[QImage, dict[str, Any]]:
+    """Decode `path` (first frame, EXIF orientation applied) fitted into side×side; also its pixel size and mode."""
+    with Image.open(path) as image:
+        info = {"width": image.width, "height": image.height, "mode": image.mode, "format": image.format or ""}
+        image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster for big photos
+        image = ImageOps.exif_transpose(image)
+        if image.mode == "I;16" or image.mode.startswith("I"):
+            image = image.point(lambda v: v / 256).convert("L")  # 16-bit → 8-bit for display
+        image.thumbnail((side, side), Image.Resampling.BILINEAR)
+        return pil_to_qimage(image), info
+
+
+def _cache_key(path: str, side: int) -> str | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    text = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{side}"
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class _LoaderSignals(QObject):
+    loaded = Signal(str, QImage)  # path, thumbnail
+    failed = Signal(str, str)  # path, reason
+
+
+class _ThumbnailJob(QRunnable):
+    def __init__(self, path: str, side: int, disk_cache: Path | None, signals: _LoaderSignals):
+        super().__init__()
+        self.path, self.side, self.disk_cache, self.signals = path, side, disk_cache, signals
+
+    def run(self) -> None:  # worker thread: Pillow + QImage only (QPixmap is UI-thread only)
+        key = _cache_key(self.path, self.side) if self.disk_cache else None
+        cached = self.disk_cache / key[:2] / f"{key}.png" if key and self.disk_cache else None
+        if cached is not None and cached.exists():
+            image = QImage(str(cached))
+            if not image.isNull():
+                self.signals.loaded.emit(self.path, image)
+                return
+        try:
+            image, _ = open_for_display(self.path, self.side)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a "broken" tile, never a crash
+            self.signals.failed.emit(self.path, str(exc) or type(exc).__name__)
+            return
+        if cached is not None:
+            buffer = io.BytesIO()
+            with Image.frombytes("RGBA", (image.width(), image.height()),
+                                 image.convertToFormat(QImage.Format.Format_RGBA8888).constBits().tobytes()) as png:
+                png.save(buffer, format="PNG")
+            try:
+                write_bytes_atomic(cached, buffer.getvalue())
+            except OSError:
+                pass  # a read-only or full cache folder only costs speed
+        self.signals.loaded.emit(self.path, image)
+
+
+class ThumbnailLoader(QObject):
+    """Decodes thumbnails in its own thread pool (training keeps the global one busy); newest request first."""
+
+    loaded = Signal(str, QImage)
+    failed = Signal(str, str)
+
+    def __init__(self, side: int = THUMB_SIDE, use_disk_cache: bool = True, parent: QObject | None = None):
+        super().__init__(parent)
+        self.side = side
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max(1, min(2, (os.cpu_count() or 2) - 1)))
+        self.disk_cache = paths.cache_dir() / "thumbnails" if use_disk_cache else None
+        self._signals = _LoaderSignals(self)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.failed.connect(self._on_failed)
+        self._pending: set[str] = set()
+        self._priority = itertools.count()
+
+    def request(self, path: str) -> None:
+        if path in self._pending:
+            return
+        self._pending.add(path)
+        # Later requests get higher priority: after a fast scroll the rows now on screen decode first.
+        self.pool.start(_ThumbnailJob(path, self.side, self.disk_cache, self._signals), next(self._priority) % 2**30)
+
+    def cancel_pending(self) -> None:
+        """Drop queued (not yet started) jobs, e.g. when the filter changes."""
+        self.pool.clear()
+        self._pending.clear()
+
+    def _on_loaded(self, path: str, image: QImage) -> None:
+        self._pending.discard(path)
+        self.loaded.emit(path, image)
+
+    def _on_failed(self, path: str, reason: str) -> None:
+        self._pending.discard(path)
+        self.failed.emit(path, reason)
+
+
+def _placeholder(side: int, color: str) -> QPixmap:
+    pixmap = QPixmap(side, side)
+    pixmap.fill(QColor(color))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("#bbbbbb"))
+    painter.drawRect(0, 0, side - 1, side - 1)
+    painter.end()
+    return pixmap
+
+
+class ThumbnailModel(QAbstractListModel):
+    """One row per image; DecorationRole is a cached pixmap or a placeholder plus a background request."""
+
+    def __init__(self, loader: ThumbnailLoader | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.loader = loader or ThumbnailLoader(parent=self)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_failed)
+        self._items: list[ThumbItem] = []
+        self._row_of: dict[str, int] = {}
+        self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
+        self._broken: dict[str, str] = {}
+        self._loading = _placeholder(self.loader.side, "#f0f0f0")
+        self._broken_pixmap = _placeholder(self.loader.side, "#f4c7c3")
+
+    # ---- content -------------------------------------------------------------------------------
+    def set_items(self, items: list[ThumbItem]) -> None:
+        self.loader.cancel_pending()
+        self.beginResetModel()
+        self._items = items
+        self._row_of = {item.path: row for row, item in enumerate(items)}
+        self.endResetModel()
+
+    def items(self) -> list[ThumbItem]:
+        return self._items
+
+    def item(self, row: int) -> ThumbItem:
+        return self._items[row]
+
+    def row_of(self, path: str) -> int | None:
+        return self._row_of.get(path)
+
+    def update_item(self, old_path: str, new_item: ThumbItem) -> None:
+        """Replace one row in place (curation moved or excluded a file)."""
+        row = self._row_of.pop(old_path, None)
+        if row is None:
+            return
+        self._items[row] = new_item
+        self._row_of[new_item.path] = row
+        self._pixmaps.pop(old_path, None)
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+
+    def cached_count(self) -> int:
+        return len(self._pixmaps)
+
+    # ---- Qt model ------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._pixmap_for(item.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            extra = f"\n⚠ {self._broken[item.path]}" if item.path in self._broken else ""
+            return f"{item.path}\nclass: {item.class_name} · split: {item.split}{' · excluded' if item.excluded else ''}{extra}"
+        if role == ClassRole:
+            return item.class_name
+        if role == SplitRole:
+            return item.split
+        if role == PathRole:
+            return item.path
+        if role == ExcludedRole:
+            return item.excluded
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return QSize(self.loader.side + 8, self.loader.side + 8)
+        return None
+
+    def _pixmap_for(self, path: str) -> QPixmap:
+        pixmap = self._pixmaps.get(path)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(path)
+            return pixmap
+        if path in self._broken:
+            return self._broken_pixmap
+        self.loader.request(path)
+        return self._loading
+
+    def _on_loaded(self, path: str, image: QImage) -> None:
+        self._pixmaps[path] = QPixmap.fromImage(image)
+        while len(self._pixmaps) > MEMORY_CACHE_ITEMS:
+            self._pixmaps.popitem(last=False)
+        self._changed(path)
+
+    def _on_failed(self, path: str, reason: str) -> None:
+        self._broken[path] = reason
+        self._changed(path)
+
+    def _changed(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class ThumbnailFilter(QSortFilterProxyModel):
+    """Shows the rows of one class and/or one split (ALL = no restriction)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._class = ALL
+        self._split = ALL
+
+    def set_filter(self, class_name: str = ALL, split: str = ALL) -> None:
+        self._class, self._split = class_name, split
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, ThumbnailModel):
+            return True
+        item = model.item(source_row)
+        return (self._class == ALL or item.class_name == self._class) and (self._split == ALL or item.split == self._split)

@@ -1,0 +1,190 @@
+"""Background work for the window: every engine call runs off the UI thread and reports back through signals.
+
+Two pieces:
+- `EventPump` coalesces a stream of engine events: worker threads `put()` into a lock-free deque and a
+  15 Hz timer on the UI thread hands them over as one list, so a fast trainer never floods the event loop.
+- `run_in_background` / `TrainingSession` wrap superqt thread workers; engine modules (and so torch) are
+  imported inside the worker functions, never at import time of the window.
+"""
+
+from __future__ import annotations
+
+import collections
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+
+from workbench.engine.errors import WorkbenchError
+
+PUMP_HZ = 15
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error from a worker, split into what the user reads and what a bug report needs."""
+
+    message: str
+    details: str
+    is_user_error: bool  # a WorkbenchError: the message says what to fix, no traceback needed
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if isinstance(exc, WorkbenchError):
+            return cls(str(exc), details, True)
+        return cls(f"{type(exc).__name__}: {exc}", details, False)
+
+
+class EventPump(QObject):
+    """Thread-safe inbox for events, delivered to the UI thread in batches at most `hz` times a second."""
+
+    batch = Signal(list)
+
+    def __init__(self, hz: int = PUMP_HZ, parent: QObject | None = None):
+        super().__init__(parent)
+        # deque.append/popleft are atomic in CPython, so producers never take a lock
+        self._inbox: collections.deque[Any] = collections.deque()
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, 1000 // hz))
+        self._timer.timeout.connect(self.flush)
+
+    def put(self, event: Any) -> None:
+        """Queue one event; safe from any thread."""
+        self._inbox.append(event)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop the timer and deliver what is left."""
+        self._timer.stop()
+        self.flush()
+
+    @property
+    def interval_ms(self) -> int:
+        return self._timer.interval()
+
+    def flush(self) -> None:
+        events = []
+        while self._inbox:
+            events.append(self._inbox.popleft())
+        if events:
+            self.batch.emit(events)
+
+
+def run_in_background(
+    func: Callable[..., Any],
+    *args: Any,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[Failure], None] | None = None,
+    **kwargs: Any,
+) -> FunctionWorker:
+    """Run `func(*args, **kwargs)` in the thread pool; `on_done(result)` / `on_error(Failure)` run on the UI thread."""
+    worker: FunctionWorker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    worker.errored.connect(lambda exc: on_error(Failure.from_exception(exc)) if on_error else None)
+    worker.start()
+    return worker
+
+
+def run_generator_in_background(
+    func: Callable[..., Iterator[Any]],
+    *args: Any,
+    on_yield: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[Failure], None] | None = None,
+    on_aborted: Callable[[], None] | None = None,
+    **kwargs: Any,
+) -> GeneratorWorker:
+    """Like `run_in_background` for a generator: each yielded value reaches `on_yield`; `worker.quit()` cancels
+    between yields (so a long job that yields progress can be cancelled)."""
+    worker: GeneratorWorker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
+    if on_yield is not None:
+        worker.yielded.connect(on_yield)
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    if on_aborted is not None:
+        worker.aborted.connect(on_aborted)
+    worker.errored.connect(lambda exc: on_error(Failure.from_exception(exc)) if on_error else None)
+    worker.start()
+    return worker
+
+
+class TrainingSession(QObject):
+    """One training run in a worker thread: the engine's Trainer, its event stream, and its controls.
+
+    `events` carries coalesced lists of engine events; `crashed` a Failure when the trainer raised instead
+    of ending with RunFinished (a bug, shown with details); `ended` fires once the thread is done either way.
+    pause/resume/stop are forwarded to the Trainer (thread-safe there); a request made before the Trainer
+    exists (torch still importing) is applied the moment it does.
+    """
+
+    events = Signal(list)
+    crashed = Signal(object)
+    ended = Signal()
+
+    def __init__(self, config: Any, *, resume: str | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.config = config
+        self.resume_from = resume
+        self._trainer: Any = None
+        self._stop_requested = False
+        self._pause_requested = False
+        self._running = False
+        self._pump = EventPump(parent=self)
+        self._pump.batch.connect(self.events)
+        self._worker: FunctionWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def run_id(self) -> str | None:
+        return getattr(self._trainer, "run_id", None)
+
+    def start(self) -> None:
+        self._running = True
+        self._pump.start()
+        self._worker = create_worker(self._work, _start_thread=False, _ignore_errors=True)
+        self._worker.errored.connect(lambda exc: self.crashed.emit(Failure.from_exception(exc)))
+        self._worker.finished.connect(self._on_finished)
+        self._worker.start()
+
+    def pause(self) -> None:
+        self._pause_requested = True
+        if self._trainer is not None:
+            self._trainer.pause()
+
+    def resume(self) -> None:
+        self._pause_requested = False
+        if self._trainer is not None:
+            self._trainer.resume()
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self._trainer is not None:
+            self._trainer.resume()  # a paused trainer must wake up to notice the stop and save
+            self._trainer.stop()
+
+    def _work(self) -> None:  # runs in the worker thread
+        from workbench.engine.training.trainer import Trainer  # heavy: torch
+
+        trainer = Trainer(self.config, resume=self.resume_from)
+        self._trainer = trainer
+        if self._pause_requested:
+            trainer.pause()
+        if self._stop_requested:
+            trainer.stop()
+        for event in trainer.run():
+            self._pump.put(event)
+
+    def _on_finished(self) -> None:
+        self._pump.stop()  # deliver the last events (RunFinished) before announcing the end
+        self._running = False
+        self.ended.emit()

@@ -1,0 +1,60 @@
+"""`workbench eval` and `workbench predict`."""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.cli.output import Output, format_pct
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    ev = commands.add_parser("eval", help="evaluate a trained model on a folder of labeled images")
+    ev.add_argument(
+        "model", metavar="RUN_OR_CHECKPOINT", help="run id (or 'last'), run folder or checkpoint file"
+    )
+    ev.add_argument("data", help="labeled folder; its test split when it has one, else every image")
+    ev.add_argument("--split", default="auto", choices=("auto", "all", "train", "val", "test"))
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(handler=run_eval)
+
+    pr = commands.add_parser("predict", help="classify images with a trained model")
+    pr.add_argument("model", metavar="RUN_OR_CHECKPOINT")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=run_predict)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from workbench.engine.evaluation.evaluate import evaluate
+
+    out = Output(args.json)
+    report, predictions = evaluate(args.model, args.data, split=args.split, device=args.device)
+    for problem in predictions.problems:
+        out.warn(f"skipped {problem.path}: {problem.reason}")
+    out.say(report.format_table())
+    out.say(
+        f"{report.num_images} images; accuracy {format_pct(report.accuracy)}"
+        + (f"; top-5 {format_pct(report.top5)}" if report.top5 is not None else "")
+    )
+    for true, predicted, count in report.most_confused(3):
+        out.say(f"  most confused: {true} → {predicted} ({count}×)")
+    out.result(report.to_dict())
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from workbench.engine.evaluation.predict import predict
+
+    out = Output(args.json)
+    results = predict(args.model, args.images, top_k=args.top_k, device=args.device)
+    for result in results:
+        if result.error:
+            out.warn(f"{result.path}: {result.error}")
+            continue
+        ranked = ", ".join(f"{name} {100 * p:.1f}%" for name, p in result.top)
+        out.say(f"{result.path}: {ranked}")
+    out.result([r.to_dict() for r in results])
+    return 0 if any(not r.error for r in results) else 1

@@ -1,0 +1,38 @@
+"""Argument parsing and dispatch; each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench.cli import data_cmd, evaluate_cmd, models_cmd, runs_cmd, train_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="CNN Workbench: train, fine-tune and inspect CNNs on folders of labeled images. "
+        "Run without arguments to open the desktop app.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (train_cmd, evaluate_cmd, runs_cmd, data_cmd, models_cmd):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    from workbench.engine.errors import WorkbenchError
+
+    try:
+        return args.handler(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,44 @@
+"""`workbench runs`: the run registry."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from workbench.cli.output import Output, format_pct
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    runs = commands.add_parser("runs", help="list training runs")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--delete", metavar="RUN", help="delete a run and its folder")
+    runs.set_defaults(handler=run_runs)
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    from workbench.engine.runs import RunRegistry
+
+    out = Output(args.json)
+    registry = RunRegistry()
+    if args.delete:
+        record = registry.get(args.delete)
+        registry.delete(record.run_id)
+        out.say(f"deleted run {record.run_id}")
+        out.result({"deleted": record.run_id})
+        return 0
+    records = registry.list_runs()
+    if not records:
+        out.say("no runs yet: `workbench train FOLDER` starts one")
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        out.say(
+            f"{r.run_id}  {r.status:<11} {r.model:<18} epochs {r.epochs_done:<3} best val "
+            f"{format_pct(r.best_val_acc):>7}  {when}  {r.name}"
+        )
+    out.result(
+        [
+            {k: v for k, v in r.to_dict().items() if k != "metrics"} | {"epochs": r.epochs_done}
+            for r in records
+        ]
+    )
+    return 0

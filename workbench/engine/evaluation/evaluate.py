@@ -1,0 +1,82 @@
+"""Evaluate a trained model (a run or a checkpoint) on a folder of labeled images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from workbench.engine.data import BatchIterator, Problem, load_decoded, scan_dataset
+from workbench.engine.errors import DatasetError
+from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
+from workbench.engine.training.checkpoint import load_model
+
+
+@dataclass
+class Predictions:
+    """Everything later views need: per-image logits with their paths and true labels."""
+
+    paths: list[str]
+    targets: torch.Tensor  # (N,) int64
+    logits: torch.Tensor  # (N, classes) float32
+    classes: list[str]
+    problems: list[Problem]
+
+
+def predict_folder(
+    ref: str | Path,
+    data: str | Path,
+    *,
+    split: str = "auto",
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> Predictions:
+    """Run the model over a labeled folder. `split`: auto (test split if the folder has one, else every image),
+    train, val, test or all."""
+    model, meta = load_model(ref, device=device)
+    classes: list[str] = meta["classes"]
+    pre = meta["preprocessing"]
+    index = scan_dataset(data, val_fraction=0.0, test_fraction=0.0)
+    unknown = [c for c in index.classes if c not in classes]
+    if unknown:
+        raise DatasetError(
+            f"{data}: classes {', '.join(unknown)} are not among the model's classes ({', '.join(classes)})"
+        )
+    if split == "auto":
+        split = "test" if index.split("test") else "all"
+    samples = index.samples if split == "all" else index.split(split)
+    if not samples:
+        raise DatasetError(f"{data}: no images in the {split} split")
+    decoded = load_decoded(samples, pre["size"], pre["channels"], progress=progress)
+    # Map the folder's class numbering onto the model's.
+    remap = torch.tensor([classes.index(c) for c in index.classes])
+    labels = remap[decoded.labels]
+    batches = BatchIterator(
+        decoded.images, labels, batch_size, shuffle=False, device=device, mean=pre["mean"], std=pre["std"]
+    )
+    logits = []
+    with torch.inference_mode():
+        for x, _ in batches:
+            logits.append(model(x).float().cpu())
+    return Predictions(
+        decoded.paths, labels, torch.cat(logits), classes, list(index.problems) + list(decoded.problems)
+    )
+
+
+def evaluate(
+    ref: str | Path,
+    data: str | Path,
+    *,
+    split: str = "auto",
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[EvaluationReport, Predictions]:
+    predictions = predict_folder(ref, data, split=split, device=device, progress=progress)
+    loss = F.cross_entropy(predictions.logits, predictions.targets).item()
+    report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
+    report.extra["skipped_files"] = len(predictions.problems)
+    return report, predictions

@@ -1,0 +1,91 @@
+"""Classify individual images with a trained model: top-k classes with probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.engine.data import decode_image
+from workbench.engine.data.scan import IMAGE_EXTENSIONS
+from workbench.engine.errors import BadImageError, DatasetError
+from workbench.engine.training.checkpoint import load_model
+
+
+@dataclass
+class ImagePrediction:
+    path: str
+    top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), best first
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "path": self.path,
+            "top": [{"class": c, "probability": p} for c, p in self.top],
+        }
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given; folders expanded to the images inside them (sorted, recursively)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            raise DatasetError(f"{path}: no such file or folder")
+    return found
+
+
+class Predictor:
+    """Holds a loaded model; `predict` many times (the app's predictions view keeps one)."""
+
+    def __init__(self, ref: str | Path, device: str = "cpu"):
+        self.model, self.meta = load_model(ref, device=device)
+        self.device = device
+        pre = self.meta["preprocessing"]
+        self.size, self.channels = pre["size"], pre["channels"]
+        self.mean = torch.tensor(pre["mean"]).view(-1, 1, 1)
+        self.std = torch.tensor(pre["std"]).view(-1, 1, 1)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    def predict(
+        self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 64
+    ) -> list[ImagePrediction]:
+        results = [ImagePrediction(str(p)) for p in expand_image_paths(paths)]
+        good: list[tuple[ImagePrediction, torch.Tensor]] = []
+        for result in results:
+            try:
+                good.append((result, decode_image(result.path, self.size, self.channels)))
+            except BadImageError as exc:
+                result.error = exc.reason
+        k = min(top_k, len(self.classes))
+        for start in range(0, len(good), batch_size):
+            chunk = good[start : start + batch_size]
+            x = torch.stack([tensor for _, tensor in chunk]).float().div_(255)
+            x = ((x - self.mean) / self.std).to(self.device)
+            with torch.inference_mode():
+                probs = self.model(x).float().softmax(dim=1).cpu()
+            values, indices = probs.topk(k, dim=1)
+            for (result, _), vals, idxs in zip(chunk, values.tolist(), indices.tolist(), strict=True):
+                result.top = [(self.classes[i], v) for v, i in zip(vals, idxs, strict=True)]
+        return results
+
+
+def predict(
+    ref: str | Path, paths: Sequence[str | Path], top_k: int = 5, device: str = "cpu"
+) -> list[ImagePrediction]:
+    return Predictor(ref, device=device).predict(paths, top_k=top_k)

@@ -1,0 +1,152 @@
+"""Folder → decoded tensors, the first stretch of the data path, as a generator of progress events.
+
+`scan` indexes the folder; `decode` turns each split into cached uint8 tensors at the training size.
+Both yield `DataProgress` events and return their result (use `result = yield from ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from workbench.engine.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DatasetIndex,
+    DecodedSplit,
+    Problem,
+    channel_mean_std,
+    load_decoded,
+    scan_dataset,
+)
+from workbench.engine.errors import DatasetError
+from workbench.engine.training.checkpoint import Preprocessing
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.events import DataProgress, Event
+
+ShouldStop = Callable[[], bool]
+T = TypeVar("T")
+
+
+@dataclass
+class PreparedData:
+    index: DatasetIndex
+    train: DecodedSplit
+    val: DecodedSplit | None
+    test: DecodedSplit | None
+    preprocessing: Preprocessing
+
+    @property
+    def classes(self) -> list[str]:
+        return self.index.classes
+
+    @property
+    def problems(self) -> list[Problem]:
+        found = list(self.index.problems)
+        for split in (self.train, self.val, self.test):
+            if split is not None:
+                found.extend(split.problems)
+        return found
+
+
+def data_paths(config: TrainConfig) -> list[str]:
+    if not config.data:
+        raise DatasetError(
+            "no dataset given: pass a folder of class sub-folders (or train/val/test sub-folders)"
+        )
+    return [p for p in config.data.split(os.pathsep) if p]
+
+
+def scan(config: TrainConfig, should_stop: ShouldStop | None = None) -> Generator[Event, None, DatasetIndex]:
+    events: list[Event] = []
+    index = scan_dataset(
+        data_paths(config) if len(data_paths(config)) > 1 else data_paths(config)[0],
+        val_fraction=config.val_split,
+        test_fraction=config.test_split,
+        seed=config.seed,
+        progress=lambda n: events.append(DataProgress("scan", n, 0)),
+        should_stop=should_stop,
+    )
+    # Scanning is quick; report its progress once rather than per file.
+    yield DataProgress("scan", len(index.samples), len(index.samples))
+    if not index.split("train"):
+        raise DatasetError(f"{config.data}: no training images found")
+    return index
+
+
+def decode(
+    index: DatasetIndex,
+    size: int,
+    channels: int,
+    *,
+    imagenet_stats: bool,
+    should_stop: ShouldStop | None = None,
+) -> Generator[Event, None, PreparedData]:
+    total = len(index.samples)
+    done_before = 0
+    decoded: dict[str, DecodedSplit | None] = {}
+    for split in ("train", "val", "test"):
+        samples = index.split(split)
+        if not samples:
+            decoded[split] = None
+            continue
+        offset = done_before
+        decoded[split] = yield from with_progress(
+            lambda report, samples=samples: load_decoded(
+                samples, size, channels, progress=report, should_stop=should_stop
+            ),
+            lambda done, _total, offset=offset: DataProgress("decode", offset + done, total),
+        )
+        done_before += len(samples)
+    train = decoded["train"]
+    assert train is not None
+    if len(train.labels) == 0:
+        raise DatasetError("none of the training images could be decoded; see the skipped files above")
+    if imagenet_stats:
+        mean, std = _imagenet_stats(channels)
+    else:
+        mean, std = channel_mean_std(train.images)
+    preprocessing = Preprocessing(size=size, channels=channels, mean=mean, std=std)
+    return PreparedData(index, train, decoded["val"], decoded["test"], preprocessing)
+
+
+def with_progress(
+    work: Callable[[Callable[[int, int], None]], T], event: Callable[[int, int], Event], interval: float = 0.1
+) -> Generator[Event, None, T]:
+    """Run `work(report)` in a thread and turn its progress reports into events, at most every `interval` s.
+
+    Decoding and downloads are long and report through a callback; a generator yields only from its own frame.
+    """
+    latest: list[tuple[int, int]] = []
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work(lambda done, total: latest.append((done, total)))
+        except BaseException as exc:  # re-raised in the generator's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="workbench-decode", daemon=True)
+    thread.start()
+    reported = None
+    while True:
+        thread.join(interval)
+        finished = not thread.is_alive()  # read before `latest`, so the final report is never missed
+        if latest and latest[-1] != reported:
+            reported = latest[-1]
+            yield event(*reported)
+        if finished:
+            break
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def _imagenet_stats(channels: int) -> tuple[list[float], list[float]]:
+    if channels == 3:
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    # A grey image fed to a first conv whose RGB kernels were summed: normalize like the mean channel.
+    return [sum(IMAGENET_MEAN) / 3], [sum(IMAGENET_STD) / 3]

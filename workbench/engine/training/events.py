@@ -1,0 +1,91 @@
+"""The one stream of typed events the engine yields to its clients (CLI, desktop app).
+
+Clients only read these; they never reach into the trainer. Every event is a small frozen
+dataclass that survives `dataclasses.asdict` -> JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": type(self).__name__, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_id: str
+    run_dir: str
+    model: str
+    classes: list[str]
+    device: str
+    train_images: int
+    val_images: int
+    test_images: int
+    epochs: int
+    steps_per_epoch: int
+    start_epoch: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. "image size 28 chosen from the data"
+
+
+@dataclass(frozen=True)
+class DataProgress(Event):
+    """Long data work before training (scanning, decoding into the cache)."""
+
+    stage: str  # "scan" | "decode"
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    """Something the user should read: a skipped file, a batch-size change, an automatic choice."""
+
+    text: str
+    level: str = "info"  # "info" | "warning"
+
+
+@dataclass(frozen=True)
+class StepEnded(Event):
+    step: int  # global step, counting from 1
+    epoch: int  # 1-based epoch this step belongs to
+    loss: float
+    lr: float
+    images_per_s: float
+    step_in_epoch: int = 0
+    steps_per_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    epoch: int  # 1-based
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    seconds: float
+    lr: float = 0.0
+    images_per_s: float = 0.0
+    val_top5: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    epoch: int
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str  # "finished" | "stopped" | "failed"
+    reason: str = ""
+    run_id: str = ""
+    checkpoint: str | None = None
+    epochs: int = 0  # epochs completed
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
