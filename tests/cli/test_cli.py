@@ -27,8 +27,19 @@ def trained_run(fmnist_folder, tmp_path_factory):
     old = os.environ.get("WORKBENCH_HOME")
     os.environ["WORKBENCH_HOME"] = str(home)
     try:
-        code = main(["train", str(fmnist_folder), "--model", "course_cnn", "--epochs", "2", "--batch-size", "32",
-                     "--json"])
+        code = main(
+            [
+                "train",
+                str(fmnist_folder),
+                "--model",
+                "course_cnn",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+                "--json",
+            ]
+        )
     finally:
         if old is not None:
             os.environ["WORKBENCH_HOME"] = old
@@ -37,11 +48,30 @@ def trained_run(fmnist_folder, tmp_path_factory):
 
 
 def test_train_json_has_the_promised_fields(fmnist_folder, capsys):
-    code, result, _ = run_cli(capsys, "train", str(fmnist_folder), "--model", "course_cnn", "--epochs", "1",
-                              "--batch-size", "32", "--json")
+    code, result, _ = run_cli(
+        capsys,
+        "train",
+        str(fmnist_folder),
+        "--model",
+        "course_cnn",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--json",
+    )
     assert code == 0
-    for key in ("run_id", "run_dir", "checkpoint", "status", "epochs", "classes", "val_accuracy", "test_accuracy",
-                "skipped_files"):
+    for key in (
+        "run_id",
+        "run_dir",
+        "checkpoint",
+        "status",
+        "epochs",
+        "classes",
+        "val_accuracy",
+        "test_accuracy",
+        "skipped_files",
+    ):
         assert key in result, key
     assert result["status"] == "finished" and result["epochs"] == 1
     assert len(result["classes"]) == 10 and Path(result["checkpoint"]).is_file()
@@ -81,19 +111,24 @@ def test_runs_lists_the_run(trained_run, capsys, monkeypatch):
     monkeypatch.setenv("WORKBENCH_HOME", str(trained_run))
     code, result, _ = run_cli(capsys, "runs", "--json")
     assert code == 0 and len(result) == 1
-    assert result[0]["status"] == "finished" and result[0]["epochs"] == 2 and result[0]["model"] == "course_cnn"
+    assert (
+        result[0]["status"] == "finished" and result[0]["epochs"] == 2 and result[0]["model"] == "course_cnn"
+    )
 
 
 def test_resume_a_finished_run_for_more_epochs(fmnist_folder, capsys):
-    code, first, _ = run_cli(capsys, "train", str(fmnist_folder), "--model", "course_cnn", "--epochs", "1",
-                             "--json")
+    code, first, _ = run_cli(
+        capsys, "train", str(fmnist_folder), "--model", "course_cnn", "--epochs", "1", "--json"
+    )
     assert code == 0
     code, second, _ = run_cli(capsys, "train", "--resume", first["run_id"], "--epochs", "2", "--json")
     assert code == 0 and second["run_id"] == first["run_id"] and second["epochs"] == 2
 
 
 def test_fashion_mnist_export_command(tmp_path, capsys, fashion_mnist_source):
-    code, result, _ = run_cli(capsys, "data", "fashion-mnist", str(tmp_path / "fm"), "--per-class", "3", "--json")
+    code, result, _ = run_cli(
+        capsys, "data", "fashion-mnist", str(tmp_path / "fm"), "--per-class", "3", "--json"
+    )
     assert code == 0 and result["images"] == {"train": 30, "test": 30}
     assert len(list((tmp_path / "fm" / "train" / "Ankle boot").glob("*.png"))) == 3
 
@@ -108,10 +143,17 @@ def test_fashion_mnist_export_command(tmp_path, capsys, fashion_mnist_source):
     ],
 )
 def test_bad_input_is_a_clear_error_without_traceback(tmp_path, args, expected, fmnist_folder):
-    args = [a.replace("{missing}", str(tmp_path / "does-not-exist")).replace("{data}", str(fmnist_folder))
-            for a in args]
-    result = subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")})
+    args = [
+        a.replace("{missing}", str(tmp_path / "does-not-exist")).replace("{data}", str(fmnist_folder))
+        for a in args
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     assert expected in result.stderr + result.stdout

@@ -9,8 +9,13 @@ from workbench.engine.training import checkpoint as ckpt
 
 def _payload():
     model = torch.nn.Linear(4, 3)
-    return {"model": "tiny", "classes": ["a", "b", "c"], "epoch": 2, "model_state": model.state_dict(),
-            "rng": ckpt.capture_rng_state()}
+    return {
+        "model": "tiny",
+        "classes": ["a", "b", "c"],
+        "epoch": 2,
+        "model_state": model.state_dict(),
+        "rng": ckpt.capture_rng_state(),
+    }
 
 
 def test_round_trip_keeps_weights_and_rng(tmp_path):
@@ -40,8 +45,11 @@ class _CreatesFile:
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     victim = tmp_path / "pwned.txt"
     evil = tmp_path / "evil.pt"
-    torch.save({"format": ckpt.FORMAT, "model_state": {}, "payload": _CreatesFile(str(victim))}, evil,
-               pickle_module=pickle)
+    torch.save(
+        {"format": ckpt.FORMAT, "model_state": {}, "payload": _CreatesFile(str(victim))},
+        evil,
+        pickle_module=pickle,
+    )
     assert not victim.exists()
     with pytest.raises(WeightsError, match="refused"):
         ckpt.load_checkpoint(evil)

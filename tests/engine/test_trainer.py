@@ -37,7 +37,7 @@ def of_type(events, kind):
 def test_course_cnn_reaches_85_percent_on_fashion_mnist(fmnist_folder_factory):
     """The issue's bar: 2 epochs on a 6,000-image train folder → ≥ 85% on the test split."""
     data = fmnist_folder_factory(600, 100)
-    config = TrainConfig(data=str(data), model="course_cnn", epochs=2, batch_size=64, seed=0)
+    config = TrainConfig(data=str(data), model="course_cnn", epochs=2, batch_size=32, seed=0)
     events = collect(Trainer(config))
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.status == "finished", finished
@@ -89,8 +89,11 @@ def test_pause_blocks_until_resumed(fmnist_folder):
     texts = [e.text for e in of_type(events, Message)]
     assert "paused" in texts and "resumed" in texts
     assert events[-1].status == "finished"
-    steps_after_pause = [e for e in events[events.index(next(e for e in events if getattr(e, "text", "") == "paused")):]
-                         if isinstance(e, StepEnded)]
+    steps_after_pause = [
+        e
+        for e in events[events.index(next(e for e in events if getattr(e, "text", "") == "paused")) :]
+        if isinstance(e, StepEnded)
+    ]
     assert steps_after_pause, "training went on after resume"
 
 
@@ -111,8 +114,11 @@ def test_start_from_earlier_run_replaces_head(fmnist_folder, tmp_path):
     for split in ("train", "test"):
         for name in classes:
             shutil.copytree(fmnist_folder / split / name, subset / split / name)
-    events = collect(Trainer(TrainConfig(data=str(subset), model="course_cnn", epochs=1, batch_size=16,
-                                         weights=base.run_id)))
+    events = collect(
+        Trainer(
+            TrainConfig(data=str(subset), model="course_cnn", epochs=1, batch_size=16, weights=base.run_id)
+        )
+    )
     assert events[-1].status == "finished", events[-1]
     assert any("new head for 3 classes" in e.text for e in of_type(events, Message))
     assert ckpt.load_checkpoint(events[-1].checkpoint)["classes"] == classes
@@ -124,3 +130,22 @@ def test_same_seed_same_losses(fmnist_folder):
         return [e.loss for e in of_type(collect(Trainer(config)), StepEnded)]
 
     assert losses() == losses()
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "step", "plateau", "constant"])
+def test_every_schedule_survives_a_one_step_epoch(tmp_path, write_image, schedule):
+    """A handful of images and a big batch: one step per epoch must not break any schedule."""
+    for label, color in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        for i in range(6):
+            write_image(tmp_path / "data" / label / f"{i}.png", (16, 16), "RGB", color)
+    config = TrainConfig(
+        data=str(tmp_path / "data"),
+        model="course_cnn",
+        epochs=2,
+        batch_size=128,
+        schedule=schedule,
+        val_split=0.34,
+    )
+    events = collect(Trainer(config))
+    assert events[-1].status == "finished", events[-1]
+    assert len(of_type(events, EpochEnded)) == 2

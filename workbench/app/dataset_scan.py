@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 SPLITS = ("train", "val", "test")
-IMBALANCE_RATIO = 3.0  # largest / smallest training class above this earns a warning
 
 
 @dataclass
@@ -52,24 +51,12 @@ class DatasetSummary:
 
     def status_text(self) -> str:
         splits = " / ".join(f"{self.split_total(s):,} {s}" for s in self.present_splits)
-        size = f" · {self.typical_size}px {'grey' if self.channels == 1 else 'colour'}" if self.typical_size else ""
-        return f"{self.name} · {len(self.classes)} classes · {splits}{size}"
-
-    def imbalance_warning(self) -> str | None:
-        """A sentence when the training classes are strongly unbalanced, else None."""
-        train = {c: n for c, n in self.counts.get("train", {}).items()}
-        if len(train) < 2:
-            return None
-        largest = max(train, key=train.__getitem__)
-        smallest = min(train, key=train.__getitem__)
-        ratio = train[largest] / max(train[smallest], 1)
-        if ratio <= IMBALANCE_RATIO:
-            return None
-        return (
-            f"Strong class imbalance: '{largest}' has {train[largest]:,} training images, '{smallest}' only "
-            f"{train[smallest]:,} ({ratio:.0f}×). The model may learn to favour the large classes; "
-            "collect more of the small ones or check per-class recall after training."
+        size = (
+            f" · {self.typical_size}px {'grey' if self.channels == 1 else 'colour'}"
+            if self.typical_size
+            else ""
         )
+        return f"{self.name} · {len(self.classes)} classes · {splits}{size}"
 
 
 def recount(classes: list[str], items: list[Any]) -> dict[str, dict[str, int]]:
@@ -84,13 +71,22 @@ def recount(classes: list[str], items: list[Any]) -> dict[str, dict[str, int]]:
 
 
 def scan_for_browser(
-    folders: list[str], should_stop: Callable[[], bool], on_progress: Callable[[int], None]
+    folders: list[str],
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[int], None],
+    val_fraction: float = 0.1,
+    seed: int = 0,
 ) -> DatasetSummary:
-    """Index `folders` (one dataset folder, or several that are one class each) without decoding images."""
+    """Index `folders` (one dataset folder, or several that are one class each) without decoding images.
+
+    `val_fraction` and `seed` are the training form's, so the counts shown are the split training will use.
+    """
     from workbench.engine.data import guess_image_geometry, scan_dataset
 
     target: str | list[str] = folders[0] if len(folders) == 1 else list(folders)
-    index = scan_dataset(target, progress=on_progress, should_stop=should_stop)
+    index = scan_dataset(
+        target, val_fraction=val_fraction, seed=seed, progress=on_progress, should_stop=should_stop
+    )
     classes = list(index.classes)
     items = [BrowserItem(os.fspath(s.path), classes[s.label], s.split) for s in index.samples]
     typical_size, channels = (None, None)

@@ -27,13 +27,18 @@ def process_age_s() -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="workbench", description="CNN Workbench desktop app")
     parser.add_argument("folders", nargs="*", help="dataset folder(s) to open (several = one class each)")
-    parser.add_argument("--startup-time", action="store_true", help="print the time from process start to window shown")
-    parser.add_argument("--quit-after-show", action="store_true", help="quit once the window is shown (for measuring)")
+    parser.add_argument(
+        "--startup-time", action="store_true", help="print the time from process start to window shown"
+    )
+    parser.add_argument(
+        "--quit-after-show", action="store_true", help="quit once the window is shown (for measuring)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -52,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.startup_time:
             print(f"window shown {process_age_s() * 1000:.0f} ms after process start", flush=True)
         if args.quit_after_show:
-            window.close()
+            QTimer.singleShot(0, window.close)
 
     window.shown.connect(on_shown)
     window.show()
-    return app.exec()
+    status = app.exec()
+    QThreadPool.globalInstance().waitForDone(30000)  # workers must not outlive the objects they report to
+    return status
 
 
 if __name__ == "__main__":

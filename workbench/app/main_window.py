@@ -10,9 +10,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QWidget,
+)
 
 from workbench import __version__
 from workbench.app import dialogs
@@ -26,8 +34,14 @@ from workbench.engine.training.config import TrainConfig
 
 WINDOW_TITLE = "CNN Workbench"
 RUN_STATE_TEXT = {
-    "idle": "idle", "starting": "preparing data…", "running": "training", "paused": "paused",
-    "stopping": "stopping…", "finished": "run finished", "stopped": "run stopped", "failed": "run failed",
+    "idle": "idle",
+    "starting": "preparing data…",
+    "running": "training",
+    "paused": "paused",
+    "stopping": "stopping…",
+    "finished": "run finished",
+    "stopped": "run stopped",
+    "failed": "run failed",
 }
 
 
@@ -37,10 +51,14 @@ def dropped_folders(urls: list[Any]) -> list[str]:
 
 
 class MainWindow(QMainWindow):
-    shown = Signal()  # emitted once, after the first paint
+    shown = Signal()  # emitted once, just after the first paint
 
     def __init__(
-        self, settings: AppSettings | None = None, *, offer_sample: bool = True, initial_folders: list[str] | None = None
+        self,
+        settings: AppSettings | None = None,
+        *,
+        offer_sample: bool = True,
+        initial_folders: list[str] | None = None,
     ):
         super().__init__()
         self.settings = settings or AppSettings()
@@ -61,12 +79,15 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_panel, "2  Model")
         self.tabs.addTab(self.training_panel, "3  Train")
         self.setCentralWidget(self.tabs)
+        self.tabs.installEventFilter(self)
 
         self.device_label = QLabel("device: detecting…")
         self.dataset_label = QLabel("no dataset")
         self.run_label = QLabel("idle")
         for label in (self.dataset_label, self.run_label, self.device_label):
             label.setContentsMargins(6, 0, 6, 0)
+        # Status texts can be long (dataset path, GPU name): they may be cut, never widen the window.
+        self.dataset_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.dataset_label, 1)
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().addPermanentWidget(self.device_label)
@@ -77,6 +98,7 @@ class MainWindow(QMainWindow):
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         self._build_menus()
+        self.dataset_panel.connect_actions(self.open_dataset_dialog, self.open_sample_dataset)
         self._restore_settings()
 
     # ---- extension point for the evaluation / inspector / runs views (issue 5) ---------------------
@@ -85,7 +107,9 @@ class MainWindow(QMainWindow):
         return self.tabs.addTab(widget, title)
 
     # ---- menus and shortcuts -------------------------------------------------------------------
-    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+    def _action(
+        self, text: str, slot: Any, shortcut: QKeySequence | str | None = None, tip: str = ""
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -98,10 +122,18 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self.open_action = self._action("&Open dataset folder…", self.open_dataset_dialog, QKeySequence.StandardKey.Open,
-                                        "A folder of class sub-folders, or of train/val/test sub-folders")
-        self.open_classes_action = self._action("Open &class folders…", self.open_class_folders_dialog, "Ctrl+Shift+O",
-                                                "Several folders, each one class")
+        self.open_action = self._action(
+            "&Open dataset folder…",
+            self.open_dataset_dialog,
+            QKeySequence.StandardKey.Open,
+            "A folder of class sub-folders, or of train/val/test sub-folders",
+        )
+        self.open_classes_action = self._action(
+            "Open &class folders…",
+            self.open_class_folders_dialog,
+            "Ctrl+Shift+O",
+            "Several folders, each one class",
+        )
         self.sample_action = self._action("Open &sample dataset (Fashion-MNIST)", self.open_sample_dataset)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         for action in (self.open_action, self.open_classes_action, self.sample_action):
@@ -114,21 +146,32 @@ class MainWindow(QMainWindow):
         self.train_action = self._action("&Train", panel.start, "Ctrl+Return")
         self.pause_action = self._action("&Pause / resume", panel.toggle_pause, "Ctrl+P")
         self.stop_action = self._action("&Stop (save checkpoint)", panel.stop, "Ctrl+.")
-        self.continue_action = self._action("&Continue training", panel.continue_training, "Ctrl+Shift+Return")
+        self.continue_action = self._action(
+            "&Continue training", panel.continue_training, "Ctrl+Shift+Return"
+        )
         self.lr_find_action = self._action("&LR finder", panel.find_learning_rate, "Ctrl+L")
-        for action in (self.train_action, self.pause_action, self.stop_action, self.continue_action, self.lr_find_action):
+        for action in (
+            self.train_action,
+            self.pause_action,
+            self.stop_action,
+            self.continue_action,
+            self.lr_find_action,
+        ):
             train_menu.addAction(action)
 
         view_menu = bar.addMenu("&View")
         for index, name in enumerate(("&Dataset", "&Model", "T&raining")):
-            view_menu.addAction(self._action(name, lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}"))
+            view_menu.addAction(
+                self._action(name, lambda _=False, i=index: self.tabs.setCurrentIndex(i), f"Ctrl+{index + 1}")
+            )
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About", self._about))
 
     def _about(self) -> None:
         QMessageBox.about(
-            self, "About CNN Workbench",
+            self,
+            "About CNN Workbench",
             f"<b>CNN Workbench {__version__}</b><p>Drag folders of labeled images onto the window, pick a CNN, "
             "train or fine-tune it and watch it learn.</p><p>Sample data: Fashion-MNIST © Zalando SE, MIT licence.</p>",
         )
@@ -144,14 +187,17 @@ class MainWindow(QMainWindow):
         folders = dropped_folders(event.mimeData().urls())
         if not folders:
             event.ignore()
-            self._show_status_message("Drop folders, not files: a folder of class folders, or one folder per class.")
+            self._show_status_message(
+                "Drop folders, not files: a folder of class folders, or one folder per class."
+            )
             return
         event.acceptProposedAction()
         self.load_dataset(folders)
 
     def load_dataset(self, folders: list[str]) -> None:
         self.tabs.setCurrentWidget(self.dataset_panel)
-        self.dataset_panel.load(folders)
+        form = self.training_panel.form.values()
+        self.dataset_panel.load(folders, val_fraction=form["val_split"], seed=form["seed"])
 
     def open_dataset_dialog(self) -> None:
         start = self.dataset_panel.folders[0] if self.dataset_panel.folders else str(Path.home())
@@ -176,7 +222,9 @@ class MainWindow(QMainWindow):
     def open_sample_dataset(self) -> None:
         path = sample_dataset_path()
         if not path.is_dir():
-            dialogs.show_error(self, "Sample dataset missing", f"The bundled sample dataset is not at {path}.")
+            dialogs.show_error(
+                self, "Sample dataset missing", f"The bundled sample dataset is not at {path}."
+            )
             return
         self.load_dataset([str(path)])
 
@@ -221,12 +269,13 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.close)
 
     # ---- start-up ------------------------------------------------------------------------------
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        if not self._shown_once:
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The first paint of the tabs means the window is on screen: only then start the heavy imports.
+        if watched is self.tabs and event.type() == QEvent.Type.Paint and not self._shown_once:
             self._shown_once = True
-            # singleShot(0) runs after this show's paint events: the window is on screen first.
+            self.tabs.removeEventFilter(self)
             QTimer.singleShot(0, self._after_first_paint)
+        return super().eventFilter(watched, event)
 
     def _after_first_paint(self) -> None:
         self.shown.emit()
@@ -242,24 +291,32 @@ class MainWindow(QMainWindow):
         if not sample_dataset_path().is_dir():
             return
         box = QMessageBox(
-            QMessageBox.Icon.Question, "Welcome to CNN Workbench",
+            QMessageBox.Icon.Question,
+            "Welcome to CNN Workbench",
             "Start with the bundled sample dataset (Fashion-MNIST: clothing pictures in 10 classes)?\n\n"
             "You can also drag folders of your own labeled images onto the window at any time.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
         )
         box.setObjectName("sampleOffer")
         yes = box.button(QMessageBox.StandardButton.Yes)
         yes.setText("Open the sample dataset")
         box.button(QMessageBox.StandardButton.No).setText("Not now")
-        box.finished.connect(lambda _result: self.open_sample_dataset() if box.clickedButton() is yes else None)
+        box.finished.connect(
+            lambda _result: self.open_sample_dataset() if box.clickedButton() is yes else None
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
     def start_background_setup(self) -> None:
         """Import the engine off the UI thread: the device for the status bar, then the model zoo."""
-        run_in_background(_describe_device, self.training_panel.form.device.currentText(),
-                          on_done=self.device_label.setText,
-                          on_error=lambda failure: self.device_label.setText(f"device: {failure.message}"))
+        run_in_background(
+            self,
+            _describe_device,
+            self.training_panel.form.device.currentText(),
+            on_done=self.device_label.setText,
+            on_error=lambda failure: self.device_label.setText(f"device: {failure.message}"),
+        )
         self.model_panel.load_zoo(preferred=self.settings.last_model())
 
     # ---- settings ------------------------------------------------------------------------------
@@ -292,9 +349,17 @@ class MainWindow(QMainWindow):
                 panel.stop()
             event.ignore()  # close for real once the run has saved and ended
             return
-        self.dataset_panel.shutdown()
         self.save_settings()
+        self.shutdown_workers()
         super().closeEvent(event)
+
+    def shutdown_workers(self, timeout_ms: int = 15000) -> None:
+        """Cancel background work and wait for it, so no worker reports into a deleted window."""
+        self.dataset_panel.shutdown()
+        self.model_panel.shutdown()
+        # superqt queues a worker's start on the event loop: let queued starts happen, then wait for all.
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        QThreadPool.globalInstance().waitForDone(timeout_ms)
 
 
 def _describe_device(name: str) -> str:  # worker thread: imports torch
@@ -305,4 +370,3 @@ def _describe_device(name: str) -> str:  # worker thread: imports torch
     except Exception:  # noqa: BLE001 - a device the form names but this machine lacks: show what auto picks
         device = pick_device("auto")
     return f"device: {describe_device(device)}"
-

@@ -14,7 +14,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-SMOOTHING = 0.98  # exponential moving average of the step loss, debiased as in fastai's recorder
+SMOOTHING_MAX = 0.98  # exponential moving average of the step loss, debiased as in fastai's recorder
+SMOOTHING_SPAN_EPOCHS = 0.25  # ...averaging over about a quarter of an epoch's reported steps
+
+
+def smoothing_for(steps_per_epoch: int) -> float:
+    """EMA factor for this many step reports per epoch: short epochs need a shorter memory, or the smoothed
+    curve lags epochs behind the raw one."""
+    span = max(2.0, SMOOTHING_SPAN_EPOCHS * steps_per_epoch)
+    return min(SMOOTHING_MAX, 1 - 1 / span)
+
 
 COLORS = {
     "raw": (150, 170, 200),
@@ -56,12 +65,15 @@ class GrowingSeries:
         return self._y[: self.size]
 
 
-def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str) -> pg.PlotItem:
+def _plot(
+    layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, legend: tuple[int, int] | None
+) -> pg.PlotItem:
     plot = layout.addPlot(row=row, col=0, title=title)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setLabel("left", y_label)
     plot.setLabel("bottom", "epoch")
-    plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+    if legend is not None:  # loss falls (legend top right), accuracy rises (legend bottom right)
+        plot.addLegend(offset=legend, labelTextSize="8pt")
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     return plot
@@ -78,32 +90,44 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._layout)
 
-        self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy")
-        self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy")
-        self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr")
+        self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy", legend=(-10, 10))
+        self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy", legend=(-10, -10))
+        self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr", legend=None)
         self.acc_plot.setYRange(0, 1, padding=0.02)
+        self.acc_plot.enableAutoRange(y=False)
         for plot in (self.acc_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
 
-        self._series = {name: GrowingSeries() for name in ("train_loss", "smooth_loss", "val_loss", "train_acc", "val_acc", "lr")}
+        self._series = {
+            name: GrowingSeries()
+            for name in ("train_loss", "smooth_loss", "val_loss", "train_acc", "val_acc", "lr")
+        }
         pen = pg.mkPen
         self._curves = {
             "train_loss": self.loss_plot.plot(pen=pen(COLORS["raw"], width=1), name="train (per step)"),
             "smooth_loss": self.loss_plot.plot(pen=pen(COLORS["smooth"], width=2), name="train (smoothed)"),
             "val_loss": self.loss_plot.plot(
-                pen=pen(COLORS["val"], width=2), symbol="o", symbolSize=7, symbolBrush=COLORS["val"], name="validation"
+                pen=pen(COLORS["val"], width=2),
+                symbol="o",
+                symbolSize=7,
+                symbolBrush=COLORS["val"],
+                name="validation",
             ),
             "train_acc": self.acc_plot.plot(
                 pen=pen(COLORS["train_acc"], width=2), symbol="t", symbolSize=7, name="train"
             ),
             "val_acc": self.acc_plot.plot(
-                pen=pen(COLORS["val_acc"], width=2), symbol="o", symbolSize=7, symbolBrush=COLORS["val_acc"], name="validation"
+                pen=pen(COLORS["val_acc"], width=2),
+                symbol="o",
+                symbolSize=7,
+                symbolBrush=COLORS["val_acc"],
+                name="validation",
             ),
             "lr": self.lr_plot.plot(pen=pen(COLORS["lr"], width=2), name="learning rate"),
         }
         self._ema = 0.0
         self._ema_steps = 0
-        self._epoch_offset = 0  # epochs already done when this run started (resume): x continues from there
+        self._smoothing = SMOOTHING_MAX
 
     # ---- feeding -------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -112,6 +136,11 @@ class TrainingPlots(QWidget):
         self._ema = 0.0
         self._ema_steps = 0
         self._redraw(self._series)
+
+    def start_run(self, first_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        """Frame the x axis on the whole run, so the curves grow into it rather than rescaling every batch."""
+        self._smoothing = smoothing_for(min(steps_per_epoch, 100))  # the engine reports ≤ 100 steps per epoch
+        self.loss_plot.setXRange(first_epoch, max(epochs, first_epoch + 1), padding=0.02)
 
     def add_events(self, events: Iterable[Any]) -> None:
         """Take engine events (StepEnded, EpochEnded; others ignored) and redraw the touched curves once."""
@@ -131,9 +160,10 @@ class TrainingPlots(QWidget):
                 in_epoch = event.step_in_epoch or ((event.step - 1) % per_epoch + 1)
                 x = event.epoch - 1 + in_epoch / per_epoch
                 self._ema_steps += 1
-                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * event.loss
+                beta = self._smoothing
+                self._ema = beta * self._ema + (1 - beta) * event.loss
                 push("train_loss", x, event.loss)
-                push("smooth_loss", x, self._ema / (1 - SMOOTHING**self._ema_steps))
+                push("smooth_loss", x, self._ema / (1 - beta**self._ema_steps))
                 push("lr", x, event.lr)
             elif kind == "EpochEnded":
                 push("val_loss", event.epoch, event.val_loss)
@@ -186,7 +216,9 @@ class LRFinderPlot(QWidget):
         plot.setLabel("left", "loss")
         plot.showGrid(x=True, y=True, alpha=0.25)
         self._curve = plot.plot(pen=pg.mkPen(COLORS["smooth"], width=2))
-        self._marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(COLORS["val"], width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self._marker = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen(COLORS["val"], width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
+        )
         self._marker.setVisible(False)
         plot.addItem(self._marker)
 

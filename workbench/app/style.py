@@ -8,7 +8,9 @@ STYLE_SHEET = """
 QTabBar::tab { padding: 6px 18px; font-weight: 600; }
 QGroupBox { font-weight: 600; margin-top: 10px; }
 QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 3px; }
-QPushButton#startButton { font-weight: 700; padding: 4px 18px; }
+QPushButton#startButton { font-weight: 700; padding: 4px 22px; }
+QPushButton#startButton:enabled { background: #2e7d32; color: white; border: 1px solid #1b5e20; border-radius: 3px; }
+QPushButton#startButton:enabled:hover { background: #388e3c; }
 QLabel#warningLabel { color: #9a5b00; }
 QLabel#errorLabel { color: #b00020; }
 QLabel#hintLabel { color: #555555; }

@@ -8,6 +8,7 @@ LRU in memory, PNGs on disk under `paths.cache_dir()/thumbnails` keyed by path, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -30,8 +31,10 @@ from PySide6.QtCore import (
     QThreadPool,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from workbench.app.qt_compat import refilter
 from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
 
@@ -55,23 +58,63 @@ class ThumbItem:
 
 def pil_to_qimage(image: Image.Image) -> QImage:
     """An RGB(A) copy the QImage owns (Pillow's buffer may go away)."""
-    image = image.convert("RGBA") if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else image.convert("RGB")
+    image = (
+        image.convert("RGBA")
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        else image.convert("RGB")
+    )
     fmt = QImage.Format.Format_RGBA8888 if image.mode == "RGBA" else QImage.Format.Format_RGB888
     data = image.tobytes()
     bytes_per_line = image.width * (4 if image.mode == "RGBA" else 3)
     return QImage(data, image.width, image.height, bytes_per_line, fmt).copy()
 
 
-def open_for_display(path: str, side: int) -> tuple[QImage, dict[str, Any]]:
-    """Decode `path` (first frame, EXIF orientation applied) fitted into side×side; also its pixel size and mode."""
+FAST_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})  # Pillow shows these right as they are
+
+
+def open_for_display(path: str, side: int, *, upscale: bool = False) -> tuple[QImage, dict[str, Any]]:
+    """Decode `path` fitted into side×side (EXIF orientation applied); also its pixel size, mode and format.
+
+    Common modes take a fast path (JPEG draft decoding at reduced scale); 16-bit, float, CMYK and other modes
+    go through the engine's `open_image`, so they look the way the network will see them. With `upscale`,
+    small images (28×28 digits) grow to fill the box, pixelated on purpose: their pixels are the data.
+    """
     with Image.open(path) as image:
-        info = {"width": image.width, "height": image.height, "mode": image.mode, "format": image.format or ""}
-        image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster for big photos
-        image = ImageOps.exif_transpose(image)
-        if image.mode == "I;16" or image.mode.startswith("I"):
-            image = image.point(lambda v: v / 256).convert("L")  # 16-bit → 8-bit for display
-        image.thumbnail((side, side), Image.Resampling.BILINEAR)
-        return pil_to_qimage(image), info
+        info = {
+            "width": image.width,
+            "height": image.height,
+            "mode": image.mode,
+            "format": image.format or "",
+        }
+        if image.mode in FAST_MODES:
+            image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster for big photos
+            shown = ImageOps.exif_transpose(image)
+        else:
+            from workbench.engine.data.decode import open_image  # heavy (torch), and only for unusual modes
+
+            shown = open_image(path)
+        shown.thumbnail((side, side), Image.Resampling.BILINEAR)
+        if upscale and max(shown.size) < side:
+            factor = side / max(shown.size)
+            size = (max(1, round(shown.width * factor)), max(1, round(shown.height * factor)))
+            shown = shown.resize(size, Image.Resampling.NEAREST if factor >= 2 else Image.Resampling.BILINEAR)
+        return pil_to_qimage(shown), info
+
+
+def failure_reason(path: str, exc: Exception) -> str:
+    """The engine's short reason for a file it cannot use ("truncated", "not an image"…), else Pillow's words."""
+    from workbench.engine.errors import BadImageError
+
+    try:
+        from workbench.engine.data.decode import image_header, open_image
+
+        image_header(path)
+        open_image(path)
+    except BadImageError as bad:
+        return bad.reason
+    except Exception:  # noqa: BLE001 - fall back to the display error below
+        pass
+    return str(exc) or type(exc).__name__
 
 
 def _cache_key(path: str, side: int) -> str | None:
@@ -102,19 +145,20 @@ class _ThumbnailJob(QRunnable):
                 self.signals.loaded.emit(self.path, image)
                 return
         try:
-            image, _ = open_for_display(self.path, self.side)
+            image, _ = open_for_display(self.path, self.side, upscale=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a "broken" tile, never a crash
-            self.signals.failed.emit(self.path, str(exc) or type(exc).__name__)
+            self.signals.failed.emit(self.path, failure_reason(self.path, exc))
             return
         if cached is not None:
             buffer = io.BytesIO()
-            with Image.frombytes("RGBA", (image.width(), image.height()),
-                                 image.convertToFormat(QImage.Format.Format_RGBA8888).constBits().tobytes()) as png:
+            with Image.frombytes(
+                "RGBA",
+                (image.width(), image.height()),
+                image.convertToFormat(QImage.Format.Format_RGBA8888).constBits().tobytes(),
+            ) as png:
                 png.save(buffer, format="PNG")
-            try:
+            with contextlib.suppress(OSError):  # a read-only or full cache folder only costs speed
                 write_bytes_atomic(cached, buffer.getvalue())
-            except OSError:
-                pass  # a read-only or full cache folder only costs speed
         self.signals.loaded.emit(self.path, image)
 
 
@@ -141,7 +185,9 @@ class ThumbnailLoader(QObject):
             return
         self._pending.add(path)
         # Later requests get higher priority: after a fast scroll the rows now on screen decode first.
-        self.pool.start(_ThumbnailJob(path, self.side, self.disk_cache, self._signals), next(self._priority) % 2**30)
+        self.pool.start(
+            _ThumbnailJob(path, self.side, self.disk_cache, self._signals), next(self._priority) % 2**30
+        )
 
     def cancel_pending(self) -> None:
         """Drop queued (not yet started) jobs, e.g. when the filter changes."""
@@ -217,7 +263,9 @@ class ThumbnailModel(QAbstractListModel):
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid() or index.row() >= len(self._items):
             return None
         item = self._items[index.row()]
@@ -265,6 +313,36 @@ class ThumbnailModel(QAbstractListModel):
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Paints a thumbnail centred in its cell, a frame when selected, and excluded images dimmed and crossed."""
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        painter.save()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            x = rect.x() + (rect.width() - pixmap.width()) // 2
+            y = rect.y() + (rect.height() - pixmap.height()) // 2
+            if index.data(ExcludedRole):
+                painter.setOpacity(0.35)
+            painter.drawPixmap(x, y, pixmap)
+            painter.setOpacity(1.0)
+            if index.data(ExcludedRole):
+                painter.setPen(QPen(QColor("#c62828"), 3))
+                painter.drawLine(rect.topLeft(), rect.bottomRight())
+                painter.drawLine(rect.topRight(), rect.bottomLeft())
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        size = index.data(Qt.ItemDataRole.SizeHintRole)
+        return size if isinstance(size, QSize) else super().sizeHint(option, index)
+
+
 class ThumbnailFilter(QSortFilterProxyModel):
     """Shows the rows of one class and/or one split (ALL = no restriction)."""
 
@@ -274,12 +352,16 @@ class ThumbnailFilter(QSortFilterProxyModel):
         self._split = ALL
 
     def set_filter(self, class_name: str = ALL, split: str = ALL) -> None:
-        self._class, self._split = class_name, split
-        self.invalidateRowsFilter()
+        def change() -> None:
+            self._class, self._split = class_name, split
+
+        refilter(self, change)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
         if not isinstance(model, ThumbnailModel):
             return True
         item = model.item(source_row)
-        return (self._class == ALL or item.class_name == self._class) and (self._split == ALL or item.split == self._split)
+        return (self._class == ALL or item.class_name == self._class) and (
+            self._split == ALL or item.split == self._split
+        )

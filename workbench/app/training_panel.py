@@ -76,19 +76,33 @@ class TrainingPanel(QWidget):
         form_scroll.setMinimumWidth(290)
         form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-        self.start_button = self._button("Train", "Start training with these settings (Ctrl+Return)", self.start)
+        self.start_button = self._button(
+            "Train", "Start training with these settings (Ctrl+Return)", self.start
+        )
         self.pause_button = self._button("Pause", "Pause between steps / resume (Ctrl+P)", self.toggle_pause)
-        self.stop_button = self._button("Stop", "Stop after the current step and save a checkpoint (Ctrl+.)", self.stop)
+        self.stop_button = self._button(
+            "Stop", "Stop after the current step and save a checkpoint (Ctrl+.)", self.stop
+        )
         self.continue_button = self._button(
-            "Continue training", "Resume a stopped run, or train a finished one further from its weights", self.continue_training
+            "Continue training",
+            "Resume a stopped run, or train a finished one further from its weights",
+            self.continue_training,
         )
         self.again_button = self._button(
-            "Train again with changes", "Clear the curves and unlock the settings for a new run", self.prepare_new_run
+            "Train again with changes",
+            "Clear the curves and unlock the settings for a new run",
+            self.prepare_new_run,
         )
         self.start_button.setObjectName("startButton")
         self.start_button.setDefault(True)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button, self.continue_button, self.again_button):
+        for button in (
+            self.start_button,
+            self.pause_button,
+            self.stop_button,
+            self.continue_button,
+            self.again_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
 
@@ -235,18 +249,28 @@ class TrainingPanel(QWidget):
             elif kind == "DataProgress":
                 self.progress.setRange(0, max(event.total, 1) if event.total else 0)
                 self.progress.setValue(event.done)
-                self.progress.setFormat(f"{event.stage}: {event.done:,} / {event.total:,} images" if event.total else f"{event.stage}…")
+                self.progress.setFormat(
+                    f"{event.stage}: {event.done:,} / {event.total:,} images"
+                    if event.total
+                    else f"{event.stage}…"
+                )
             elif kind == "Message":
                 self._log(("⚠ " if event.level == "warning" else "") + event.text)
             elif kind == "EpochEnded":
                 self._log(
                     f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {_pct(event.train_acc)}"
-                    + (f" · val loss {event.val_loss:.4f} acc {_pct(event.val_acc)}" if event.val_loss is not None else "")
+                    + (
+                        f" · val loss {event.val_loss:.4f} acc {_pct(event.val_acc)}"
+                        if event.val_loss is not None
+                        else ""
+                    )
                     + f" · {event.seconds:.1f} s"
                 )
             elif kind == "CheckpointSaved":
                 self.last_checkpoint = event.path
-                self._log(f"checkpoint saved (epoch {event.epoch}{', best so far' if event.best else ''}): {event.path}")
+                self._log(
+                    f"checkpoint saved (epoch {event.epoch}{', best so far' if event.best else ''}): {event.path}"
+                )
             elif kind == "RunFinished":
                 self._on_run_finished(event)
         if last_step is not None:
@@ -259,6 +283,11 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(event.start_epoch * event.steps_per_epoch)
         self.progress.setFormat("training…")
+        self.plots.start_run(event.start_epoch, event.epochs, event.steps_per_epoch)
+        self.status_label.setText(
+            f"Training {event.model} on {event.device}: run {event.run_id}"
+            + (f", resumed at epoch {event.start_epoch}" if event.start_epoch else "")
+        )
         if self.state == "starting":
             self._set_state("running")
         elif self.state == "paused":
@@ -350,9 +379,14 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("LR finder running…")
         self._lr_worker = run_in_background(
-            _run_lr_find, config, lambda: self._lr_stop, on_done=self._on_lr_found, on_error=self._on_lr_failed
+            self,
+            _run_lr_find,
+            config,
+            lambda: self._lr_stop,
+            on_done=self._on_lr_found,
+            on_error=self._on_lr_failed,
+            on_finished=self._on_lr_ended,
         )
-        self._lr_worker.finished.connect(self._on_lr_ended)
         self._update_buttons()
 
     def _on_lr_found(self, result: Any) -> None:
@@ -366,7 +400,9 @@ class TrainingPanel(QWidget):
 
     def _on_lr_failed(self, failure: Failure) -> None:
         self._log(f"LR finder failed: {failure.message}")
-        dialogs.show_error(self, "LR finder failed", failure.message, "" if failure.is_user_error else failure.details)
+        dialogs.show_error(
+            self, "LR finder failed", failure.message, "" if failure.is_user_error else failure.details
+        )
 
     def _on_lr_ended(self) -> None:
         self._lr_worker = None

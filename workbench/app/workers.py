@@ -15,12 +15,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+import shiboken6
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
 
 from workbench.engine.errors import WorkbenchError
 
 PUMP_HZ = 15
+MIN_POOL_THREADS = 8  # training, a scan, summaries, a download... must not queue behind one another
+
+
+def ensure_pool_capacity() -> None:
+    """superqt runs workers in Qt's global pool, sized to the CPU count (2 here): a long training run and a
+    zoo sweep would leave nothing for a scan. Our workers mostly wait on I/O or torch (which releases the
+    GIL), so a few more threads than cores is right."""
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < MIN_POOL_THREADS:
+        pool.setMaxThreadCount(MIN_POOL_THREADS)
 
 
 @dataclass(frozen=True)
@@ -76,41 +87,53 @@ class EventPump(QObject):
             self.batch.emit(events)
 
 
+def _guarded(owner: QObject, callback: Callable[..., None] | None) -> Callable[..., None]:
+    """`callback`, skipped once `owner` (the widget that asked) has been deleted: a late result from a worker
+    must not touch a closed panel."""
+
+    def call(*args: Any) -> None:
+        if callback is not None and shiboken6.isValid(owner):
+            callback(*args)
+
+    return call
+
+
 def run_in_background(
+    owner: QObject,
     func: Callable[..., Any],
     *args: Any,
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[Failure], None] | None = None,
+    on_finished: Callable[[], None] | None = None,
     **kwargs: Any,
 ) -> FunctionWorker:
-    """Run `func(*args, **kwargs)` in the thread pool; `on_done(result)` / `on_error(Failure)` run on the UI thread."""
+    """Run `func(*args, **kwargs)` in the thread pool; `on_done(result)` / `on_error(Failure)`, then
+    `on_finished()` either way, run on the UI thread as long as `owner` still exists."""
+    ensure_pool_capacity()
     worker: FunctionWorker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
-    if on_done is not None:
-        worker.returned.connect(on_done)
-    worker.errored.connect(lambda exc: on_error(Failure.from_exception(exc)) if on_error else None)
+    worker.returned.connect(_guarded(owner, on_done))
+    worker.finished.connect(_guarded(owner, on_finished))
+    report_error = _guarded(owner, on_error)
+    worker.errored.connect(lambda exc: report_error(Failure.from_exception(exc)))
     worker.start()
     return worker
 
 
 def run_generator_in_background(
+    owner: QObject,
     func: Callable[..., Iterator[Any]],
     *args: Any,
     on_yield: Callable[[Any], None] | None = None,
-    on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[Failure], None] | None = None,
-    on_aborted: Callable[[], None] | None = None,
     **kwargs: Any,
 ) -> GeneratorWorker:
     """Like `run_in_background` for a generator: each yielded value reaches `on_yield`; `worker.quit()` cancels
     between yields (so a long job that yields progress can be cancelled)."""
+    ensure_pool_capacity()
     worker: GeneratorWorker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
-    if on_yield is not None:
-        worker.yielded.connect(on_yield)
-    if on_done is not None:
-        worker.returned.connect(on_done)
-    if on_aborted is not None:
-        worker.aborted.connect(on_aborted)
-    worker.errored.connect(lambda exc: on_error(Failure.from_exception(exc)) if on_error else None)
+    worker.yielded.connect(_guarded(owner, on_yield))
+    report_error = _guarded(owner, on_error)
+    worker.errored.connect(lambda exc: report_error(Failure.from_exception(exc)))
     worker.start()
     return worker
 
@@ -149,6 +172,7 @@ class TrainingSession(QObject):
         return getattr(self._trainer, "run_id", None)
 
     def start(self) -> None:
+        ensure_pool_capacity()
         self._running = True
         self._pump.start()
         self._worker = create_worker(self._work, _start_thread=False, _ignore_errors=True)

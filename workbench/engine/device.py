@@ -49,9 +49,22 @@ def describe_device(device: torch.device | str) -> str:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype for this device, or None where it does not pay off (CPU)."""
+    """Mixed-precision dtype for this device, or None where it does not pay off.
+
+    CPUs with native bf16 (AVX512-BF16 / AMX) train small CNNs 2-3x faster under bf16 autocast
+    (measured: benchmarks/README.md); older CPUs would emulate it, slower than fp32.
+    """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
     return None
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

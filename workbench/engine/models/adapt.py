@@ -66,8 +66,14 @@ def _fresh_like(layer: nn.Module, out_features: int) -> nn.Module:
     if isinstance(layer, nn.Linear):
         return nn.Linear(layer.in_features, out_features, bias=layer.bias is not None, **factory)
     return nn.Conv2d(
-        layer.in_channels, out_features, layer.kernel_size, stride=layer.stride, padding=layer.padding,
-        dilation=layer.dilation, bias=layer.bias is not None, **factory,
+        layer.in_channels,
+        out_features,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        bias=layer.bias is not None,
+        **factory,
     )
 
 
@@ -86,9 +92,17 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
 def _conv_with_inputs(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     # type(conv): subclasses (e.g. TF "same" padding) keep nn.Conv2d's constructor and their behaviour.
     return type(conv)(
-        in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, groups=1, bias=conv.bias is not None, padding_mode=conv.padding_mode,
-        device=conv.weight.device, dtype=conv.weight.dtype,
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=1,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
     )
 
 
@@ -107,8 +121,8 @@ def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
     """Make the (pretrained) stem read `in_channels` channels while keeping what it learned.
 
     1 channel: the RGB kernels are summed, so a gray image gives the response the network had to the same
-    image in colour (R = G = B). More channels: kernels are repeated cyclically and scaled so the
-    response to a uniform input keeps its magnitude.
+    image in colour (R = G = B). More channels: kernels are repeated cyclically and scaled by
+    old/new channels, so the response to a uniform input keeps its magnitude (exactly for multiples of 3).
     """
     if in_channels < 1:
         raise ModelError(f"the number of input channels must be at least 1, got {in_channels}")
@@ -132,7 +146,9 @@ def adapt_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
 
 def _check_groups(model: nn.Module, conv: nn.Conv2d) -> None:
     if conv.groups != 1:
-        raise ModelError(f"{type(model).__name__}: its first convolution is grouped; cannot change its channels")
+        raise ModelError(
+            f"{type(model).__name__}: its first convolution is grouped; cannot change its channels"
+        )
 
 
 def _update_input_transform(model: nn.Module, in_channels: int) -> None:

@@ -117,14 +117,18 @@ def _entry(name: str) -> _Entry:
     if entry is None:
         close = difflib.get_close_matches(str(name).lower(), _ENTRIES, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ModelError(f"unknown model '{name}': {hint}`workbench models` lists the {len(_ENTRIES)} available")
+        raise ModelError(
+            f"unknown model '{name}': {hint}`workbench models` lists the {len(_ENTRIES)} available"
+        )
     return entry
 
 
 def list_models() -> list[ModelSpec]:
     """Every registered model, grouped by family then name."""
     _ensure_registered()
-    return sorted((entry.spec for entry in _ENTRIES.values()), key=lambda spec: (spec.family.lower(), spec.name))
+    return sorted(
+        (entry.spec for entry in _ENTRIES.values()), key=lambda spec: (spec.family.lower(), spec.name)
+    )
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -136,7 +140,7 @@ def check_input_size(name: str, size: int) -> None:
     """ModelError when `size` (the side of the square training images) is too small for `name`."""
     spec = get_spec(name)
     if size < spec.min_size:
-        small = [s.name for s in list_models() if s.min_size <= size and s.name.endswith("_small")][:3]
+        small = [s.name for s in list_models() if s.min_size <= size and s.default_size <= 64][:3]
         hint = f", or a model made for small images ({', '.join(small)})" if small else ""
         raise ModelError(
             f"{name} needs images of at least {spec.min_size}×{spec.min_size} pixels, but the image size is "
@@ -165,7 +169,9 @@ def build_model(
     """
     entry = _entry(name)
     if not isinstance(num_classes, int) or num_classes < 1:
-        raise ModelError(f"{name}: the number of classes must be a positive whole number, got {num_classes!r}")
+        raise ModelError(
+            f"{name}: the number of classes must be a positive whole number, got {num_classes!r}"
+        )
     if not isinstance(in_channels, int) or in_channels < 1:
         raise ModelError(f"{name}: the number of input channels must be 1 or more, got {in_channels!r}")
     try:
@@ -187,6 +193,13 @@ def build_model(
             with_weights = ", ".join(s.name for s in list_models() if s.pretrained)
             raise WeightsError(f"{name} has no pretrained weights; models that have them: {with_weights}")
         state, origin = entry.weights.fetch(progress)
-    weights_io.load_into(model, state, origin=origin, source=entry.weights, num_classes=num_classes,
-                         in_channels=in_channels)
+    weights_io.load_into(
+        model,
+        state,
+        origin=origin,
+        source=entry.weights,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        name=name,
+    )
     return model

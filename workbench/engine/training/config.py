@@ -27,11 +27,11 @@ class AugmentConfig:
     contrast: float = 0.0  # jitter factor range [1-c, 1+c]; 0 = off
 
     @classmethod
-    def parse(cls, text: str) -> AugmentConfig:
-        """Parse a CLI value: 'none', 'default' or 'flip,crop=4,brightness=0.2,contrast=0.2'."""
+    def parse(cls, text: str) -> AugmentConfig | None:
+        """Parse a CLI value: 'auto' (None), 'none' or 'flip,crop=4,brightness=0.2,contrast=0.2'."""
         text = text.strip().lower()
-        if text in ("default", ""):
-            return cls()
+        if text in ("auto", "default", ""):
+            return None
         if text in ("none", "off"):
             return cls(crop_padding=0, flip=False)
         aug = cls(crop_padding=0, flip=False)
@@ -77,7 +77,7 @@ class TrainConfig:
     channels: int | None = None  # 1 or 3; None = from the data
     val_split: float = 0.1  # used when the folder has no val split
     test_split: float = 0.0  # used when the folder has no test split
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig | None = None  # None = chosen from the run length (see defaults.default_augment)
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
     channels_last: bool = True  # on CUDA

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 
-from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
 
 SMALL_IMAGE_LIMIT = 64  # at or below this side, images train at their own size on small-image models
@@ -30,6 +30,22 @@ def default_epochs(num_train_images: int) -> int:
     if num_train_images >= 5_000:
         return 15
     return 20
+
+
+def default_augment(epochs: int) -> AugmentConfig:
+    """Flips always; shifts only for longer runs: on a 2-epoch run they cost ~2 points of accuracy
+    (Fashion-MNIST, 6k images), over 10+ epochs they are what keeps the model from overfitting."""
+    return AugmentConfig(crop_padding=2 if epochs >= 10 else 0, flip=True)
+
+
+def describe_augment(augment: AugmentConfig) -> str:
+    parts = [
+        "horizontal flip" if augment.flip else "",
+        f"shift ±{augment.crop_padding}px" if augment.crop_padding else "",
+        f"brightness ±{augment.brightness:g}" if augment.brightness else "",
+        f"contrast ±{augment.contrast:g}" if augment.contrast else "",
+    ]
+    return ", ".join(p for p in parts if p) or "none"
 
 
 def resolve_defaults(
@@ -77,6 +93,9 @@ def resolve_defaults(
     if config.epochs is None:
         config.epochs = default_epochs(num_train_images)
         notes.append(f"{config.epochs} epochs ({num_train_images:,} training images)")
+    if config.augment is None:
+        config.augment = default_augment(config.epochs)
+        notes.append(f"augmentation: {describe_augment(config.augment)}")
     if config.lr is None:
         config.lr = default_lr(config)
         notes.append(f"learning rate {config.lr:g} ({config.optimizer}, {config.schedule} schedule)")

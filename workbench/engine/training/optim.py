@@ -61,7 +61,7 @@ def build_schedule(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int, epochs: int
 ) -> Schedule:
     sched = torch.optim.lr_scheduler
-    if config.schedule == "onecycle":
+    if config.schedule == "onecycle" and total_steps >= 10:  # shorter: its warm-up phase would be empty
         max_lrs = [group["lr"] for group in optimizer.param_groups]
         return Schedule(
             sched.OneCycleLR(
@@ -74,7 +74,7 @@ def build_schedule(
             ),
             per_step=True,
         )
-    if config.schedule == "cosine":
+    if config.schedule in ("cosine", "onecycle"):
         return Schedule(sched.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1)), per_step=True)
     if config.schedule == "step":
         return Schedule(

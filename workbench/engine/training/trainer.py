@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.engine import paths
 from workbench.engine.data import BatchIterator
 from workbench.engine.device import autocast_dtype, describe_device, pick_device
 from workbench.engine.errors import WeightsError, WorkbenchError
@@ -101,11 +102,10 @@ class Trainer:
             else:
                 yield self._fail(handle, str(exc))
         except Exception as exc:  # a bug, not bad input: keep the details in the run folder
-            detail = "".join(traceback.format_exception(exc))
-            if self.run_dir is not None:
-                with contextlib.suppress(OSError):
-                    (self.run_dir / "error.log").write_text(detail)
-            yield self._fail(handle, f"internal error: {type(exc).__name__}: {exc}")
+            log = (self.run_dir or paths.data_dir()) / "error.log"
+            with contextlib.suppress(OSError):
+                log.write_text("".join(traceback.format_exception(exc)))
+            yield self._fail(handle, f"internal error: {type(exc).__name__}: {exc} (details in {log})")
         finally:
             if handle is not None:
                 handle.close()

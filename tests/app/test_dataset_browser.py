@@ -1,0 +1,159 @@
+"""The dataset browser, driven like a user: real drops of real folders, clicks, the preview, curation."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+
+from workbench.app import dialogs
+from workbench.app.main_window import MainWindow
+from workbench.app.settings import AppSettings
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.shutdown_workers()
+
+
+def test_dropping_a_presplit_folder_shows_classes_counts_and_thumbnails(qtbot, window, drop, fmnist_small):
+    panel = window.dataset_panel
+    with qtbot.waitSignal(panel.dataset_loaded, timeout=30_000):
+        assert drop(window, [fmnist_small])
+
+    counts = panel.class_counts()
+    assert sorted(counts) == sorted(p.name for p in (fmnist_small / "train").iterdir())
+    assert len(counts) == 10 and "Trouser" in counts
+    for per_split in counts.values():
+        # 12 training images per class, some held out for validation (there is no val folder), 3 test images
+        assert per_split["train"] + per_split.get("val", 0) == 12
+        assert per_split["test"] == 3
+    assert "10 classes" in window.dataset_label.text()
+    assert panel.balance_chart.bar_count() == len(panel.summary.present_splits)
+    assert panel.thumbnails.rowCount() == 150
+    assert window.settings.last_dataset() == [str(fmnist_small)]
+
+    # Filter by class and split, then select an image: the preview gives its pixel size and mode.
+    panel.class_filter.setCurrentText("Trouser")
+    panel.split_filter.setCurrentText("test")
+    assert panel.filter_model.rowCount() == 3
+    assert "3 of 150" in panel.shown_label.text()
+    panel.select_row(0)
+    qtbot.waitUntil(lambda: "28 × 28 px" in panel.preview_text(), timeout=10_000)
+    assert "mode L" in panel.preview_text()
+    assert "Trouser" in panel.preview_text()
+    assert panel.preview.pixmap() is not None and not panel.preview.pixmap().isNull()
+
+
+def test_dropping_several_folders_makes_each_one_class(qtbot, window, drop, class_folders):
+    with qtbot.waitSignal(window.dataset_panel.dataset_loaded, timeout=30_000) as loaded:
+        assert drop(window, class_folders)
+    summary = loaded.args[0]
+    assert summary.classes == sorted(folder.name for folder in class_folders)
+    assert summary.total == 36
+    assert window.dataset_panel.folders == [str(f) for f in class_folders]
+
+
+def test_dropping_an_empty_folder_shows_an_error_and_keeps_the_app_usable(
+    qtbot, window, drop, tmp_path, fmnist_small
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    panel = window.dataset_panel
+    with qtbot.waitSignal(panel.scan_failed, timeout=30_000) as failed:
+        assert drop(window, [empty])
+    assert str(empty) in panel.error_label.text()
+    assert panel.error_label.isVisible()
+    assert failed.args[0]  # the engine's message, shown as is
+    assert panel.summary is None
+
+    # Still usable: a good folder loads afterwards and clears the error.
+    with qtbot.waitSignal(panel.dataset_loaded, timeout=30_000):
+        drop(window, [fmnist_small])
+    assert not panel.error_label.isVisible()
+
+
+def test_dropping_files_instead_of_folders_is_refused(qtbot, window, drop, fmnist_small):
+    a_file = next((fmnist_small / "train" / "Bag").iterdir())
+    assert drop(window, [a_file]) is False
+    assert not window.dataset_panel.scanning
+
+
+def test_cancelled_scan_leaves_no_dataset(qtbot, window, drop, fmnist_small):
+    panel = window.dataset_panel
+    window.load_dataset([str(fmnist_small)])
+    assert panel.scanning and panel.cancel_button.isVisibleTo(panel)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.scanning
+    qtbot.wait(300)  # the worker's late result, if any, must be ignored
+    assert panel.summary is None
+
+
+def test_exclude_and_relabel_move_files_after_confirmation_and_undo(
+    qtbot, window, drop, fmnist_small, tmp_path, monkeypatch
+):
+    data = tmp_path / "data"
+    shutil.copytree(fmnist_small, data)
+    panel = window.dataset_panel
+    with qtbot.waitSignal(panel.dataset_loaded, timeout=30_000):
+        drop(window, [data])
+    panel.class_filter.setCurrentText("Bag")
+    panel.split_filter.setCurrentText("test")
+
+    # Declining the confirmation changes nothing on disk.
+    monkeypatch.setattr(dialogs, "confirm", lambda *args, **kwargs: False)
+    panel.select_row(0)
+    first = panel.selected_item()
+    qtbot.mouseClick(panel.exclude_button, Qt.MouseButton.LeftButton)
+    assert (data / "test" / "Bag" / first.path.split("/")[-1]).exists()
+
+    monkeypatch.setattr(dialogs, "confirm", lambda *args, **kwargs: True)
+    qtbot.mouseClick(panel.exclude_button, Qt.MouseButton.LeftButton)
+    name = first.path.split("/")[-1]
+    assert not (data / "test" / "Bag" / name).exists()
+    assert (data / "test" / "Bag" / ".excluded" / name).is_file()
+    assert panel.class_counts()["Bag"]["test"] == 2
+
+    panel.select_row(1)
+    second = panel.selected_item()
+    panel.move_target.setCurrentText("Sneaker")
+    qtbot.mouseClick(panel.move_button, Qt.MouseButton.LeftButton)
+    moved = data / "test" / "Sneaker" / second.path.split("/")[-1]
+    assert moved.is_file() or any((data / "test" / "Sneaker").glob(moved.stem + "-*.png"))
+    assert panel.class_counts()["Bag"]["test"] == 1
+    assert panel.class_counts()["Sneaker"]["test"] == 4
+
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+    assert sorted(p.name for p in (data / "test" / "Bag").glob("*.png")) == sorted(
+        p.name for p in (fmnist_small / "test" / "Bag").glob("*.png")
+    )
+    assert panel.class_counts()["Bag"]["test"] == 3
+    assert not panel.undo_button.isEnabled()
+
+
+def test_bad_files_appear_in_the_problem_list_with_path_and_reason(
+    qtbot, window, drop, fmnist_small, tmp_path
+):
+    data = tmp_path / "mixed"
+    for name in ("Bag", "Trouser"):
+        shutil.copytree(fmnist_small / "train" / name, data / name)
+    (data / "Bag" / "empty.png").write_bytes(b"")
+    (data / "Trouser" / "notes.png").write_text("this is not a picture")
+    panel = window.dataset_panel
+    with qtbot.waitSignal(panel.dataset_loaded, timeout=30_000):
+        drop(window, [data])
+    problems = dict(panel.problems_shown())
+    assert problems[str(data / "Bag" / "empty.png")] == "zero bytes"  # found by the scan itself
+    # The text file passes the scan (it is not decoded there); its thumbnail meets it and reports it.
+    qtbot.waitUntil(
+        lambda: str(data / "Trouser" / "notes.png") in dict(panel.problems_shown()), timeout=20_000
+    )
+    assert "Problems (2)" == panel.problems_box.title()
+    assert panel.class_counts()["Bag"]["train"] + panel.class_counts()["Bag"].get("val", 0) == 12

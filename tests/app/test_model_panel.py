@@ -1,0 +1,67 @@
+"""The model picker lists the real zoo, searches it, and shows the engine's summary at the dataset's size."""
+
+from __future__ import annotations
+
+from workbench.app.dataset_scan import DatasetSummary
+from workbench.app.model_panel import ModelPanel
+
+
+def _summary(size: int, channels: int, classes: int, train: int) -> DatasetSummary:
+    names = [f"c{i}" for i in range(classes)]
+    return DatasetSummary(
+        folders=["/data/x"],
+        classes=names,
+        counts={"train": dict.fromkeys(names, train // classes)},
+        items=[],
+        problems=[],
+        typical_size=size,
+        channels=channels,
+    )
+
+
+def test_zoo_search_and_lenet_summary(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000) as loaded:
+        panel.load_zoo(preferred="lenet5")
+    assert loaded.args[0] >= 10
+    names = panel.model_names()
+    assert {"course_cnn", "lenet5", "resnet18_small", "vgg16"} <= set(names)
+
+    qtbot.waitUntil(lambda: panel.selected_model() == "lenet5", timeout=10_000)
+    # The course's LeNet-5 at 28×28×1: 61,706 parameters, from the engine's summary.
+    qtbot.waitUntil(lambda: "61,706" in panel.totals.text(), timeout=30_000)
+    assert "input 1×28×28" in panel.totals.text()
+    assert panel.summary_layer_names()[0].startswith("conv") or panel.summary_table.rowCount() >= 5
+
+    # Parameters and MACs at the dataset's size fill in for every model (the table is on screen).
+    qtbot.waitUntil(lambda: panel.sizes_known() == loaded.args[0], timeout=120_000)
+    lenet_row = panel.model_names().index("lenet5")
+    assert panel.zoo_filter.index(lenet_row, 3).data() == "61.7 K"
+
+    panel.search.setText("vgg")
+    assert panel.model_names() and all("vgg" in name for name in panel.model_names())
+    panel.search.setText("")
+    panel.pretrained_only.setChecked(True)
+    assert "lenet5" not in panel.model_names() and "resnet18" in panel.model_names()
+    panel.pretrained_only.setChecked(False)
+    panel.shutdown()
+
+
+def test_transfer_options_follow_the_weights_source_and_advisor(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo(preferred="resnet18")
+    panel.set_dataset(_summary(64, 3, 5, 500))
+    assert panel.transfer_options() == {"pretrained": False, "weights": None, "strategy": "fine-tune-all"}
+
+    panel.pretrained_radio.setChecked(True)
+    qtbot.waitUntil(lambda: panel.advice_label.text().startswith("Advisor:"), timeout=30_000)
+    options = panel.transfer_options()
+    # 500 images like ImageNet's: the course's scenario 1, a feature extractor.
+    assert options["pretrained"] is True
+    assert options["strategy"] == "feature-extractor"
+    assert "few" in panel.advice_label.text()
+    panel.shutdown()

@@ -1,0 +1,54 @@
+from workbench.engine.training.config import AugmentConfig, TrainConfig
+from workbench.engine.training.defaults import resolve_defaults
+
+
+def test_small_grey_images_get_a_small_model_at_their_own_size():
+    config, notes = resolve_defaults(
+        TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=60000
+    )
+    assert config.img_size == 28 and config.channels == 1
+    assert config.model is not None and config.epochs is not None and config.lr is not None
+    assert any(config.model in note for note in notes)
+
+
+def test_tiny_images_are_upscaled_to_the_model_minimum():
+    config, notes = resolve_defaults(
+        TrainConfig(data="x", model="resnet18"), typical_size=8, channels=3, num_train_images=100
+    )
+    from workbench.engine.models import get_spec
+
+    assert config.img_size == get_spec("resnet18").min_size > 8
+    assert any("upscaled" in note for note in notes)
+
+
+def test_user_choices_are_kept():
+    chosen = TrainConfig(
+        data="x",
+        model="course_cnn",
+        img_size=40,
+        channels=3,
+        epochs=3,
+        lr=0.01,
+        augment=AugmentConfig(crop_padding=4, flip=False),
+    )
+    config, _ = resolve_defaults(chosen, typical_size=28, channels=1, num_train_images=1000)
+    assert (config.model, config.img_size, config.channels, config.epochs, config.lr) == (
+        "course_cnn",
+        40,
+        3,
+        3,
+        0.01,
+    )
+    assert config.augment == AugmentConfig(crop_padding=4, flip=False)
+    assert chosen.model == "course_cnn" and TrainConfig().model is None  # the input was not mutated
+
+
+def test_short_runs_skip_shift_augmentation():
+    short, _ = resolve_defaults(
+        TrainConfig(data="x", epochs=2), typical_size=28, channels=1, num_train_images=500
+    )
+    long, _ = resolve_defaults(
+        TrainConfig(data="x", epochs=20), typical_size=28, channels=1, num_train_images=500
+    )
+    assert short.augment.crop_padding == 0 and long.augment.crop_padding > 0
+    assert short.augment.flip and long.augment.flip

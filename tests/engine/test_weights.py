@@ -1,0 +1,196 @@
+"""Pretrained weights: the offline EfficientNet-Lite0 file, torchvision downloads (served from local files),
+user files checked name by name and shape by shape, and adaptation to the dataset's classes and channels."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from workbench.engine.errors import WeightsError
+from workbench.engine.models import build_model, read_state_dict, weights
+from workbench.engine.models.efficientnet_lite import EfficientNetLite, offline_weights_file
+from workbench.engine.models.weights import load_checked
+
+
+@pytest.fixture(scope="module")
+def lite0_state():
+    return read_state_dict(offline_weights_file())
+
+
+def test_efficientnet_lite0_uses_every_key_of_the_packaged_file(lite0_state):
+    model = EfficientNetLite(num_classes=1000, in_channels=3)
+    report = load_checked(model, lite0_state, origin="package")
+    assert len(lite0_state) == 296
+    assert sorted(report.loaded) == sorted(lite0_state) and report.ignored == [] and report.kept == []
+    state = model.state_dict()
+    assert set(state) == set(lite0_state)
+    assert all(torch.equal(state[key], value) for key, value in lite0_state.items())
+
+
+def test_pretrained_lite0_adapts_head_and_channels(lite0_state):
+    model = build_model("efficientnet_lite0", 7, 1, pretrained=True)
+    assert model._fc.out_features == 7
+    # Gray input: the stem's RGB kernels are summed, not re-initialized.
+    assert torch.equal(model._conv_stem.weight, lite0_state["_conv_stem.weight"].sum(dim=1, keepdim=True))
+    assert torch.equal(model._blocks[15]._project_conv.weight, lite0_state["_blocks.15._project_conv.weight"])
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+
+
+def test_a_gray_image_gets_the_answer_its_colour_copy_gets():
+    torch.manual_seed(0)
+    colour = build_model("resnet18", 5, 3).eval()
+    gray = build_model("resnet18", 5, 3)
+    gray.load_state_dict(colour.state_dict())
+    weights.adapt_input_channels(gray, 1)
+    image = torch.rand(1, 1, 40, 40)
+    with torch.no_grad():
+        assert torch.allclose(gray.eval()(image), colour(image.expand(1, 3, 40, 40)), atol=1e-5)
+
+
+def test_a_wrong_shape_is_refused_naming_the_layer(tmp_path):
+    path = tmp_path / "small.pth"
+    torch.save(build_model("resnet18_small", 10, 3).state_dict(), path)
+    with pytest.raises(WeightsError) as error:
+        build_model("resnet18", 10, 3, weights_path=path)
+    message = str(error.value)
+    assert str(path) in message and "resnet18" in message
+    assert "conv1.weight: file has [64, 3, 3, 3], model needs [64, 3, 7, 7]" in message
+
+
+def test_missing_and_unexpected_keys_are_reported_not_skipped(tmp_path):
+    state = build_model("course_cnn", 10, 1).state_dict()
+    state.pop("features.4.weight")
+    state["extra.weight"] = torch.zeros(3)
+    path = tmp_path / "partial.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(
+        WeightsError, match=r"missing from the file: features\.4\.weight.*not in the model: extra"
+    ):
+        build_model("course_cnn", 10, 1, weights_path=path)
+
+
+def test_a_users_file_with_other_classes_loads_with_a_new_head(tmp_path):
+    source = build_model("course_cnn", 4, 1)
+    path = tmp_path / "mine.safetensors"
+    save_file(source.state_dict(), str(path))
+    model = build_model("course_cnn", 6, 1, weights_path=path)
+    assert model.classifier[-1].out_features == 6
+    assert torch.equal(model.features[0].weight, source.features[0].weight)
+    wrapped = tmp_path / "checkpoint.pth"  # a training checkpoint that wraps the state dict
+    torch.save({"epoch": 3, "model_state": source.state_dict()}, wrapped)
+    assert torch.equal(
+        build_model("course_cnn", 4, 1, weights_path=wrapped).classifier[-1].weight,
+        source.classifier[-1].weight,
+    )
+
+
+def test_files_that_could_run_code_are_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": torch.zeros(2), "payload": shutil.rmtree}, path)
+    with pytest.raises(WeightsError, match="could run code"):
+        read_state_dict(path)
+
+
+def test_unreadable_files_are_weights_errors(tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="not a PyTorch weights file"):
+        read_state_dict(junk)
+    with pytest.raises(WeightsError, match="no such weights file"):
+        read_state_dict(tmp_path / "absent.pth")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 16)
+    with pytest.raises(WeightsError, match="safetensors"):
+        read_state_dict(bad)
+
+
+@pytest.fixture
+def served_weights(tmp_path, monkeypatch):
+    """mobilenet_v3_small 'published' as a file:// URL named like torchvision's files (hash in the name)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    torch.manual_seed(1)
+    published = build_model("mobilenet_v3_small", 1000, 3).state_dict()
+    staging = tmp_path / "staging.pth"
+    torch.save(published, staging)
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+    served = tmp_path / "server" / f"mobilenet_v3_small-{digest[:8]}.pth"
+    served.parent.mkdir()
+    staging.rename(served)
+    monkeypatch.setattr(weights, "torchvision_weights_url", lambda name: served.as_uri())
+    return served, published
+
+
+def test_torchvision_weights_download_once_with_progress(served_weights, tmp_path):
+    served, published = served_weights
+    calls = []
+    model = build_model(
+        "mobilenet_v3_small", 4, 1, pretrained=True, progress=lambda d, t: calls.append((d, t))
+    )
+    size = served.stat().st_size
+    assert calls and calls[-1] == (size, size) and all(t == size for _, t in calls)
+    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / served.name
+    assert cached.is_file() and cached.read_bytes() == served.read_bytes()
+    assert torch.equal(model.features[3].block[0][0].weight, published["features.3.block.0.0.weight"])
+    assert model.classifier[-1].out_features == 4 and model.features[0][0].in_channels == 1
+
+    served.unlink()  # the "network" is gone: the cache answers
+    calls.clear()
+    again = build_model(
+        "mobilenet_v3_small", 4, 3, pretrained=True, progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls == []
+    assert torch.equal(again.features[0][0].weight, published["features.0.0.weight"])
+
+
+def test_offline_download_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(
+        weights, "torchvision_weights_url", lambda name: "http://127.0.0.1:9/resnet18-f37072fd.pth"
+    )
+    with pytest.raises(WeightsError, match=r"cannot download .*resnet18.*offline.*--weights FILE"):
+        build_model("resnet18", 10, 3, pretrained=True)
+    assert not (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").exists()
+
+
+def test_a_corrupt_download_is_refused_and_not_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    served = tmp_path / "mobilenet_v3_small-deadbeef.pth"
+    torch.save(build_model("mobilenet_v3_small", 1000, 3).state_dict(), served)
+    monkeypatch.setattr(weights, "torchvision_weights_url", lambda name: served.as_uri())
+    with pytest.raises(WeightsError, match="corrupt"):
+        build_model("mobilenet_v3_small", 10, 3, pretrained=True)
+    assert not weights.cache_path(served.as_uri()).exists()
+
+
+def test_densenet_files_with_legacy_key_names_load(monkeypatch, tmp_path):
+    state = build_model("densenet121", 1000, 3).state_dict()
+    legacy = {k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v for k, v in state.items()}
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    path = tmp_path / "densenet121-legacy.pth"
+    torch.save(legacy, path)
+    model = build_model("densenet121", 10, 3, weights_path=path)
+    assert torch.equal(
+        model.features.denseblock1.denselayer1.norm1.weight,
+        state["features.denseblock1.denselayer1.norm1.weight"],
+    )
+
+
+def test_googlenet_aux_heads_in_a_file_are_optional(tmp_path):
+    published = build_model("googlenet", 1000, 3, aux_logits=True).state_dict()
+    path = tmp_path / "googlenet.pth"
+    torch.save(published, path)
+    model = build_model("googlenet", 5, 3, weights_path=path)  # aux heads not asked for: skipped
+    assert model.aux1 is None and model.fc.out_features == 5
+    assert torch.equal(model.inception5b.branch1.conv.weight, published["inception5b.branch1.conv.weight"])
+    with_aux = build_model("googlenet", 5, 3, weights_path=path, aux_logits=True)
+    assert with_aux.aux1.fc2.out_features == 5
+    assert torch.equal(with_aux.aux1.conv.conv.weight, published["aux1.conv.conv.weight"])
+
+
+def test_models_without_weights_say_which_have_them():
+    with pytest.raises(WeightsError, match=r"lenet5 has no pretrained weights.*efficientnet_lite0"):
+        build_model("lenet5", 10, 1, pretrained=True)

@@ -1,0 +1,96 @@
+"""Screenshots of the real window for the README: `python -m workbench.app.screenshots [OUT_DIR] [DATASET]`.
+
+Run it under a real X server, e.g. `xvfb-run -a -s "-screen 0 1600x1000x24" python -m workbench.app.screenshots`.
+It uses a throw-away WORKBENCH_HOME, opens the bundled sample dataset (or DATASET), and saves one picture per
+view: the dataset browser, the model picker with a summary, and the training panel after a short run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _settle(seconds: float) -> None:
+    _wait_until(lambda: False, seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]) if args else DEFAULT_OUT
+    os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-screens-")
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.app.main_window import MainWindow
+    from workbench.app.settings import sample_dataset_path
+    from workbench.app.style import apply_style
+
+    dataset = Path(args[1]) if len(args) > 1 else sample_dataset_path()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_style(app)
+    window = MainWindow(offer_sample=False, initial_folders=[str(dataset)])
+    window.resize(1500, 920)
+    window.show()
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(name: str) -> None:
+        _settle(0.5)
+        path = out / f"{name}.png"
+        window.grab().save(str(path))
+        print(f"saved {path}")
+
+    panel = window.dataset_panel
+    if not _wait_until(lambda: panel.summary is not None, 60):
+        print(f"the dataset {dataset} did not load: {panel.error_label.text()}", file=sys.stderr)
+        return 1
+    _wait_until(lambda: window.model_panel.selected_model() is not None, 60)
+    panel.class_filter.setCurrentText(
+        "Ankle_boot" if "Ankle_boot" in panel.summary.classes else panel.summary.classes[0]
+    )
+    panel.class_filter.setCurrentIndex(0)
+    panel.select_row(7)
+    _wait_until(lambda: "px" in panel.preview_text(), 10)
+    _wait_until(lambda: panel.thumbnails.cached_count() >= min(100, panel.thumbnails.rowCount()), 20)
+    save("dataset-browser")
+
+    models = window.model_panel
+    window.tabs.setCurrentWidget(models)
+    models.select_model("lenet5")
+    _wait_until(lambda: "parameters" in models.totals.text(), 30)
+    _wait_until(lambda: models.sizes_known() == models.zoo.rowCount(), 120)
+    save("model-picker")
+
+    models.select_model("course_cnn")
+    training = window.training_panel
+    training.form.epochs.setValue(8)
+    training.form.batch_size.setValue(32)
+    window.tabs.setCurrentWidget(training)
+    training.start()
+    _wait_until(lambda: len(training.plots.series("val_acc")[1]) >= 5, 300)
+    save("training-live")
+    _wait_until(lambda: training.state in ("finished", "stopped", "failed"), 300)
+    save("training-finished")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

