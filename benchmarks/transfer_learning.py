@@ -13,7 +13,6 @@ reads gray images through its summed RGB stem and fine-tunes everything, pretrai
 from __future__ import annotations
 
 import argparse
-import gzip
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from workbench.engine.data.fashion_mnist import export_fashion_mnist
 from workbench.engine.models import build_model
 from workbench.engine.training.transfer import TransferPlan
 
 MODEL = "efficientnet_lite0"
-DEBIAN_IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
 GRAY_IMAGENET_MEAN, GRAY_IMAGENET_STD = 0.449, 0.226  # ImageNet's RGB statistics averaged for gray images
 
 Split = tuple[torch.Tensor, torch.Tensor]  # uint8 images [N, 28, 28], int64 labels [N]
@@ -37,40 +36,20 @@ Split = tuple[torch.Tensor, torch.Tensor]  # uint8 images [N, 28, 28], int64 lab
 
 
 def load_fashion_mnist(per_class: int, test_per_class: int) -> tuple[Split, Split]:
-    """The first `per_class` training and `test_per_class` test images of every class."""
-    try:
-        from workbench.engine.data.fashion_mnist import export_fashion_mnist
-    except ImportError:  # the data module is not there yet: read Debian's IDX files directly
-        return _from_idx("train", per_class), _from_idx("t10k", test_per_class)
+    """The first `per_class` training and `test_per_class` test images of every class, written as PNG class
+    folders by the workbench's own exporter (from Debian's dataset-fashion-mnist files) and read back."""
     with tempfile.TemporaryDirectory() as tmp:
-        export_fashion_mnist(tmp, per_class=max(per_class, test_per_class))
-        return _from_png_folder(Path(tmp) / "train", per_class), _from_png_folder(
-            Path(tmp) / "test", test_per_class
-        )
+        export_fashion_mnist(tmp, per_class={"train": per_class, "test": test_per_class})
+        return _from_png_folder(Path(tmp) / "train"), _from_png_folder(Path(tmp) / "test")
 
 
-def _from_png_folder(root: Path, per_class: int) -> Split:
+def _from_png_folder(root: Path) -> Split:
     images, labels = [], []
     for label, class_dir in enumerate(sorted(p for p in root.iterdir() if p.is_dir())):
-        for path in sorted(class_dir.glob("*.png"))[:per_class]:
+        for path in sorted(class_dir.glob("*.png")):
             images.append(np.asarray(Image.open(path).convert("L")))
             labels.append(label)
     return torch.from_numpy(np.stack(images)), torch.tensor(labels)
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def _from_idx(prefix: str, per_class: int) -> Split:
-    images = _read_idx(DEBIAN_IDX_DIR / f"{prefix}-images-idx3-ubyte.gz")
-    labels = _read_idx(DEBIAN_IDX_DIR / f"{prefix}-labels-idx1-ubyte.gz")
-    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
-    return torch.from_numpy(images[keep].copy()), torch.from_numpy(labels[keep].astype(np.int64))
 
 
 def to_inputs(images: torch.Tensor, size: int, mean: float, std: float) -> torch.Tensor:

@@ -155,5 +155,5 @@ def test_bad_files_appear_in_the_problem_list_with_path_and_reason(
     qtbot.waitUntil(
         lambda: str(data / "Trouser" / "notes.png") in dict(panel.problems_shown()), timeout=20_000
     )
-    assert "Problems (2)" == panel.problems_box.title()
+    assert panel.problems_box.title() == "Problems (2)"
     assert panel.class_counts()["Bag"]["train"] + panel.class_counts()["Bag"].get("val", 0) == 12

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QProgressDialog
+
 from workbench.app.dataset_scan import DatasetSummary
 from workbench.app.model_panel import ModelPanel
 
@@ -64,4 +67,22 @@ def test_transfer_options_follow_the_weights_source_and_advisor(qtbot):
     assert options["pretrained"] is True
     assert options["strategy"] == "feature-extractor"
     assert "few" in panel.advice_label.text()
+    panel.shutdown()
+
+
+def test_downloading_weights_runs_behind_a_progress_dialog(qtbot):
+    """efficientnet_lite0's ImageNet weights ship in a pip package, so this runs offline, for real."""
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo(preferred="efficientnet_lite0")
+    qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=10_000)
+    panel.pretrained_radio.setChecked(True)
+    assert panel.download_button.isEnabled()
+    with qtbot.waitSignal(panel.status_message, timeout=120_000) as ready:
+        qtbot.mouseClick(panel.download_button, Qt.MouseButton.LeftButton)
+        assert not panel.download_button.isEnabled()  # one download at a time
+    assert ready.args[0].startswith("ImageNet weights for efficientnet_lite0 are ready")
+    qtbot.waitUntil(panel.download_button.isEnabled, timeout=10_000)
+    assert panel.findChild(QProgressDialog) is None or not panel.findChild(QProgressDialog).isVisible()
     panel.shutdown()

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
 
         self.dataset_panel.dataset_loaded.connect(self._on_dataset_loaded)
         self.dataset_panel.status_message.connect(self._show_status_message)
+        self.model_panel.status_message.connect(self._show_status_message)
         self.model_panel.model_changed.connect(self._on_model_changed)
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.form.changed.connect(self._save_hyperparameters)

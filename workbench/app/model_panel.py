@@ -96,6 +96,7 @@ class ZooFilter(QSortFilterProxyModel):
 
 class ModelPanel(QWidget):
     model_changed = Signal(str)
+    status_message = Signal(str)
     zoo_loaded = Signal(int)  # number of models
     summary_shown = Signal(str)  # model name
 
@@ -622,11 +623,7 @@ class ModelPanel(QWidget):
             name,
             relay.report,
             lambda: self._download_stop,
-            on_done=lambda message: (
-                self.window().statusBar().showMessage(message, 8000)
-                if hasattr(self.window(), "statusBar")
-                else None
-            ),
+            on_done=self.status_message.emit,
             on_error=failed,
             on_finished=finish,
         )

@@ -16,7 +16,7 @@ from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import decode, scan
 from workbench.engine.training.defaults import resolve_defaults
 from workbench.engine.training.optim import build_optimizer
-from workbench.engine.training.trainer import _seed_everything, _train_step
+from workbench.engine.training.steps import seed_everything, train_step
 from workbench.engine.training.transfer import TransferPlan
 
 
@@ -51,7 +51,7 @@ def lr_find(
     should_stop: Callable[[], bool] | None = None,
 ) -> LRFindResult:
     config.validate()
-    _seed_everything(config.seed, False)
+    seed_everything(config.seed, False)
     device = pick_device(config.device)
     index = _drain(scan(config, should_stop=should_stop))
     size, channels = guess_image_geometry(index.split("train"))
@@ -107,7 +107,16 @@ def lr_find(
             lr = start_lr * gamma ** len(lrs)
             for group, ratio in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = lr * ratio
-            loss, _ = _train_step(model, x, y, optimizer, scaler, config, None)
+            loss, _ = train_step(
+                model,
+                x,
+                y,
+                optimizer,
+                scaler,
+                amp_dtype=None,
+                label_smoothing=config.label_smoothing,
+                grad_clip=config.grad_clip,
+            )
             value = loss.item()
             smoothed = value if not lrs else 0.9 * smoothed + 0.1 * value
             debiased = smoothed / (1 - 0.9 ** (len(lrs) + 1))

@@ -1,0 +1,70 @@
+"""What one training run holds while it trains, and how it writes itself to a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.engine.data import BatchIterator
+from workbench.engine.runs import RunHandle
+from workbench.engine.training import checkpoint as ckpt
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.data_setup import PreparedData
+from workbench.engine.training.optim import Schedule
+from workbench.engine.training.transfer import TransferPlan
+
+
+@dataclass
+class Session:
+    """Everything a run holds while it trains."""
+
+    config: TrainConfig
+    device: torch.device
+    data: PreparedData
+    model: torch.nn.Module
+    forward_model: torch.nn.Module  # the compiled model on CUDA with --compile, else `model`
+    plan: TransferPlan
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    train_batches: BatchIterator
+    eval_batches: dict[str, BatchIterator]
+    handle: RunHandle
+    history: list[dict[str, Any]]
+    start_epoch: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_batches)
+
+    @property
+    def best_acc(self) -> float | None:
+        return max((h["val_acc"] for h in self.history if h.get("val_acc") is not None), default=None)
+
+    def save(self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict) -> Path:
+        """Write last.pt (and best.pt); `epoch` counts the epochs the weights have completed."""
+        payload = {
+            "model": self.config.model,
+            "model_args": self.config.model_args,
+            "classes": self.data.classes,
+            "preprocessing": self.data.preprocessing.to_dict(),
+            "config": self.config.to_dict(),
+            "epoch": epoch,
+            "history": self.history,
+            "best_val_acc": self.best_acc,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": schedule_state,
+            "scaler_state": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "rng": rng,
+        }
+        folder = self.handle.checkpoints_dir
+        path = ckpt.save_checkpoint(folder / ckpt.LAST, payload)
+        if best:
+            ckpt.save_checkpoint(folder / ckpt.BEST, payload)
+        self.handle.record_checkpoint(folder / ckpt.BEST if (folder / ckpt.BEST).is_file() else path)
+        return path

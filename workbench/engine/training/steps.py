@@ -1,0 +1,78 @@
+"""One optimization step, one evaluation pass, and seeding: the arithmetic at the heart of the loop."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.engine.evaluation.metrics import topk_accuracy
+
+AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's weight for its auxiliary heads
+
+
+def train_step(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    *,
+    amp_dtype: torch.dtype | None,
+    label_smoothing: float = 0.0,
+    grad_clip: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, loss, backward, (clip), step. Returns (loss, correct count) as device tensors: no host sync."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)
+        if isinstance(logits, tuple):  # Inception/GoogLeNet auxiliary heads in training mode
+            logits, *aux = logits
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+            for head in aux:
+                if head is not None:
+                    loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(head, y, label_smoothing=label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
+
+
+@torch.no_grad()
+def evaluate_batches(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    amp_dtype: torch.dtype | None,
+) -> dict[str, float]:
+    """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, top5, count = 0.0, 0, 0.0, 0
+    for x, y in batches:
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x).float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == y).sum().item()
+        top5 += topk_accuracy(logits, y, 5) * len(y)
+        count += len(y)
+    model.train(was_training)
+    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1), "top5": top5 / max(count, 1)}
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
