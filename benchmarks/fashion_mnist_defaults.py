@@ -31,8 +31,12 @@ def machine() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "workbench-bench" / "fashion-mnist")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path(tempfile.gettempdir()) / "workbench-bench" / "fashion-mnist"
+    )
     parser.add_argument("--extra", default="", help="extra `workbench train` options, e.g. '--epochs 5'")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
@@ -43,11 +47,18 @@ def main() -> int:
         print(f"writing Fashion-MNIST PNGs to {args.data} …", flush=True)
         export_fashion_mnist(args.data)
     home = Path(tempfile.mkdtemp(prefix="workbench-bench-home-"))  # cold decode cache, empty registry
-    command = [str(Path(sys.executable).parent / "workbench"), "train", str(args.data), "--json",
-               *shlex.split(args.extra)]
+    command = [
+        str(Path(sys.executable).parent / "workbench"),
+        "train",
+        str(args.data),
+        "--json",
+        *shlex.split(args.extra),
+    ]
     print("$", " ".join(command), flush=True)
     started = time.perf_counter()
-    proc = subprocess.run(command, env={**os.environ, "WORKBENCH_HOME": str(home)}, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        command, env={**os.environ, "WORKBENCH_HOME": str(home)}, stdout=subprocess.PIPE, text=True
+    )
     wall = time.perf_counter() - started
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     history = json.loads((Path(result["run_dir"]) / "history.json").read_text())

@@ -116,6 +116,7 @@ def test_lr_finder_plots_the_sweep_and_sets_the_suggestion(qtbot, drop, fmnist_s
         drop(win, [fmnist_small])
     qtbot.waitUntil(lambda: win.model_panel.select_model("course_cnn"), timeout=60_000)
     panel = win.training_panel
+    win.tabs.setCurrentWidget(panel)  # a user clicks what is on screen
     panel.form.batch_size.setValue(16)
     panel.form.device.setCurrentText("cpu")
     qtbot.mouseClick(panel.form.lr_find_button, Qt.MouseButton.LeftButton)
@@ -188,6 +189,7 @@ def test_closing_while_training_asks_then_stops_with_a_checkpoint(qtbot, drop, f
         drop(win, [fmnist_small])
     qtbot.waitUntil(lambda: win.model_panel.select_model("course_cnn"), timeout=60_000)
     panel = win.training_panel
+    win.tabs.setCurrentWidget(panel)
     panel.form.epochs.setValue(200)
     panel.form.batch_size.setValue(8)
     panel.form.device.setCurrentText("cpu")

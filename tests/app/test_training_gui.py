@@ -67,7 +67,18 @@ def test_train_shows_live_curves_and_records_the_run(qtbot, window, drop, fmnist
     assert "epoch 2" in panel.log_text()
     assert event.run_id in window.run_label.text()
     assert panel.continue_button.isEnabled() and panel.again_button.isEnabled()
-    assert panel.form.isEnabled() is False or panel.state == "finished"
+
+    # Continue training: a new run that starts from the finished run's weights, listed as an earlier run.
+    qtbot.waitUntil(lambda: window.model_panel.run_combo.findData(event.run_id) >= 0, timeout=10_000)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as again:
+        qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
+    assert again.args[0].status == "finished", again.args[0].reason
+    assert again.args[0].run_id != event.run_id
+    assert RunRegistry().get(again.args[0].run_id).config["weights"] == event.run_id
+
+    qtbot.mouseClick(panel.again_button, Qt.MouseButton.LeftButton)
+    assert panel.form.isEnabled() and panel.state == "idle"
+    assert len(panel.plots.series("val_acc")[1]) == 0
 
 
 def test_pause_resume_and_stop_leave_a_usable_checkpoint(qtbot, window, drop, fmnist_small):

@@ -151,3 +151,31 @@ def test_summary_leaves_the_model_as_it_was():
 def test_summary_refuses_too_small_images():
     with pytest.raises(ModelError, match="at least 28"):
         summarize("lenet5", img_size=16, in_channels=1)
+
+
+def test_efficientnet_lite0_matches_its_published_size_and_cost():
+    summary = summarize("efficientnet_lite0", img_size=224, num_classes=1000)
+    assert summary.total_params == 4_652_008
+    assert summary.macs == pytest.approx(0.385e9, rel=0.01)
+    assert summary.layers[1].name == "_conv_stem" and summary.layers[1].output_shape == [32, 112, 112]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["googlenet", "inception_v3", "densenet121", "mobilenet_v3_small", "se_resnet50_small", "nin_small"],
+)
+def test_every_parameter_and_mac_lands_in_some_layer(name):
+    from workbench.engine.models import get_spec
+
+    size = get_spec(name).min_size
+    summary = summarize(name, img_size=size, num_classes=5)
+    assert sum(layer.params for layer in summary.layers) == summary.total_params
+    assert sum(layer.macs for layer in summary.layers) == summary.macs > 0
+    assert summary.layers[-1].output_shape == [5]
+    assert all(layer.receptive_field >= 1 and layer.stride >= 1 for layer in summary.layers)
+
+
+def test_model_options_reach_the_summary():
+    narrow = summarize("course_cnn", img_size=28, in_channels=1)
+    wide = summarize("course_cnn", img_size=28, in_channels=1, width=2)
+    assert wide.layers[0].output_shape == [32, 28, 28] and wide.total_params > narrow.total_params

@@ -194,3 +194,34 @@ def test_googlenet_aux_heads_in_a_file_are_optional(tmp_path):
 def test_models_without_weights_say_which_have_them():
     with pytest.raises(WeightsError, match=r"lenet5 has no pretrained weights.*efficientnet_lite0"):
         build_model("lenet5", 10, 1, pretrained=True)
+
+
+def test_weights_can_be_fetched_ahead_and_a_download_cancelled(served_weights, tmp_path):
+    from workbench.engine.models import pretrained_weights_file
+
+    served, _ = served_weights
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        pretrained_weights_file("mobilenet_v3_small", cancel)
+    cache_dir = tmp_path / "torch-home" / "hub" / "checkpoints"
+    assert list(cache_dir.iterdir()) == []  # no partial file left behind
+    path = pretrained_weights_file("mobilenet_v3_small")
+    assert path == cache_dir / served.name and path.read_bytes() == served.read_bytes()
+    assert pretrained_weights_file("efficientnet_lite0") == offline_weights_file()
+    with pytest.raises(WeightsError, match="course_cnn has no pretrained weights"):
+        pretrained_weights_file("course_cnn")
+
+
+def test_gray_weights_in_a_colour_googlenet_keep_its_colour_rescaling(tmp_path):
+    gray = build_model("googlenet", 3, 1)
+    path = tmp_path / "gray-googlenet.pth"
+    torch.save(gray.state_dict(), path)
+    colour = build_model("googlenet", 3, 3, weights_path=path)
+    assert colour.transform_input == build_model("googlenet", 3, 3).transform_input is True
+    assert torch.allclose(colour.conv1.conv.weight, gray.conv1.conv.weight.expand(-1, 3, -1, -1) / 3)

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.model_panel.status_message.connect(self._show_status_message)
         self.model_panel.model_changed.connect(self._on_model_changed)
         self.training_panel.state_changed.connect(self._on_run_state)
+        self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         self._build_menus()
         self.dataset_panel.connect_actions(self.open_dataset_dialog, self.open_sample_dataset)
@@ -358,6 +359,7 @@ class MainWindow(QMainWindow):
         """Cancel background work and wait for it, so no worker reports into a deleted window."""
         self.dataset_panel.shutdown()
         self.model_panel.shutdown()
+        self.training_panel.shutdown()
         # superqt queues a worker's start on the event loop: let queued starts happen, then wait for all.
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
         QThreadPool.globalInstance().waitForDone(timeout_ms)

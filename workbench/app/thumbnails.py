@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import itertools
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QRunnable,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -34,11 +33,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from workbench.app.qt_compat import refilter
+from workbench.app.qt_compat import no_data, refilter
 from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
 
 THUMB_SIDE = 72
+MAX_QUEUED = 1000  # about ten screenfuls of thumbnail requests
 MEMORY_CACHE_ITEMS = 6000
 ALL = "(all)"
 
@@ -73,6 +73,12 @@ FAST_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})  # Pillow sho
 
 
 def open_for_display(path: str, side: int, *, upscale: bool = False) -> tuple[QImage, dict[str, Any]]:
+    """Decode `path` fitted into side×side as a QImage (see `render`); also its pixel size, mode and format."""
+    shown, info = render(path, side, upscale=upscale)
+    return pil_to_qimage(shown), info
+
+
+def render(path: str, side: int, *, upscale: bool = False) -> tuple[Image.Image, dict[str, Any]]:
     """Decode `path` fitted into side×side (EXIF orientation applied); also its pixel size, mode and format.
 
     Common modes take a fast path (JPEG draft decoding at reduced scale); 16-bit, float, CMYK and other modes
@@ -98,7 +104,8 @@ def open_for_display(path: str, side: int, *, upscale: bool = False) -> tuple[QI
             factor = side / max(shown.size)
             size = (max(1, round(shown.width * factor)), max(1, round(shown.height * factor)))
             shown = shown.resize(size, Image.Resampling.NEAREST if factor >= 2 else Image.Resampling.BILINEAR)
-        return pil_to_qimage(shown), info
+        shown.load()
+        return shown, info
 
 
 def failure_reason(path: str, exc: Exception) -> str:
@@ -131,39 +138,36 @@ class _LoaderSignals(QObject):
     failed = Signal(str, str)  # path, reason
 
 
-class _ThumbnailJob(QRunnable):
-    def __init__(self, path: str, side: int, disk_cache: Path | None, signals: _LoaderSignals):
-        super().__init__()
-        self.path, self.side, self.disk_cache, self.signals = path, side, disk_cache, signals
-
-    def run(self) -> None:  # worker thread: Pillow + QImage only (QPixmap is UI-thread only)
-        key = _cache_key(self.path, self.side) if self.disk_cache else None
-        cached = self.disk_cache / key[:2] / f"{key}.png" if key and self.disk_cache else None
-        if cached is not None and cached.exists():
-            image = QImage(str(cached))
-            if not image.isNull():
-                self.signals.loaded.emit(self.path, image)
-                return
-        try:
-            image, _ = open_for_display(self.path, self.side, upscale=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a "broken" tile, never a crash
-            self.signals.failed.emit(self.path, failure_reason(self.path, exc))
+def _load_thumbnail(path: str, side: int, disk_cache: Path | None, signals: _LoaderSignals) -> None:
+    """Worker thread: from the disk cache, else decoded (and then cached). Pillow and QImage only: QPixmap
+    belongs to the UI thread."""
+    key = _cache_key(path, side) if disk_cache else None
+    cached = disk_cache / key[:2] / f"{key}.png" if key and disk_cache else None
+    if cached is not None and cached.exists():
+        image = QImage(str(cached))
+        if not image.isNull():
+            signals.loaded.emit(path, image)
             return
-        if cached is not None:
-            buffer = io.BytesIO()
-            with Image.frombytes(
-                "RGBA",
-                (image.width(), image.height()),
-                image.convertToFormat(QImage.Format.Format_RGBA8888).constBits().tobytes(),
-            ) as png:
-                png.save(buffer, format="PNG")
-            with contextlib.suppress(OSError):  # a read-only or full cache folder only costs speed
-                write_bytes_atomic(cached, buffer.getvalue())
-        self.signals.loaded.emit(self.path, image)
+    try:
+        shown, _ = render(path, side, upscale=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a "broken" tile, never a crash
+        signals.failed.emit(path, failure_reason(path, exc))
+        return
+    if cached is not None:
+        buffer = io.BytesIO()
+        shown.save(buffer, format="PNG")
+        with contextlib.suppress(OSError):  # a read-only or full cache folder only costs speed
+            write_bytes_atomic(cached, buffer.getvalue())
+    signals.loaded.emit(path, pil_to_qimage(shown))
 
 
 class ThumbnailLoader(QObject):
-    """Decodes thumbnails in its own thread pool (training keeps the global one busy); newest request first."""
+    """Decodes thumbnails on a few threads of its own pool (training keeps the global one busy).
+
+    Requests go on a stack and the threads take the newest first, so after a fast scroll the rows now on
+    screen decode before the ones scrolled past; the stack keeps only the latest MAX_QUEUED requests (older
+    ones are forgotten and asked for again if they come back into view).
+    """
 
     loaded = Signal(str, QImage)
     failed = Signal(str, str)
@@ -172,26 +176,45 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.side = side
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max(1, min(2, (os.cpu_count() or 2) - 1)))
+        self.threads = max(1, min(2, (os.cpu_count() or 2) - 1))
+        self.pool.setMaxThreadCount(self.threads)
         self.disk_cache = paths.cache_dir() / "thumbnails" if use_disk_cache else None
         self._signals = _LoaderSignals(self)
         self._signals.loaded.connect(self._on_loaded)
         self._signals.failed.connect(self._on_failed)
-        self._pending: set[str] = set()
-        self._priority = itertools.count()
+        self._pending: set[str] = set()  # requested and not yet delivered (UI thread only)
+        self._stack: list[str] = []  # shared with the threads, under the lock
+        self._lock = threading.Lock()
+        self._draining = 0
 
     def request(self, path: str) -> None:
         if path in self._pending:
             return
         self._pending.add(path)
-        # Later requests get higher priority: after a fast scroll the rows now on screen decode first.
-        self.pool.start(
-            _ThumbnailJob(path, self.side, self.disk_cache, self._signals), next(self._priority) % 2**30
-        )
+        with self._lock:
+            self._stack.append(path)
+            forgotten = self._stack[:-MAX_QUEUED]
+            del self._stack[:-MAX_QUEUED]
+            start = self._draining < self.threads
+            if start:
+                self._draining += 1
+        self._pending.difference_update(forgotten)
+        if start:
+            self.pool.start(self._drain)
+
+    def _drain(self) -> None:  # worker thread
+        while True:
+            with self._lock:
+                if not self._stack:
+                    self._draining -= 1
+                    return
+                path = self._stack.pop()
+            _load_thumbnail(path, self.side, self.disk_cache, self._signals)
 
     def cancel_pending(self) -> None:
-        """Drop queued (not yet started) jobs, e.g. when the filter changes."""
-        self.pool.clear()
+        """Forget queued requests (a new dataset or filter); decodes already under way still finish."""
+        with self._lock:
+            self._stack.clear()
         self._pending.clear()
 
     def _on_loaded(self, path: str, image: QImage) -> None:
@@ -267,7 +290,7 @@ class ThumbnailModel(QAbstractListModel):
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if not index.isValid() or index.row() >= len(self._items):
-            return None
+            return no_data()
         item = self._items[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
             return self._pixmap_for(item.path)
@@ -284,7 +307,7 @@ class ThumbnailModel(QAbstractListModel):
             return item.excluded
         if role == Qt.ItemDataRole.SizeHintRole:
             return QSize(self.loader.side + 8, self.loader.side + 8)
-        return None
+        return no_data()
 
     def _pixmap_for(self, path: str) -> QPixmap:
         pixmap = self._pixmaps.get(path)

@@ -411,6 +411,10 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("ready")
         self._update_buttons()
 
+    def shutdown(self) -> None:
+        """Ask a running LR sweep to end (the window is closing); a training run is stopped by the window."""
+        self._lr_stop = True
+
     # ---- log -----------------------------------------------------------------------------------
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")

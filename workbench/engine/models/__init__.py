@@ -11,6 +11,7 @@ from workbench.engine.models.registry import (
     check_input_size,
     get_spec,
     list_models,
+    pretrained_weights_file,
     register_model,
 )
 from workbench.engine.models.summary import LayerInfo, ModelSummary, summarize
@@ -28,6 +29,7 @@ __all__ = [
     "first_conv",
     "get_spec",
     "list_models",
+    "pretrained_weights_file",
     "read_state_dict",
     "register_model",
     "replace_head",

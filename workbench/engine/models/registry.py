@@ -32,6 +32,7 @@ SOURCES = ("torchvision", "workbench")
 # stays cheap.
 _FAMILY_MODULES = (
     "course_cnn",
+    "compact",
     "lenet",
     "alexnet_lrn",
     "nin",
@@ -106,9 +107,9 @@ def register_model(
 def _ensure_registered() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
-        for module in _FAMILY_MODULES:
+        for module in _FAMILY_MODULES:  # imports are idempotent and locked: safe from several threads
             importlib.import_module(f"workbench.engine.models.{module}")
+        _loaded = True
 
 
 def _entry(name: str) -> _Entry:
@@ -146,6 +147,15 @@ def check_input_size(name: str, size: int) -> None:
             f"{name} needs images of at least {spec.min_size}×{spec.min_size} pixels, but the image size is "
             f"{size}: use --img-size {spec.min_size} or more (images are resized){hint}"
         )
+
+
+def pretrained_weights_file(name: str, progress: Callable[[int, int], None] | None = None) -> Path:
+    """The local file of `name`'s ImageNet weights, downloading it into torch's cache first if needed
+    (so a client can fetch weights ahead of training; raise from `progress` to cancel a download)."""
+    entry = _entry(name)
+    if entry.weights is None:
+        raise WeightsError(f"{name} has no pretrained weights")
+    return entry.weights.locate(progress)
 
 
 def build_model(

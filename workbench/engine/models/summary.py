@@ -4,8 +4,9 @@ One forward pass of a single image of the dataset's size records, for every laye
 children, in the order they run):
 - the output shape (without the batch dimension), which is what the course's (W − F + 2P)/S + 1 predicts;
 - its parameters (trainable and frozen);
-- multiply-accumulates, counted by PyTorch's FlopCounterMode (convolutions and matrix products, which is
-  what the published tables count); FLOPs = 2 · MACs;
+- multiply-accumulates of convolutions and matrix products (what the published tables count), FLOPs =
+  2 · MACs. They are counted by the same per-thread TorchFunctionMode that follows receptive fields, not by
+  PyTorch's FlopCounterMode, whose process-wide module hooks a training run in another thread would disturb;
 - the receptive field (side, in input pixels, of the window an output value sees) and the cumulative stride
   (input pixels between neighbouring outputs), propagated through every torch operation: each k×k
   convolution or pooling of dilation d adds (d·(k − 1))·stride, global pooling or flattening extends the
@@ -21,7 +22,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass
@@ -111,14 +111,20 @@ def _human(count: int) -> str:
 
 
 def summarize(
-    model_or_name: nn.Module | str, *, img_size: int, in_channels: int = 3, num_classes: int = 10
+    model_or_name: nn.Module | str,
+    *,
+    img_size: int,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    **model_args: Any,
 ) -> ModelSummary:
-    """Summary of a zoo model (built for `num_classes`) or of a given module, for square images of `img_size`."""
+    """Summary of a zoo model (built for `num_classes` with `model_args`) or of a given module, for square
+    images of `img_size`. The model is left as it was (mode, weights, statistics, hooks)."""
     if isinstance(model_or_name, str):
         from workbench.engine.models.registry import build_model, check_input_size
 
         check_input_size(model_or_name, img_size)
-        model, label = build_model(model_or_name, num_classes, in_channels), model_or_name
+        model, label = build_model(model_or_name, num_classes, in_channels, **model_args), model_or_name
     else:
         model, label = model_or_name, type(model_or_name).__name__
     reference = next(model.parameters(), None)
@@ -131,33 +137,41 @@ def summarize(
         dtype=reference.dtype if reference is not None else None,
     )
     names = {module: name for name, module in model.named_modules()}
+    tracer = _Tracer(image)
     rows: dict[nn.Module, dict[str, Any]] = {}
-    tracker = _ReceptiveFields(image)
 
-    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if module in rows or not isinstance(output, torch.Tensor):
-            return
-        field, stride = tracker.field_of(output)
-        rows[module] = {"output_shape": list(output.shape[1:]), "receptive_field": field, "stride": stride}
+    def enter(module: nn.Module, _inputs: Any) -> None:
+        tracer.running.append(module)
 
-    layers = [m for m in model.modules() if m is not model and (not any(m.children()) or _own_params(m))]
-    handles = [m.register_forward_hook(record) for m in layers]
+    def leave(module: nn.Module, _inputs: Any, output: Any) -> None:
+        tracer.running.pop()
+        if module in names_of_layers and module not in rows and isinstance(output, torch.Tensor):
+            field, stride = tracer.field_of(output)
+            rows[module] = {
+                "output_shape": list(output.shape[1:]),
+                "receptive_field": field,
+                "stride": stride,
+            }
+
+    names_of_layers = {
+        m for m in model.modules() if m is not model and (not any(m.children()) or _own_params(m))
+    }
+    handles = [m.register_forward_pre_hook(enter) for m in model.modules()]
+    handles += [m.register_forward_hook(leave, always_call=True) for m in model.modules()]
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter, tracker:
+        with torch.no_grad(), tracer:
             model(image)
     finally:
         model.train(was_training)
         for handle in handles:
             handle.remove()
 
-    flop_counts = counter.get_flop_counts()
-    root = type(model).__name__
     infos = []
     for module, row in rows.items():
         params = _own_params(module) if any(module.children()) else list(module.parameters())
-        macs = sum(flop_counts.get(f"{root}.{names[module]}", {}).values()) // 2
+        macs = tracer.macs.get(module, 0)
         infos.append(
             LayerInfo(
                 name=names[module],
@@ -169,7 +183,7 @@ def summarize(
                 **row,
             )
         )
-    total_macs = sum(flop_counts.get("Global", {}).values()) // 2
+    total_macs = sum(tracer.macs.values())
     return ModelSummary(
         model=label,
         input_shape=[in_channels, img_size, img_size],
@@ -213,12 +227,34 @@ def _first(value: Any) -> int:
     return int(value[0] if isinstance(value, (tuple, list)) else value)
 
 
-class _ReceptiveFields(TorchFunctionMode):
-    """Follows every torch call of a forward pass and gives each tensor derived from the image its
-    (receptive field, cumulative stride)."""
+_MATMULS = {"matmul", "mm", "bmm", "addmm", "baddbmm"}
+
+
+def _macs(op: str, args: tuple, kwargs: dict, result: Any) -> int:
+    """Multiply-accumulates of one call (the batch holds one image): each output value of a convolution costs
+    its kernel's size × input channels per group, each of a matrix product the shared inner dimension."""
+    if not isinstance(result, torch.Tensor):
+        return 0
+    if op in ("conv1d", "conv2d", "conv3d"):
+        weight = _argument(args, kwargs, 1, "weight", None)
+        return result.numel() * math.prod(weight.shape[1:])
+    if op == "linear":
+        return result.numel() * _argument(args, kwargs, 1, "weight", None).shape[-1]
+    if op in _MATMULS:
+        left = args[1] if op in ("addmm", "baddbmm") else args[0]
+        return result.numel() * left.shape[-1]
+    return 0
+
+
+class _Tracer(TorchFunctionMode):
+    """Follows every torch call of one forward pass (in this thread only): counts the multiply-accumulates of
+    convolutions and matrix products against the innermost module running, and gives each tensor derived
+    from the image its (receptive field, cumulative stride)."""
 
     def __init__(self, image: torch.Tensor):
         super().__init__()
+        self.running: list[nn.Module] = []  # module call stack, kept by the summary's hooks
+        self.macs: dict[nn.Module | None, int] = {}
         self._fields: dict[int, tuple[int, int]] = {id(image): (1, 1)}
         self._alive: list[torch.Tensor] = [image]  # keeps ids from being reused during the pass
 
@@ -228,12 +264,15 @@ class _ReceptiveFields(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
+        op = getattr(func, "__name__", "")
+        macs = _macs(op, args, kwargs, result)
+        if macs:
+            owner = self.running[-1] if self.running else None
+            self.macs[owner] = self.macs.get(owner, 0) + macs
         sources = [t for t in _tensors((args, kwargs)) if id(t) in self._fields]
         if sources:
             for output in _tensors(result):
-                self._fields[id(output)] = self._propagate(
-                    getattr(func, "__name__", ""), args, kwargs, sources, output
-                )
+                self._fields[id(output)] = self._propagate(op, args, kwargs, sources, output)
                 self._alive.append(output)
         return result
 

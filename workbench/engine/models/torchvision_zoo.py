@@ -49,7 +49,7 @@ _MODELS: dict[str, tuple[str, int, int, int, str]] = {
         2015,
         75,
         299,
-        "Inception v3: factorized convolutions, aux head with aux_logits=True (needs 299 px)",
+        "Inception v3: factorized convolutions; its aux head (aux_logits=True) needs 299 px images",
     ),
     "resnet18": ("ResNet", 2015, 32, 224, "ResNet-18: basic residual blocks [2,2,2,2]"),
     "resnet34": ("ResNet", 2015, 32, 224, "ResNet-34: basic residual blocks [3,4,6,3]"),

@@ -262,6 +262,9 @@ def load_into(
     file_channels = (
         state[stem_key].shape[1] if stem_key in state and state[stem_key].ndim == 4 else in_channels
     )
+    # GoogLeNet/Inception's colour rescaling as the builder chose it for `in_channels`; the detour through
+    # the file's channel count must not change it.
+    transform_input = getattr(model, "transform_input", None)
     if file_classes != num_classes:
         replace_head(model, file_classes)
     if file_channels != in_channels:
@@ -273,4 +276,6 @@ def load_into(
         replace_head(model, num_classes)
     if file_channels != in_channels:
         adapt_input_channels(model, in_channels)
+    if transform_input is not None:
+        model.transform_input = transform_input
     return report
