@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 def workbench_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("workbench-home")
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))  # no test may touch ~/.cache/torch
     return home
 
 

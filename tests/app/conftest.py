@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import PySide6
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
@@ -40,8 +41,10 @@ def drop_paths(target: QWidget, paths: list[Path]) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = target.rect().center()
+    # PySide6 6.12 takes a QPointF here (the QPoint form is deprecated); earlier versions only a QPoint.
+    where = QPointF(centre) if PySide6.__version_info__ >= (6, 12) else centre
     enter = QDragEnterEvent(
-        QPointF(centre),
+        where,
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,

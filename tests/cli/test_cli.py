@@ -163,3 +163,44 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "workbench"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "train" in result.stdout and "predict" in result.stdout
+
+
+def test_models_lists_the_zoo_with_metadata(capsys):
+    code, result, _ = run_cli(capsys, "models", "--json")
+    names = {m["name"]: m for m in result}
+    assert code == 0
+    for expected in ("lenet5", "course_cnn", "resnet18_small", "vgg16", "efficientnet_lite0", "se_resnet50"):
+        assert expected in names
+    assert names["efficientnet_lite0"]["pretrained"] is True
+    assert {"family", "year", "description", "min_size", "default_size"} <= set(names["vgg16"])
+
+
+def test_summary_of_lenet5_matches_the_course_table(capsys):
+    code, result, _ = run_cli(capsys, "summary", "lenet5", "--img-size", "28", "--in-channels", "1", "--json")
+    assert code == 0 and result["total_params"] == 61_706
+    with_params = [layer["params"] for layer in result["layers"] if layer["params"]]
+    assert with_params == [156, 2_416, 48_120, 10_164, 850]
+    for layer in result["layers"]:
+        assert {"name", "type", "output_shape", "params", "macs", "receptive_field"} <= set(layer)
+
+
+def test_pretrained_without_strategy_follows_the_advisor(fmnist_folder, capsys):
+    code, result, err = run_cli(
+        capsys,
+        "train",
+        str(fmnist_folder),
+        "--model",
+        "efficientnet_lite0",
+        "--pretrained",
+        "--img-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--json",
+    )
+    assert code == 0, err
+    assert "strategy feature-extractor" in err  # 540 images like ImageNet's: small & similar
+    config = json.loads((Path(result["run_dir"]) / "config.json").read_text())
+    assert config["strategy"] == "feature-extractor" and config["pretrained"] is True

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench import __version__
-from workbench.app import dialogs
+from workbench.app import dialogs, none_guard
 from workbench.app.dataset_panel import DatasetPanel
 from workbench.app.model_panel import ModelPanel
 from workbench.app.settings import AppSettings, sample_dataset_path
@@ -33,6 +33,7 @@ from workbench.engine.errors import ConfigError
 from workbench.engine.training.config import TrainConfig
 
 WINDOW_TITLE = "CNN Workbench"
+NONE_GUARD_INTERVAL_MS = 1000
 RUN_STATE_TEXT = {
     "idle": "idle",
     "starting": "preparing data…",
@@ -99,6 +100,10 @@ class MainWindow(QMainWindow):
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.form.changed.connect(self._save_hyperparameters)
+        # PySide6 6.12 on Python 3.11 leaks references to None (see none_guard): keep topping them up.
+        self._none_guard = QTimer(self)
+        self._none_guard.timeout.connect(none_guard.top_up)
+        self._none_guard.start(NONE_GUARD_INTERVAL_MS)
         self._build_menus()
         self.dataset_panel.connect_actions(self.open_dataset_dialog, self.open_sample_dataset)
         self._restore_settings()

@@ -33,7 +33,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from workbench.app.qt_compat import no_data, refilter
+from workbench.app.qt_compat import refilter
 from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
 
@@ -290,7 +290,7 @@ class ThumbnailModel(QAbstractListModel):
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if not index.isValid() or index.row() >= len(self._items):
-            return no_data()
+            return None
         item = self._items[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
             return self._pixmap_for(item.path)
@@ -307,7 +307,7 @@ class ThumbnailModel(QAbstractListModel):
             return item.excluded
         if role == Qt.ItemDataRole.SizeHintRole:
             return QSize(self.loader.side + 8, self.loader.side + 8)
-        return no_data()
+        return None
 
     def _pixmap_for(self, path: str) -> QPixmap:
         pixmap = self._pixmaps.get(path)

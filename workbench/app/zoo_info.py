@@ -84,23 +84,15 @@ def zoo_rows(specs: list[Any], typical_size: int, channels: int, num_classes: in
 
 
 def download_weights(name: str, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> str:
-    """Download (or find in torch's cache) the ImageNet weights of `name`; returns a short confirmation.
-
-    The zoo has no public "fetch the weights only" call yet, so this asks the registry entry's weights source
-    to locate its file (downloading it, atomically and hash-checked) without building the model.
-    """
-    from workbench.engine.errors import WeightsError
-    from workbench.engine.models import registry
+    """Download (or find in torch's cache) the ImageNet weights of `name`; returns a short confirmation."""
+    from workbench.engine.models import pretrained_weights_file
 
     def report(done: int, total: int) -> None:
         if should_stop():
             raise DownloadCancelled(f"download of {name}'s weights cancelled")
         progress(done, total)
 
-    source = registry._entry(name).weights  # noqa: SLF001 - see the docstring; to be replaced by a public call
-    if source is None:
-        raise WeightsError(f"{name} has no pretrained weights")
-    path = source.locate(report)
+    path = pretrained_weights_file(name, report)
     return f"ImageNet weights for {name} are ready ({path})"
 
 

@@ -113,7 +113,8 @@ class RunHandle:
         self.registry._update(self.run_id, checkpoint=str(path))
 
     def update(self, **fields: Any) -> None:
-        if "config" in fields:
+        if "config" in fields:  # the run folder and the registry stay in step
+            self.write_json("config.json", fields["config"])
             fields["config"] = json.dumps(fields["config"])
         self.registry._update(self.run_id, **fields)
 

@@ -16,16 +16,19 @@ test machine a thread pool matched a warmed-up process pool (28×28 PNG: ~10,000
 imports torch), pickling, or the pitfalls of forking a Qt app.
 
 When a split would not fit comfortably in RAM (`memory_budget()`), the tensor is backed by an unlinked
-memory-mapped file in the cache folder instead; the page cache then keeps what fits.
+memory-mapped file in the cache folder instead; the page cache then keeps what fits. Its disk space is
+reserved up front, so a full disk is a clear `DatasetError` rather than a crash (SIGBUS) half-way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import errno
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -39,7 +42,7 @@ from workbench.engine import paths
 from workbench.engine.atomic import atomic_path, write_json_atomic
 from workbench.engine.data.decode import decode_array, image_header
 from workbench.engine.data.scan import Problem, Sample
-from workbench.engine.errors import BadImageError, WorkbenchError
+from workbench.engine.errors import BadImageError, DatasetError, WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -253,20 +256,47 @@ def _nbytes(shape: tuple[int, ...]) -> int:
 
 
 def _allocate(shape: tuple[int, ...], disk_folder: Path | None) -> np.ndarray:
-    if disk_folder is None:
+    if disk_folder is None or _nbytes(shape) == 0:
         return np.empty(shape, dtype=np.uint8)
     folder = disk_folder / "memmap"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.u8"):  # left by a Windows process that ended; in-use ones refuse to go
-        with contextlib.suppress(OSError):
-            stale.unlink()
     path = folder / f"{uuid.uuid4().hex}.u8"
-    array = np.memmap(path, dtype=np.uint8, mode="w+", shape=shape)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.u8"):  # left by a Windows process that ended; in-use ones refuse to go
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        _reserve(path, _nbytes(shape))
+        array = np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        need = _nbytes(shape) / 1e6
+        raise DatasetError(
+            f"the decoded images ({need:,.0f} MB) fit neither in memory nor in {folder} "
+            f"({exc.strerror or exc}); free some disk space there or train at a smaller --img-size"
+        ) from None
     # The mapping outlives the name on POSIX, so nothing is left behind when the process ends.
     # (Windows refuses while mapped; the clean-up above removes such files on a later call.)
     with contextlib.suppress(OSError):
         path.unlink()
     return array
+
+
+def _reserve(path: Path, nbytes: int) -> None:
+    """Create `path` with `nbytes` of disk space allocated now: writing through a memory map into a sparse
+    file on a full disk kills the process with SIGBUS, an allocation failure here is a plain OSError."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, max(nbytes, 1))
+                return
+            except OSError as exc:  # some filesystems cannot preallocate; any other error is real
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+        os.ftruncate(fd, max(nbytes, 1))  # Windows and macOS: NTFS/APFS allocate on extend
+    finally:
+        os.close(fd)
 
 
 def _available_memory() -> int | None:
@@ -333,6 +363,9 @@ class _Pack:
             images[[i for i, _ in part]] = self.data[[row for _, row in part]]
 
 
+_DATA_NAME = re.compile(r"[0-9a-f]{24}-[0-9a-f]{12}\.npy")  # see _PackStore.write: <key>-<token>.npy
+
+
 class _PackStore:
     def __init__(self, folder: Path, channels: int, size: int):
         self.folder = folder
@@ -347,9 +380,9 @@ class _PackStore:
         empty = _Pack(source_folder, {}, None)
         try:
             meta = json.loads(index_path.read_text())
-            if meta.get("folder") != source_folder:
-                return empty
-            data = np.load(self.folder / meta["data"], mmap_mode="r")
+            if meta.get("folder") != source_folder or not _DATA_NAME.fullmatch(str(meta.get("data"))):
+                return empty  # another folder's pack, or a name pointing outside the cache folder
+            data = np.load(self.folder / meta["data"], mmap_mode="r")  # allow_pickle=False: data only
             if data.dtype != np.uint8 or data.shape[1:] != self.row_shape:
                 return empty
             entries = {

@@ -9,12 +9,14 @@ Three layouts are understood:
 
 Images in nested sub-folders belong to their class folder. Hidden files and folders (a leading dot, or the
 hidden attribute on Windows) are ignored. Class names are folder names, sorted. Files that cannot be used
-(zero bytes, broken links) are reported as `Problem`s and never abort the scan; decode-time failures are
-reported later by the cache loader.
+(zero bytes, broken links, link loops, pipes or sockets named like images) are reported as `Problem`s and never
+abort the scan; decode-time failures are reported later by the cache loader. Byte-identical files are found
+too (see `duplicates`): a test image that is also a training image is reported as leakage.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import stat
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.engine.data.duplicates import describe_duplicates, find_identical_files
 from workbench.engine.errors import ConfigError, DatasetError, WorkbenchError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -63,6 +66,7 @@ class DatasetIndex:
     samples: list[Sample]
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    duplicates: list[list[str]] = field(default_factory=list)  # groups of byte-identical sample files
 
     def split(self, name: str) -> list[Sample]:
         if name not in SPLITS:
@@ -88,6 +92,7 @@ class DatasetIndex:
             "splits": [s.split for s in self.samples],
             "problems": [[p.path, p.reason] for p in self.problems],
             "warnings": list(self.warnings),
+            "duplicates": [list(group) for group in self.duplicates],
         }
 
     @classmethod
@@ -104,6 +109,7 @@ class DatasetIndex:
                 samples=samples,
                 problems=[Problem(path, reason) for path, reason in data.get("problems", [])],
                 warnings=list(data.get("warnings", [])),
+                duplicates=[[str(path) for path in group] for group in data.get("duplicates", [])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"the stored dataset index is damaged ({type(exc).__name__}: {exc})") from None
@@ -117,11 +123,13 @@ def scan_dataset(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    find_duplicates: bool = True,
 ) -> DatasetIndex:
     """Index one dataset folder, or several folders that are one class each.
 
     `progress(n_files_seen)` is called every few hundred files; `should_stop()` is checked as often and
     raises `ScanCancelled` when it returns True. Raises `DatasetError` for folders that cannot be used.
+    `find_duplicates`: look for byte-identical images (reads only files whose size another file shares).
     """
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ConfigError(
@@ -152,7 +160,20 @@ def scan_dataset(
             f"({', '.join(repr(c) for c in index.classes)}) has images; a classifier needs at least two "
             "(e.g. ROOT/cats/... and ROOT/dogs/...)"
         )
+    if find_duplicates:
+        _add_duplicates(index, walker)
     return index
+
+
+def _add_duplicates(index: DatasetIndex, walker: _Walker) -> None:
+    paths = [s.path for s in index.samples]
+    index.duplicates = find_identical_files(paths, walker.sizes, should_stop=walker.should_stop)
+    walker.report()  # raises ScanCancelled when the hashing above was cut short by a stop
+    if index.duplicates:
+        split_of = {s.path: s.split for s in index.samples}
+        class_of = {s.path: index.classes[s.label] for s in index.samples}
+        root = index.roots[0] if len(index.roots) == 1 else os.path.commonpath(index.roots)
+        index.warnings.extend(describe_duplicates(index.duplicates, split_of, class_of, root))
 
 
 # ---------------------------------------------------------------------------------------------- walking
@@ -169,6 +190,7 @@ class _Walker:
         self.loose_images = 0  # images outside any class folder, for the same message
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
+        self.sizes: dict[str, int] = {}  # image path -> bytes, for the duplicate search
         self._visited: set[tuple[int, int]] = set()
 
     def tick(self) -> None:
@@ -188,7 +210,7 @@ class _Walker:
             with os.scandir(folder) as it:
                 return sorted((e for e in it if not _hidden(e)), key=lambda e: e.name)
         except OSError as exc:
-            self.problems.append(Problem(folder, f"cannot read folder: {exc.strerror or exc}"))
+            self.problems.append(Problem(folder, _os_reason(exc, "cannot read folder")))
             return []
 
     def enter(self, path: str, is_link: bool) -> bool:
@@ -196,7 +218,7 @@ class _Walker:
         try:
             st = os.stat(path)
         except OSError as exc:
-            self.problems.append(Problem(path, f"cannot read folder: {exc.strerror or exc}"))
+            self.problems.append(Problem(path, _os_reason(exc, "cannot read folder")))
             return False
         key = (st.st_dev, st.st_ino)
         if key in self._visited:
@@ -228,20 +250,55 @@ class _Walker:
             if entry.is_dir():
                 return "skip" if entry.name in _IGNORED_FOLDERS else "dir"
             if not entry.is_file():
-                if entry.is_symlink():
-                    self.problems.append(Problem(entry.path, "broken link (its target does not exist)"))
+                self._report_special(entry)
                 return "skip"
             self.tick()
             if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
                 self.other_files += 1
                 return "skip"
-            if entry.stat().st_size == 0:
+            size = entry.stat().st_size
+            if size == 0:
                 self.problems.append(Problem(entry.path, "zero bytes"))
                 return "skip"
-        except OSError as exc:  # a file vanishing or a permission error mid-scan
-            self.problems.append(Problem(entry.path, f"cannot read: {exc.strerror or exc}"))
+        except OSError as exc:  # a link loop, a file vanishing or a permission error mid-scan
+            self.problems.append(Problem(entry.path, _os_reason(exc, "cannot read")))
             return "skip"
+        self.sizes[entry.path] = size
         return "image"
+
+    def _report_special(self, entry: os.DirEntry) -> None:
+        """A broken link, or a pipe, socket or device: never opened (reading a pipe would block forever).
+        Reported when it is a link or carries an image extension, i.e. when the user may expect an image."""
+        is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+        if not (is_image or entry.is_symlink()):
+            return
+        try:
+            mode = os.stat(entry.path).st_mode
+        except FileNotFoundError:
+            reason = "broken link (its target does not exist)"
+        except OSError as exc:
+            reason = _os_reason(exc, "cannot read")
+        else:
+            reason = f"not a regular file ({_special_kind(mode)})"
+        self.problems.append(Problem(entry.path, reason))
+
+
+def _os_reason(exc: OSError, prefix: str) -> str:
+    if exc.errno == errno.ELOOP:
+        return "link loop (the link leads back to itself)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "path too long for the operating system"
+    return f"{prefix}: {exc.strerror or exc}"
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file or folder"
 
 
 def _hidden(entry: os.DirEntry) -> bool:

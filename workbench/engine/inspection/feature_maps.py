@@ -60,7 +60,9 @@ class LayerNode:
     name: str  # qualified name, e.g. "layer1.0.conv1"
     type: str  # class name, e.g. "Conv2d"
     kind: str  # see `layer_kind`; "model" for the root
-    output_shape: list[int] | None  # without the batch dimension; None if it did not run or returned no tensor
+    output_shape: (
+        list[int] | None
+    )  # without the batch dimension; None if it did not run or returned no tensor
     params: int  # parameters in this module and its children
     children: list[LayerNode] = field(default_factory=list)
 

@@ -74,12 +74,16 @@ def grad_cam(
         if class_index is None:
             class_index = int(logits.argmax())
         if not 0 <= class_index < logits.numel():
-            raise ModelError(f"class index {class_index} is out of range: the model has {logits.numel()} classes")
+            raise ModelError(
+                f"class index {class_index} is out of range: the model has {logits.numel()} classes"
+            )
         target_name, activation = _pick(finished, layer, model)
         (gradient,) = torch.autograd.grad(logits[class_index], activation)
     weights = gradient[0].mean(dim=(1, 2), keepdim=True)
     coarse = F.relu((weights * activation[0]).sum(dim=0)).detach().float()
-    heatmap = F.interpolate(coarse[None, None], size=batch.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    heatmap = F.interpolate(coarse[None, None], size=batch.shape[-2:], mode="bilinear", align_corners=False)[
+        0, 0
+    ]
     heatmap = heatmap.clamp(min=0)
     peak = heatmap.max()
     heatmap = heatmap / peak if peak > 0 else torch.zeros_like(heatmap)

@@ -86,7 +86,8 @@ class TrainConfig:
     deterministic: bool = False
     pretrained: bool = False
     weights: str | None = None  # a weights file, or a run id / checkpoint to start from
-    strategy: str = "fine-tune-all"
+    strategy: str | None = None  # None: the advisor picks from the data size and `similar_to_imagenet`
+    similar_to_imagenet: bool = True  # the user's answer to "do your images look like ImageNet photos?"
     unfreeze: int = 2  # fine-tune-top: number of top blocks to train
     head_epochs: int = 1  # fine-tune-gradual: epochs with the body frozen
     backbone_lr_mult: float = 0.1  # discriminative lr: pretrained layers train at lr * this
@@ -101,7 +102,7 @@ class TrainConfig:
             raise bad("optimizer", self.optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
-        if self.strategy not in STRATEGIES:
+        if self.strategy is not None and self.strategy not in STRATEGIES:
             raise bad("strategy", self.strategy, f"choose one of {', '.join(STRATEGIES)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise bad("device", self.device, f"choose one of {', '.join(DEVICES)} or cuda:N")

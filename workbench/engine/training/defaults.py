@@ -100,3 +100,17 @@ def resolve_defaults(
         config.lr = default_lr(config)
         notes.append(f"learning rate {config.lr:g} ({config.optimizer}, {config.schedule} schedule)")
     return config, notes
+
+
+def choose_strategy(config: TrainConfig, model, num_train_images: int) -> tuple[str, str]:
+    """The transfer strategy when the user chose none: the course's four scenarios for pretrained
+    weights (sets `config.unfreeze` for fine-tune-top), everything trains from scratch. Returns
+    (strategy, one-sentence reason or "")."""
+    from workbench.engine.training.transfer import advise_strategy, blocks_to_unfreeze
+
+    if not (config.pretrained or config.weights):
+        return "fine-tune-all", ""
+    advice = advise_strategy(num_train_images, config.similar_to_imagenet)
+    if advice.strategy == "fine-tune-top":
+        config.unfreeze = blocks_to_unfreeze(model, advice.unfreeze_fraction)
+    return advice.strategy, f"strategy {advice.strategy}: {advice.reason}"

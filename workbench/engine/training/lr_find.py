@@ -14,7 +14,7 @@ from workbench.engine.device import pick_device
 from workbench.engine.models import build_model
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import decode, scan
-from workbench.engine.training.defaults import resolve_defaults
+from workbench.engine.training.defaults import choose_strategy, resolve_defaults
 from workbench.engine.training.optim import build_optimizer
 from workbench.engine.training.steps import seed_everything, train_step
 from workbench.engine.training.transfer import TransferPlan
@@ -71,6 +71,8 @@ def lr_find(
         weights_path=config.weights,
         **config.model_args,
     ).to(device)
+    if config.strategy is None:
+        config.strategy, _ = choose_strategy(config, model, len(data.train.labels))
     plan = TransferPlan(
         model,
         config.strategy,

@@ -30,7 +30,7 @@ from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import PreparedData, decode, scan, with_progress
-from workbench.engine.training.defaults import resolve_defaults
+from workbench.engine.training.defaults import choose_strategy, resolve_defaults
 from workbench.engine.training.events import (
     CheckpointSaved,
     DataProgress,
@@ -195,6 +195,10 @@ class Trainer:
         start_from: dict | None,
     ) -> Generator[Event, None, Session]:
         model = yield from self._build_model(config, data, resumed, start_from)
+        if config.strategy is None:
+            config.strategy, advice = choose_strategy(config, model, len(data.train.labels))
+            if advice:
+                yield Message(advice)
         channels_last = device.type == "cuda" and config.channels_last
         model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         plan = TransferPlan(
