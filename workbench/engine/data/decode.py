@@ -31,6 +31,12 @@ TRANSPARENT_BACKGROUND = 255  # white, in every channel
 
 _HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 
+# Pillow warns about damaged metadata (EXIF, TIFF tags) and from 89 Mpixel on; the decoder reports such files
+# itself, with the path, so those warnings would only be noise on the console. Set once here rather than with
+# `warnings.catch_warnings`, which is not thread-safe and the cache decodes in a thread pool.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
 
 def open_image(path: str | os.PathLike, max_side: int | None = None) -> Image.Image:
     """The image fully loaded, EXIF-orientated, in mode "L" or "RGB". Raises `BadImageError`.
@@ -86,10 +92,7 @@ def _open(path: str) -> Image.Image:
     except OSError as exc:
         raise BadImageError(path, f"cannot read: {exc.strerror or exc}") from None
     try:
-        with warnings.catch_warnings():
-            # Pillow warns from 89 Mpixel; our own limit below decides, with a message for the user.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+        image = Image.open(path)
     except Image.DecompressionBombError as exc:
         raise BadImageError(path, f"image too large: {_bomb_size(path, exc)} pixels") from None
     except UnidentifiedImageError:
