@@ -18,6 +18,7 @@ def window(qtbot):
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)  # start-up work begun, as before a user acts
     yield win
     win.shutdown_workers()
 

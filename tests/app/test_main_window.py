@@ -23,6 +23,7 @@ def _open_window(qtbot, **kwargs) -> MainWindow:
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)  # start-up work begun, as before a user acts
     return win
 
 
@@ -228,3 +229,18 @@ def test_the_thumbnail_grid_only_decodes_what_is_on_screen(qtbot, tmp_path):
     view.scrollToBottom()
     qtbot.waitUntil(lambda: any(path.endswith("69999.png") for path in requested), timeout=10_000)
     assert len(requested) < 600
+
+
+def test_a_dataset_dropped_before_the_first_paint_is_not_replaced_by_the_last_one(
+    qtbot, fmnist_small, class_folders
+):
+    AppSettings().set_last_dataset([str(f) for f in class_folders])
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.load_dataset([str(fmnist_small)])  # the user is quicker than the first paint
+    win.show()
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)
+    qtbot.waitUntil(lambda: win.dataset_panel.summary is not None, timeout=60_000)
+    assert not win.dataset_panel.scanning
+    assert win.dataset_panel.folders == [str(fmnist_small)]
+    _wait_idle(qtbot, win)

@@ -20,6 +20,7 @@ def window(qtbot):
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)  # start-up work begun, as before a user acts
     yield win
     panel = win.training_panel
     if panel.is_training:  # never leave a trainer thread running past its test

@@ -204,3 +204,16 @@ def test_pretrained_without_strategy_follows_the_advisor(fmnist_folder, capsys):
     assert "strategy feature-extractor" in err  # 540 images like ImageNet's: small & similar
     config = json.loads((Path(result["run_dir"]) / "config.json").read_text())
     assert config["strategy"] == "feature-extractor" and config["pretrained"] is True
+
+
+def test_train_from_a_toml_config_with_cli_overrides(fmnist_folder, tmp_path, capsys):
+    from workbench.engine.training.config import TrainConfig
+
+    settings = tmp_path / "run.toml"
+    settings.write_text(
+        TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=3, batch_size=32).to_toml()
+    )
+    code, result, _ = run_cli(capsys, "train", "--config", str(settings), "--epochs", "1", "--json")
+    assert code == 0 and result["epochs"] == 1 and result["model"] == "course_cnn"
+    saved = json.loads((Path(result["run_dir"]) / "config.json").read_text())
+    assert saved["batch_size"] == 32 and saved["data"] == str(fmnist_folder)

@@ -15,6 +15,8 @@ from workbench.engine.data.decode import TRANSPARENT_BACKGROUND
 from workbench.engine.errors import BadImageError
 
 WHITE = TRANSPARENT_BACKGROUND
+# decode.py silences Pillow's warnings at import; pytest restores the filters it imported under.
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 
 def pixels(path, size, channels) -> np.ndarray:

@@ -23,6 +23,9 @@ from workbench.engine.data import decode as decode_module
 from workbench.engine.data import decode_image, image_header, open_image
 from workbench.engine.errors import BadImageError
 
+# decode.py silences Pillow's damaged-file warnings at import; pytest restores the filters it imported under.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+
 FUZZ_PIXEL_LIMIT = 1_000_000
 FUZZ = settings(
     max_examples=300,

@@ -52,3 +52,35 @@ def test_short_runs_skip_shift_augmentation():
     )
     assert short.augment.crop_padding == 0 and long.augment.crop_padding > 0
     assert short.augment.flip and long.augment.flip
+
+
+def test_config_round_trips_through_toml(tmp_path):
+    config = TrainConfig(
+        data="/data/shoes",
+        model="resnet18_small",
+        epochs=7,
+        lr=0.02,
+        grad_clip=1.0,
+        augment=AugmentConfig(crop_padding=4, flip=False, brightness=0.2),
+        model_args={"width": 2},
+    )
+    path = tmp_path / "run.toml"
+    path.write_text(config.to_toml())
+    assert TrainConfig.from_toml(path) == config
+
+
+def test_bad_toml_names_the_file_and_the_problem(tmp_path):
+    import pytest
+
+    from workbench.engine.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('epochs = "many"\n')
+    with pytest.raises(ConfigError, match="bad.toml"):
+        TrainConfig.from_toml(bad)
+    bad.write_text("epochs = = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        TrainConfig.from_toml(bad)
+    bad.write_text("epochz = 3\n")
+    with pytest.raises(ConfigError, match="epochz"):
+        TrainConfig.from_toml(bad)

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self._offer_sample = offer_sample
         self._initial_folders = initial_folders
         self._shown_once = False
+        self._started = False
         self._close_when_stopped = False
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
@@ -284,9 +285,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._after_first_paint)
         return super().eventFilter(watched, event)
 
+    @property
+    def started(self) -> bool:
+        """True once the first paint has happened and the start-up work (engine import, last dataset) began."""
+        return self._started
+
     def _after_first_paint(self) -> None:
+        self._started = True
         self.shown.emit()
         self.start_background_setup()
+        if self.dataset_panel.scanning or self.dataset_panel.summary is not None:
+            return  # the user was quicker than the first paint: keep what they dropped
         folders = self._initial_folders or [f for f in self.settings.last_dataset() if os.path.isdir(f)]
         if folders:
             self.load_dataset(folders)

@@ -33,9 +33,7 @@ def run_models(args: argparse.Namespace) -> int:
             f"{s.name:<22} {s.family:<14} {s.year}  {'pretrained' if s.pretrained else '          '}  "
             f"{s.default_size:>3}px  {s.description}"
         )
-    out.result(
-        [dict(s.__dict__) | {"builder": None} if "builder" in s.__dict__ else dict(s.__dict__) for s in specs]
-    )
+    out.result([s.to_dict() for s in specs])
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -11,18 +12,22 @@ from typing import Any
 class Output:
     def __init__(self, as_json: bool):
         self.as_json = as_json
+        # Under torchrun every rank runs this CLI; only rank 0 speaks.
+        self.quiet = int(os.environ.get("RANK", "0")) > 0
         # With --json, stdout carries only the final object; human text goes to stderr.
         self.human = sys.stderr if as_json else sys.stdout
-        self.interactive = self.human.isatty()
+        self.interactive = self.human.isatty() and not self.quiet
 
     def say(self, text: str) -> None:
-        print(text, file=self.human, flush=True)
+        if not self.quiet:
+            print(text, file=self.human, flush=True)
 
     def warn(self, text: str) -> None:
-        print(f"warning: {text}", file=sys.stderr, flush=True)
+        if not self.quiet:
+            print(f"warning: {text}", file=sys.stderr, flush=True)
 
     def result(self, obj: Any) -> None:
-        if self.as_json:
+        if self.as_json and not self.quiet:
             print(json.dumps(_json_safe(obj)), flush=True)
 
 

@@ -41,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     _add_training_options(train)
     train.add_argument(
+        "--config", metavar="FILE", help="read settings from a TOML file (options given here win)"
+    )
+    train.add_argument(
         "--resume", metavar="RUN", help="continue an interrupted or stopped run (id, folder or 'last')"
     )
     train.add_argument(
@@ -94,27 +97,39 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         help="start from a weights file (torchvision state dict) or one of your runs",
     )
     p.add_argument(
-        "--strategy", choices=STRATEGIES, help="transfer-learning strategy (default fine-tune-all)"
+        "--strategy",
+        choices=STRATEGIES,
+        help="transfer-learning strategy (default: advised from the data size and --domain)",
     )
     p.add_argument("--unfreeze", type=int, metavar="N", help="fine-tune-top: number of top blocks to train")
+    p.add_argument(
+        "--domain",
+        choices=("similar", "different"),
+        help="are the images like ImageNet photos? guides the default transfer strategy",
+    )
     p.add_argument("--name", help="a name for the run")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     from workbench.engine.training.config import AugmentConfig, TrainConfig
 
-    config = TrainConfig(data=args.data or "")
+    config = TrainConfig.from_toml(args.config) if getattr(args, "config", None) else TrainConfig()
+    if args.data:
+        config.data = args.data
     for flag, field in _PASSTHROUGH.items():
         value = getattr(args, flag, None)
         if value is not None:
             setattr(config, field, value)
     if args.augment is not None:
         config.augment = AugmentConfig.parse(args.augment)
-    config.nesterov = not args.no_nesterov
-    config.amp = not args.no_amp
-    config.compile = args.compile
-    config.deterministic = args.deterministic
-    config.pretrained = args.pretrained
+    # Switches only ever turn something on or off relative to the file (or the defaults).
+    config.nesterov = config.nesterov and not args.no_nesterov
+    config.amp = config.amp and not args.no_amp
+    config.compile = config.compile or args.compile
+    config.deterministic = config.deterministic or args.deterministic
+    config.pretrained = config.pretrained or args.pretrained
+    if args.domain:
+        config.similar_to_imagenet = args.domain == "similar"
     return config.validate()
 
 
@@ -132,7 +147,7 @@ def run_train(args: argparse.Namespace) -> int:
     from workbench.engine.training.trainer import Trainer
 
     out = Output(args.json)
-    if not args.data and not args.resume:
+    if not args.data and not args.resume and not args.config:
         raise ConfigError("give a dataset folder to train on, or --resume RUN to continue a run")
     config = config_from_args(args)
     trainer = Trainer(config, resume=args.resume) if args.resume else Trainer(config)

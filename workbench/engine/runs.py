@@ -129,6 +129,32 @@ class RunHandle:
             self._lock_file = None
 
 
+class FollowerRunHandle(RunHandle):
+    """A distributed rank other than 0: knows the run's id and folder, writes nothing (rank 0 does)."""
+
+    def __init__(self, run_id: str, run_dir: Path):
+        super().__init__(registry=None, run_id=run_id, run_dir=run_dir)  # type: ignore[arg-type]
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def write_json(self, filename: str, obj: Any) -> None:
+        pass
+
+    def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
+        pass
+
+    def record_checkpoint(self, path: str | os.PathLike) -> None:
+        pass
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
+        pass
+
+
 class RunRegistry:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else paths.data_dir()

@@ -94,7 +94,7 @@ def _open(path: str) -> Image.Image:
     try:
         image = Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise BadImageError(path, f"image too large: {_bomb_size(path, exc)} pixels") from None
+        raise BadImageError(path, f"image too large: {_bomb_size(path, exc)} pixels (limit {MAX_PIXELS:,})") from None
     except UnidentifiedImageError:
         kind = _signature(path)
         reason = (

@@ -1,7 +1,14 @@
-"""Classify individual images with a trained model: top-k classes with probabilities."""
+"""Classify individual images with a trained model: top-k classes with probabilities, optionally as CSV.
+
+The model is a run's checkpoint or an exported file (.onnx, TorchScript .pt, .safetensors with its JSON),
+so `workbench predict` checks an export with the same numbers as the run it came from.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +16,7 @@ from typing import Any
 
 import torch
 
+from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import decode_image
 from workbench.engine.data.scan import IMAGE_EXTENSIONS
 from workbench.engine.errors import BadImageError, DatasetError
@@ -51,7 +59,14 @@ class Predictor:
     """Holds a loaded model; `predict` many times (the app's predictions view keeps one)."""
 
     def __init__(self, ref: str | Path, device: str = "cpu"):
-        self.model, self.meta = load_model(ref, device=device)
+        from workbench.engine.export import exported_format, load_exported
+
+        self.source_format = exported_format(ref) or "checkpoint"
+        if self.source_format == "checkpoint":
+            self.model, self.meta = load_model(ref, device=device)
+        else:
+            exported = load_exported(ref, device=device)
+            self.model, self.meta = exported, exported.meta  # callable like a module: batch → logits
         self.device = device
         pre = self.meta["preprocessing"]
         self.size, self.channels = pre["size"], pre["channels"]
@@ -89,3 +104,26 @@ def predict(
     ref: str | Path, paths: Sequence[str | Path], top_k: int = 5, device: str = "cpu"
 ) -> list[ImagePrediction]:
     return Predictor(ref, device=device).predict(paths, top_k=top_k)
+
+
+def predictions_csv(results: Sequence[ImagePrediction]) -> str:
+    """One row per image: path, then class and probability for each rank, then the error (if any)."""
+    ranks = max((len(r.top) for r in results), default=0)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["path"]
+    for rank in range(1, ranks + 1):
+        header += [f"class_{rank}", f"probability_{rank}"]
+    writer.writerow([*header, "error"])
+    for result in results:
+        row = [result.path]
+        for rank in range(ranks):
+            row += [result.top[rank][0], repr(result.top[rank][1])] if rank < len(result.top) else ["", ""]
+        writer.writerow([*row, result.error or ""])
+    return buffer.getvalue()
+
+
+def write_predictions_csv(results: Sequence[ImagePrediction], path: str | os.PathLike) -> Path:
+    """Write `predictions_csv` atomically (UTF-8); returns the path."""
+    write_bytes_atomic(path, predictions_csv(results).encode("utf-8"))
+    return Path(path)

@@ -32,9 +32,10 @@ ImageInput = str | Path | torch.Tensor  # a file, or a uint8 (C, H, W) tensor at
 
 
 class Inspector:
-    def __init__(self, model: nn.Module, meta: dict[str, Any]):
+    def __init__(self, model: nn.Module, meta: dict[str, Any], checkpoint: Path | None = None):
         self.model = model.eval()
         self.meta = meta
+        self.checkpoint = checkpoint  # the file the weights came from, when loaded from one
         pre = meta["preprocessing"]
         self.size: int = pre["size"]
         self.channels: int = pre["channels"]
@@ -44,11 +45,15 @@ class Inspector:
         self._tree: LayerNode | None = None
 
     @classmethod
-    def load(cls, ref: str | Path, device: str = "cpu") -> Inspector:
-        """From a run id (or 'last'), a run folder or a checkpoint file."""
-        from workbench.engine.training.checkpoint import load_model
+    def load(cls, ref: str | Path, device: str = "cpu", *, latest: bool = False) -> Inspector:
+        """From a run id (or 'last'), a run folder or a checkpoint file. A run gives its best checkpoint, or
+        with `latest` its newest one (last.pt: the epoch just finished by a run still training)."""
+        from workbench.engine.training.checkpoint import BEST, LAST, find_checkpoint, load_model
 
-        return cls(*load_model(ref, device=device))
+        path = find_checkpoint(ref)
+        if latest and path.name == BEST and (path.parent / LAST).is_file() and not Path(ref).is_file():
+            path = path.parent / LAST
+        return cls(*load_model(path, device=device), checkpoint=path)
 
     @property
     def classes(self) -> list[str]:

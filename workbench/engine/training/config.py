@@ -6,6 +6,9 @@ The CLI fills it from arguments, the app from its panel; the trainer reads nothi
 
 from __future__ import annotations
 
+import json
+import os
+import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -139,3 +142,44 @@ class TrainConfig:
         if isinstance(data.get("augment"), dict):
             data["augment"] = AugmentConfig(**data["augment"])
         return cls(**data)
+
+    # ---- TOML: a run's settings as a file to keep, share, or train on a cluster with --config ------------
+    def to_toml(self) -> str:
+        lines = ["# CNN Workbench training configuration: workbench train --config THIS_FILE"]
+        tables: dict[str, dict[str, Any]] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                tables[key] = value
+            elif value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+        for name, table in tables.items():
+            if table:
+                lines.append(f"\n[{name}]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None)
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+        try:
+            return cls.from_dict(data).validate()
+        except TypeError as exc:
+            raise ConfigError(f"--config {path}: {exc}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {value!r} to TOML")

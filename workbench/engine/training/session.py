@@ -36,6 +36,7 @@ class Session:
     handle: RunHandle
     history: list[dict[str, Any]]
     start_epoch: int
+    is_main: bool = True  # distributed: only rank 0 writes
 
     @property
     def steps_per_epoch(self) -> int:
@@ -47,6 +48,9 @@ class Session:
 
     def save(self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict) -> Path:
         """Write last.pt (and best.pt); `epoch` counts the epochs the weights have completed."""
+        folder = self.handle.checkpoints_dir
+        if not self.is_main:
+            return folder / ckpt.LAST
         payload = {
             "model": self.config.model,
             "model_args": self.config.model_args,
@@ -56,13 +60,12 @@ class Session:
             "epoch": epoch,
             "history": self.history,
             "best_val_acc": self.best_acc,
-            "model_state": self.model.state_dict(),
+            "model_state": self.model.state_dict(),  # the bare model's, never DDP's "module."-prefixed
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": schedule_state,
             "scaler_state": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": rng,
         }
-        folder = self.handle.checkpoints_dir
         path = ckpt.save_checkpoint(folder / ckpt.LAST, payload)
         if best:
             ckpt.save_checkpoint(folder / ckpt.BEST, payload)

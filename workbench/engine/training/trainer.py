@@ -26,11 +26,12 @@ from workbench.engine.data import BatchIterator, guess_image_geometry
 from workbench.engine.device import autocast_dtype, describe_device, pick_device
 from workbench.engine.errors import WeightsError, WorkbenchError
 from workbench.engine.models import build_model, check_input_size, replace_head
-from workbench.engine.runs import RunHandle, RunRegistry
+from workbench.engine.runs import FollowerRunHandle, RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import PreparedData, decode, scan, with_progress
 from workbench.engine.training.defaults import choose_strategy, resolve_defaults
+from workbench.engine.training.distributed import DistContext, init_from_env, per_rank_batch
 from workbench.engine.training.events import (
     CheckpointSaved,
     DataProgress,
@@ -91,6 +92,7 @@ class Trainer:
     def run(self) -> Generator[Event, None, None]:
         """Yield events until the run ends; the last one is always `RunFinished`."""
         self._handle: RunHandle | None = None
+        self._dist = DistContext()
         try:
             yield from self._run()
         except WorkbenchError as exc:
@@ -106,6 +108,7 @@ class Trainer:
         finally:
             if self._handle is not None:
                 self._handle.close()
+            self._dist.shutdown()
 
     def _fail(self, reason: str) -> RunFinished:
         if self._handle is not None:
@@ -123,7 +126,8 @@ class Trainer:
             self.run_id, self.run_dir = resumed.run_id, resumed.run_dir
         config = (resumed.config if resumed else self.config).validate()
         seed_everything(config.seed, config.deterministic)
-        device = pick_device(config.device)
+        self._dist, rank_device = init_from_env(config.device)
+        device = rank_device or pick_device(config.device)
 
         config, data, start_from, notes = yield from self._prepare_data(config, resumed)
         session = yield from self._prepare_session(registry, config, data, device, resumed, start_from)
@@ -168,6 +172,8 @@ class Trainer:
             yield Message(f"skipped {problem.path}: {problem.reason}", "warning")
         for warning in index.warnings:
             yield Message(warning, "warning")
+        if not self._dist.is_main:
+            self._dist.barrier()  # let rank 0 fill the decoded-image cache, then read it
         data = yield from decode(
             index,
             config.img_size,
@@ -175,6 +181,8 @@ class Trainer:
             imagenet_stats=config.pretrained or (bool(config.weights) and start_from is None),
             should_stop=self._stop_requested,
         )
+        if self._dist.is_main:
+            self._dist.barrier()
         earlier = resumed.payload if resumed else start_from
         if earlier is not None:  # those weights were trained with that normalization: keep it
             data.preprocessing.mean = earlier["preprocessing"]["mean"]
@@ -210,16 +218,19 @@ class Trainer:
             pretrained=config.pretrained or bool(config.weights),
         )
         normalize = {"mean": data.preprocessing.mean, "std": data.preprocessing.std}
+        dist_ctx = self._dist
         train_batches = BatchIterator(
             data.train.images,
             data.train.labels,
-            config.batch_size,
+            per_rank_batch(config.batch_size, dist_ctx.world_size),
             shuffle=True,
             device=device,
             augment=config.augment,
             seed=config.seed,
             channels_last=channels_last,
             drop_last=len(data.train.labels) > config.batch_size,  # no tiny last batch to upset BatchNorm
+            rank=dist_ctx.rank,
+            world_size=dist_ctx.world_size,
             **normalize,
         )
         eval_batches = {
@@ -253,21 +264,27 @@ class Trainer:
             if payload.get("scaler_state"):
                 scaler.load_state_dict(payload["scaler_state"])
             ckpt.restore_rng_state(payload["rng"])
-        forward_model = torch.compile(model) if config.compile and device.type == "cuda" else model
+        forward_model = wrap_for_training(model, config, device, dist_ctx)
 
-        if resumed is not None:
+        if not dist_ctx.is_main:
+            run_id, run_dir = dist_ctx.broadcast(None)
+            handle = FollowerRunHandle(run_id, Path(run_dir))
+        elif resumed is not None:
             handle = registry.reopen_run(resumed.run_id)
         else:
             handle = registry.create_run(
                 model=config.model, dataset=config.data, config=config.to_dict(), name=config.run_name
             )
             handle.write_json("dataset.json", data.index.to_dict())
+        if dist_ctx.enabled and dist_ctx.is_main:
+            dist_ctx.broadcast((handle.run_id, str(handle.run_dir)))
         handle.update(model=config.model, config=config.to_dict())
         self._handle = handle
         self.run_id, self.run_dir = handle.run_id, handle.run_dir
         return Session(
             config, device, data, model, forward_model, plan, optimizer, schedule, scaler, amp_dtype,
             train_batches, eval_batches, handle, list(resumed.history) if resumed else [], start_epoch,
+            is_main=dist_ctx.is_main,
         )  # fmt: skip
 
     def _build_model(
@@ -321,6 +338,9 @@ class Trainer:
                 s.schedule = build_schedule(
                     s.optimizer, config, s.steps_per_epoch * (config.epochs - epoch), config.epochs - epoch
                 )
+                s.forward_model = wrap_for_training(
+                    s.model, config, s.device, self._dist
+                )  # DDP sees the new set
                 yield Message(f"epoch {epoch + 1}: {s.plan.describe()}")
             started = time.perf_counter()
             totals = yield from self._train_one_epoch(s, epoch)
@@ -334,7 +354,7 @@ class Trainer:
                     val_accuracy=s.best_acc,
                 )  # fmt: skip
                 return None
-            loss_sum, correct, seen = totals
+            loss_sum, correct, seen = self._dist.all_reduce_sum(list(totals), s.device)
             train_seconds = time.perf_counter() - started
             best_before = s.best_acc
             val = (
@@ -442,3 +462,20 @@ class Trainer:
             "finished", "", run_id=s.handle.run_id, checkpoint=str(final), epochs=epochs_done,
             val_accuracy=s.best_acc, test_accuracy=test_acc,
         )  # fmt: skip
+
+
+def wrap_for_training(
+    model: torch.nn.Module, config: TrainConfig, device: torch.device, dist_ctx: DistContext
+) -> torch.nn.Module:
+    """What the loop calls forward on: the model itself, compiled (CUDA, --compile), and/or DDP-wrapped."""
+    forward_model = model
+    if dist_ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if any(p.requires_grad for p in model.parameters()):
+            forward_model = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+    if config.compile and device.type == "cuda":
+        forward_model = torch.compile(forward_model)
+    return forward_model

@@ -1,0 +1,217 @@
+"""Training killed with SIGKILL at random moments: after every kill the newest checkpoint loads, the registry
+shows the run as `interrupted` (never `running`), and `--resume` finishes with as many epochs as a run
+that was never killed.
+
+Real processes: `python -m workbench train DATA --model course_cnn --json`, on a tiny folder (an epoch
+takes a fraction of a second). Kills aim at the training window — after the CLI's `run <id>:` line, at a
+uniformly random delay over the epochs still to run — and two more at random moments of start-up (imports,
+scanning, decoding, creating the run). Each run is killed several times in a row (`--resume`, kill,
+`--resume`, ...) before a last resume finishes it. The trial log is printed (pytest -s) with the random
+seed, to replay a failure. Wall time is dominated by process start-up (importing torch, ~1.5–3 s each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.engine.runs import RunRegistry
+from workbench.engine.training import checkpoint as ckpt
+
+EPOCHS = 6
+KILL_TRIALS = 20  # kills that hit an unfinished run; the issue asks for at least 20
+STARTUP_KILLS = 2
+KILLS_PER_RUN = 7
+RUN_LINE = re.compile(r"^run (\S+): ")
+
+
+def tiny_dataset(root: Path) -> Path:
+    rng = np.random.default_rng(2)
+    for c, name in enumerate(("dark", "bright")):
+        (root / name).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray((rng.integers(0, 100, (8, 8)) + 150 * c).astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    run_id: str | None  # from the `run <id>:` line, when it was printed
+    seconds_to_run_line: float | None
+    seconds: float
+    result: dict | None  # the final JSON line, when the process lived to print it
+    stderr: list[str] = field(default_factory=list)
+
+
+def train(args: list[str], kill_after: float | None = None, from_run_line: bool = True) -> Outcome:
+    """Run the CLI; with `kill_after`, SIGKILL it that many seconds after its `run` line (or its start)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two cores shared by the suite: no OpenMP spinning
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "train", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.put((time.perf_counter(), line.rstrip("\n")))
+        lines.put((time.perf_counter(), None))
+
+    threading.Thread(target=pump, daemon=True).start()
+    stderr: list[str] = []
+    run_id = run_line_at = None
+    deadline = started + kill_after if kill_after is not None and not from_run_line else None
+    while True:
+        timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        try:
+            at, line = lines.get(timeout=timeout)
+        except queue.Empty:  # the moment has come
+            proc.send_signal(signal.SIGKILL)
+            break
+        if line is None:
+            break
+        stderr.append(line)
+        if run_id is None and (found := RUN_LINE.match(line)):
+            run_id, run_line_at = found.group(1), at
+            if kill_after is not None and from_run_line:
+                deadline = at + kill_after
+    stdout = proc.stdout.read()  # type: ignore[union-attr]
+    proc.wait(timeout=120)
+    while (item := _drain(lines)) is not None:
+        stderr.append(item)
+    result = None
+    if stdout.strip():
+        result = json.loads(stdout.strip().splitlines()[-1])
+        run_id = run_id or result.get("run_id")
+    return Outcome(
+        proc.returncode,
+        run_id,
+        None if run_line_at is None else run_line_at - started,
+        time.perf_counter() - started,
+        result,
+        stderr,
+    )
+
+
+def _drain(lines: queue.Queue) -> str | None:
+    try:
+        return lines.get_nowait()[1]
+    except queue.Empty:
+        return None
+
+
+def newest_checkpoint(run_dir: Path) -> dict | None:
+    files = [p for p in (run_dir / "checkpoints").glob("*.pt")] if (run_dir / "checkpoints").is_dir() else []
+    if not files:
+        return None
+    for path in files:  # every checkpoint present must load, not only the newest
+        ckpt.load_checkpoint(path)
+    return ckpt.load_checkpoint(max(files, key=lambda p: p.stat().st_mtime_ns))
+
+
+@pytest.mark.timeout(420)
+def test_sigkill_at_random_moments_never_loses_a_run(tmp_path):
+    data = str(tiny_dataset(tmp_path / "data"))
+    first_args = [data, "--model", "course_cnn", "--epochs", str(EPOCHS), "--batch-size", "4"]
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    log = [f"seed {seed}"]
+
+    reference = train(first_args)
+    assert reference.returncode == 0 and reference.result["status"] == "finished", reference.stderr
+    assert reference.result["epochs"] == EPOCHS
+    training_window = reference.seconds - reference.seconds_to_run_line
+    startup = reference.seconds_to_run_line
+    log.append(f"reference: start-up {startup:.2f}s, training {training_window:.2f}s")
+
+    registry = RunRegistry()
+    for _ in range(STARTUP_KILLS):  # no run, or a run without checkpoint: never one that looks alive
+        delay = rng.uniform(0, startup)
+        outcome = train(first_args, kill_after=delay, from_run_line=False)
+        assert outcome.returncode == -signal.SIGKILL, (seed, delay, outcome.stderr[-5:])
+        assert all(r.status != "running" for r in registry.list_runs()), (seed, delay)
+        log.append(f"killed at start-up after {delay:.3f}s: {len(registry.list_runs()) - 1} half-made run(s)")
+
+    killed_unfinished = killed_after_finish = leftover_temp_files = 0
+    refusal_checked = False
+    finished_runs: list[str] = []
+    while killed_unfinished < KILL_TRIALS:
+        run_id: str | None = None
+        epochs_done = 0
+        for _attempt in range(KILLS_PER_RUN):
+            # Aim inside what is left to train, so that later resumes are hit as often as the first run.
+            delay = rng.uniform(0, training_window * (EPOCHS - epochs_done + 0.5) / EPOCHS)
+            args = first_args if run_id is None else ["--resume", run_id]
+            outcome = train(args, kill_after=delay)
+            context = f"seed {seed}, trial {killed_unfinished + 1}, {' '.join(args[:2])}, kill at {delay:.3f}s"
+            if outcome.returncode == 0:  # it finished before the kill landed: nothing to check but that
+                assert outcome.result["status"] == "finished" and outcome.result["epochs"] == EPOCHS, context
+                killed_after_finish += 1
+                finished_runs.append(outcome.run_id)
+                run_id = None
+                break
+            assert outcome.returncode == -signal.SIGKILL, (context, outcome.stderr[-5:])
+            # No run of this home may look alive once its process is dead.
+            assert all(r.status != "running" for r in registry.list_runs()), context
+            run_id = run_id or outcome.run_id
+            assert run_id is not None, (context, outcome.stderr[-5:])
+            record = registry.get(run_id)
+            if record.status == "finished":  # killed between the registry's last write and exit
+                killed_after_finish += 1
+                finished_runs.append(run_id)
+                run_id = None
+                break
+            assert record.status == "interrupted", (context, record.status, record.reason)
+            run_dir = Path(record.run_dir)
+            payload = newest_checkpoint(run_dir)
+            leftover_temp_files += len(list(run_dir.rglob("*.tmp")))
+            killed_unfinished += 1
+            epoch = None if payload is None else payload["epoch"]
+            log.append(f"{' '.join(args[:2])[:30]:30} killed {delay:.3f}s in: checkpoint epoch {epoch}")
+            if payload is None:  # killed before its first checkpoint: resuming says so, a new run starts
+                if not refusal_checked:
+                    refused = train(["--resume", run_id])
+                    assert refused.returncode == 1, (context, refused.stderr[-5:])
+                    assert "no checkpoint to resume from" in " ".join(refused.stderr), context
+                    refusal_checked = True
+                run_id = None
+                break
+            assert 0 <= payload["epoch"] <= EPOCHS and payload["classes"] == ["bright", "dark"], context
+            epochs_done = payload["epoch"]
+        if run_id is not None:  # killed several times: now let it finish
+            final = train(["--resume", run_id])
+            assert final.returncode == 0, (seed, final.stderr[-5:])
+            assert final.result["status"] == "finished" and final.result["epochs"] == reference.result["epochs"]
+            finished_runs.append(run_id)
+
+    for run_id in finished_runs:
+        record = registry.get(run_id)
+        assert record.status == "finished"
+        assert [m["epoch"] for m in record.metrics] == list(range(1, EPOCHS + 1))
+        assert ckpt.load_checkpoint(Path(record.run_dir) / "checkpoints" / ckpt.LAST)["epoch"] == EPOCHS
+    log.append(
+        f"{killed_unfinished} kills of unfinished runs survived, {STARTUP_KILLS} at start-up, "
+        f"{killed_after_finish} landed after the run had finished; {len(finished_runs)} runs resumed to "
+        f"{EPOCHS}/{EPOCHS} epochs; {leftover_temp_files} temp file(s) left by writes the kill cut short"
+    )
+    print("\n" + "\n".join(log))
+    assert killed_unfinished >= KILL_TRIALS and finished_runs
