@@ -12,7 +12,7 @@ from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
 
 SMALL_IMAGE_LIMIT = 64  # at or below this side, images train at their own size on small-image models
-SMALL_IMAGE_MODEL = "course_cnn"
+SMALL_IMAGE_MODEL = "compact_vgg"  # ~94% on Fashion-MNIST in minutes on a CPU (README)
 PHOTO_MODEL_OFFLINE = (
     "efficientnet_lite0"  # ImageNet weights ship in a pip package: fine-tuning works offline
 )
@@ -24,12 +24,9 @@ def offline_weights_installed() -> bool:
 
 
 def default_epochs(num_train_images: int) -> int:
-    """Fewer passes over big datasets, more over small ones, so a default run takes minutes, not hours."""
-    if num_train_images >= 30_000:
-        return 10
-    if num_train_images >= 5_000:
-        return 15
-    return 20
+    """Enough passes for a one-cycle schedule to converge (Fashion-MNIST's 54k images: ~7 min on a 2-core
+    CPU with the default model); very large sets get fewer so a default run stays within an evening."""
+    return 10 if num_train_images >= 200_000 else 20
 
 
 def default_augment(epochs: int) -> AugmentConfig:
