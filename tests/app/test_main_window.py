@@ -38,7 +38,7 @@ def _wait_idle(qtbot, win: MainWindow) -> None:
 def test_the_window_module_imports_no_torch_and_startup_is_reported(workbench_home):
     code = (
         "import sys, workbench.app.launch, workbench.app.main_window;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'pyqtgraph')))"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     imported = subprocess.run(
@@ -124,7 +124,7 @@ def test_lr_finder_plots_the_sweep_and_sets_the_suggestion(qtbot, drop, fmnist_s
     assert not panel.start_button.isEnabled()  # one job at a time
     qtbot.waitUntil(lambda: panel.lr_plot.points() > 10, timeout=120_000)
     qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
-    assert panel.views.currentWidget() is panel.lr_plot
+    assert panel.views.currentWidget().widget() is panel.lr_plot
     suggestion = panel.form.learning_rate()
     assert suggestion is not None and 1e-6 <= suggestion <= 1.0
     assert f"{suggestion:.3g}" in panel.log_text()

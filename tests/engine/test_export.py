@@ -156,6 +156,17 @@ def test_a_failed_check_leaves_nothing_behind(checkpoint, tmp_path, monkeypatch)
         export_run(checkpoint, "onnx", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
+    def exporter_gives_up(model, example, path, metadata):
+        path.write_bytes(b"half a file")
+        raise RuntimeError("Unsupported operator aten::weird\nlong details")
+
+    monkeypatch.setitem(export_module._WRITERS, "torchscript", exporter_gives_up)
+    with pytest.raises(
+        WorkbenchError, match=r"torchscript export of course_cnn .* failed: Unsupported operator aten::weird;"
+    ):
+        export_run(checkpoint, "torchscript", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
 
 def test_unreadable_exports_are_clear_errors(tmp_path, exports):
     junk = tmp_path / "junk.onnx"

@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import QItemSelection, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -37,7 +36,8 @@ from PySide6.QtWidgets import (
 
 from workbench.app import dialogs
 from workbench.app.curation import Curator
-from workbench.app.dataset_scan import SPLITS, DatasetSummary, recount, scan_for_browser
+from workbench.app.dataset_scan import SPLIT_COLORS, SPLITS, DatasetSummary, recount, scan_for_browser
+from workbench.app.lazy import LazyWidget
 from workbench.app.thumbnails import (
     ALL,
     ThumbItem,
@@ -49,9 +49,17 @@ from workbench.app.thumbnails import (
 from workbench.app.workers import Failure, run_in_background
 from workbench.engine.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from workbench.app.charts import ClassBalanceChart
+
 PREVIEW_SIDE = 320
-SPLIT_COLORS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
 PROGRESS_EVERY_S = 0.1
+
+
+def _make_balance_chart() -> ClassBalanceChart:
+    from workbench.app.charts import ClassBalanceChart  # pyqtgraph: imported after the first paint
+
+    return ClassBalanceChart()
 
 
 class _ScanProgress(QObject):
@@ -112,43 +120,6 @@ class ScaledImageLabel(QLabel):
         self.setPixmap(QPixmap.fromImage(scaled))
 
 
-class ClassBalanceChart(pg.PlotWidget):
-    """Horizontal stacked bars, one per class: train, val and test images."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, background="w")
-        self.setMinimumHeight(160)
-        plot = self.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
-        plot.setLabel("bottom", "images")
-        plot.getViewBox().invertY(True)  # first class on top, like the table
-        self._bars: list[pg.BarGraphItem] = []
-
-    def show_counts(self, summary: DatasetSummary) -> None:
-        plot = self.getPlotItem()
-        for bar in self._bars:
-            plot.removeItem(bar)
-        self._bars.clear()
-        positions = list(range(len(summary.classes)))
-        left = [0.0] * len(positions)
-        for split in summary.present_splits:
-            widths = [summary.counts[split].get(c, 0) for c in summary.classes]
-            bar = pg.BarGraphItem(
-                x0=left, y=positions, height=0.7, width=widths, brush=SPLIT_COLORS[split], pen=None
-            )
-            plot.addItem(bar)
-            self._bars.append(bar)
-            left = [a + b for a, b in zip(left, widths, strict=True)]
-        plot.getAxis("left").setTicks([[(i, name) for i, name in enumerate(summary.classes)]])
-        plot.setYRange(-0.6, max(len(positions), 1) - 0.4, padding=0)
-        plot.setXRange(0, max(left, default=1) * 1.05 or 1, padding=0)
-
-    def bar_count(self) -> int:
-        return len(self._bars)
-
-
 class DatasetPanel(QWidget):
     dataset_loaded = Signal(object)  # DatasetSummary
     scan_failed = Signal(str)
@@ -207,7 +178,8 @@ class DatasetPanel(QWidget):
             0, Qt.SortOrder.AscendingOrder
         )  # the chart's order
         self.class_table.itemSelectionChanged.connect(self._on_class_row_selected)
-        self.balance_chart = ClassBalanceChart()
+        self._balance_chart = LazyWidget(_make_balance_chart)
+        self._balance_chart.setMinimumHeight(160)
         self.warning_label = QLabel()
         self.warning_label.setObjectName("warningLabel")
         self.warning_label.setWordWrap(True)
@@ -222,7 +194,7 @@ class DatasetPanel(QWidget):
         classes_box = QGroupBox("Classes")
         classes_layout = QVBoxLayout(classes_box)
         classes_layout.addWidget(self.class_table, 3)
-        classes_layout.addWidget(self.balance_chart, 2)
+        classes_layout.addWidget(self._balance_chart, 2)
         self.balance_legend = QLabel()
         self.balance_legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
         classes_layout.addWidget(self.balance_legend)
@@ -335,6 +307,10 @@ class DatasetPanel(QWidget):
         self._set_scanning(False)
         self.error_label.hide()
         self._update_curation_buttons()
+
+    @property
+    def balance_chart(self) -> ClassBalanceChart:
+        return self._balance_chart.widget()
 
     def connect_actions(self, open_folder: Callable[[], None], open_sample: Callable[[], None]) -> None:
         self.open_button.clicked.connect(open_folder)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 SPLITS = ("train", "val", "test")
+SPLIT_COLORS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
 
 
 @dataclass

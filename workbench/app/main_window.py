@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from workbench import __version__
 from workbench.app import dialogs, none_guard
 from workbench.app.dataset_panel import DatasetPanel
+from workbench.app.lazy import build_all
 from workbench.app.model_panel import ModelPanel
 from workbench.app.settings import AppSettings, sample_dataset_path
 from workbench.app.training_panel import TrainingPanel
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.model_panel.model_changed.connect(self._on_model_changed)
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
+        self.training_panel.session_ended.connect(self._on_session_ended)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         # PySide6 6.12 on Python 3.11 leaks references to None (see none_guard): keep topping them up.
         self._none_guard = QTimer(self)
@@ -273,7 +275,9 @@ class MainWindow(QMainWindow):
         self.model_panel.setEnabled(not busy)
         if state in ("starting",):
             self.tabs.setCurrentWidget(self.training_panel)
-        if self._close_when_stopped and not busy:
+
+    def _on_session_ended(self) -> None:
+        if self._close_when_stopped:  # the user asked to quit while training: the run has now saved
             QTimer.singleShot(0, self.close)
 
     # ---- start-up ------------------------------------------------------------------------------
@@ -294,6 +298,7 @@ class MainWindow(QMainWindow):
         self._started = True
         self.shown.emit()
         self.start_background_setup()
+        build_all(self)  # the charts, now that the window is on screen
         if self.dataset_panel.scanning or self.dataset_panel.summary is not None:
             return  # the user was quicker than the first paint: keep what they dropped
         folders = self._initial_folders or [f for f in self.settings.last_dataset() if os.path.isdir(f)]

@@ -25,6 +25,8 @@ def smoothing_for(steps_per_epoch: int) -> float:
     return min(SMOOTHING_MAX, 1 - 1 / span)
 
 
+pg.setConfigOptions(antialias=True, background="w", foreground="k")  # the app's plots: dark on white
+
 COLORS = {
     "raw": (150, 170, 200),
     "smooth": (31, 119, 180),
@@ -84,7 +86,6 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True, background="w", foreground="k")
         self._layout = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,10 +27,13 @@ from PySide6.QtWidgets import (
 
 from workbench.app import dialogs
 from workbench.app.hyperparameters import HyperparameterForm
-from workbench.app.plots import LRFinderPlot, TrainingPlots
+from workbench.app.lazy import LazyWidget
 from workbench.app.workers import Failure, TrainingSession, run_in_background
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from workbench.app.plots import LRFinderPlot, TrainingPlots
 
 LOG_LIMIT = 5000  # lines kept in the log pane
 
@@ -54,6 +57,7 @@ class TrainingPanel(QWidget):
     state_changed = Signal(str)  # human-readable run state for the status bar
     run_finished = Signal(object)  # the RunFinished event
     run_started = Signal(object)  # the RunStarted event
+    session_ended = Signal()  # the worker thread is done (after RunFinished, or after a crash)
 
     def __init__(self, config_source: ConfigSource, parent: QWidget | None = None):
         super().__init__(parent)
@@ -113,11 +117,11 @@ class TrainingPanel(QWidget):
         self.status_label = QLabel("Choose a dataset and a model, then press Train.")
         self.status_label.setWordWrap(True)
 
-        self.plots = TrainingPlots()
-        self.lr_plot = LRFinderPlot()
+        self._plots = LazyWidget(_make_training_plots)
+        self._lr_plot = LazyWidget(_make_lr_plot)
         self.views = QTabWidget()
-        self.views.addTab(self.plots, "Curves")
-        self.views.addTab(self.lr_plot, "LR finder")
+        self.views.addTab(self._plots, "Curves")
+        self.views.addTab(self._lr_plot, "LR finder")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LIMIT)
@@ -142,6 +146,14 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(body, 1)
         self._update_buttons()
+
+    @property
+    def plots(self) -> TrainingPlots:
+        return self._plots.widget()
+
+    @property
+    def lr_plot(self) -> LRFinderPlot:
+        return self._lr_plot.widget()
 
     def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QPushButton:
         button = QPushButton(text)
@@ -363,6 +375,7 @@ class TrainingPanel(QWidget):
             self._set_state("failed")
         self.session = None
         self._update_buttons()
+        self.session_ended.emit()
 
     # ---- learning-rate finder ------------------------------------------------------------------
     def find_learning_rate(self) -> None:
@@ -391,7 +404,7 @@ class TrainingPanel(QWidget):
 
     def _on_lr_found(self, result: Any) -> None:
         self.lr_plot.show_result(result.lrs, result.losses, result.suggestion)
-        self.views.setCurrentWidget(self.lr_plot)
+        self.views.setCurrentWidget(self._lr_plot)
         if result.suggestion:
             self.form.set_learning_rate(result.suggestion)
             self._log(f"LR finder suggests {result.suggestion:.3g} (set in the form).")
@@ -421,6 +434,18 @@ class TrainingPanel(QWidget):
 
     def log_text(self) -> str:
         return self.log.toPlainText()
+
+
+def _make_training_plots() -> TrainingPlots:
+    from workbench.app.plots import TrainingPlots  # pyqtgraph: imported after the first paint
+
+    return TrainingPlots()
+
+
+def _make_lr_plot() -> LRFinderPlot:
+    from workbench.app.plots import LRFinderPlot
+
+    return LRFinderPlot()
 
 
 def _run_lr_find(config: TrainConfig, should_stop: Callable[[], bool]) -> Any:  # worker thread

@@ -22,6 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("model", metavar="RUN_OR_CHECKPOINT")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--csv", metavar="FILE", help="also write the predictions as CSV")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(handler=run_predict)
@@ -56,5 +57,9 @@ def run_predict(args: argparse.Namespace) -> int:
             continue
         ranked = ", ".join(f"{name} {100 * p:.1f}%" for name, p in result.top)
         out.say(f"{result.path}: {ranked}")
+    if args.csv:
+        from workbench.engine.evaluation.predict import write_predictions_csv
+
+        out.say(f"predictions written to {write_predictions_csv(results, args.csv)}")
     out.result([r.to_dict() for r in results])
     return 0 if any(not r.error for r in results) else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli import data_cmd, evaluate_cmd, models_cmd, runs_cmd, train_cmd
+from workbench.cli import data_cmd, evaluate_cmd, export_cmd, inspect_cmd, models_cmd, runs_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Run without arguments to open the desktop app.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train_cmd, evaluate_cmd, runs_cmd, data_cmd, models_cmd):
+    for module in (train_cmd, evaluate_cmd, export_cmd, inspect_cmd, runs_cmd, data_cmd, models_cmd):
         module.register(commands)
     return parser
 

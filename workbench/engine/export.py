@@ -114,11 +114,16 @@ def export_run(
     with torch.inference_mode():
         expected = model(check).float()
 
-    writer = {"onnx": _write_onnx, "torchscript": _write_torchscript, "safetensors": _write_safetensors}[
-        format
-    ]
     with atomic_path(target) as tmp:
-        writer(model, example, tmp, metadata)
+        try:
+            _WRITERS[format](model, example, tmp, metadata)
+        except WorkbenchError:
+            raise
+        except Exception as exc:  # an exporter's own failure (an operator it cannot translate...)
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise WorkbenchError(
+                f"{format} export of {meta['model']} ({checkpoint}) failed: {first_line}; try another format"
+            ) from None
         with torch.inference_mode():
             actual = _runner(format, tmp, metadata, "cpu")(check).float()
         if actual.shape != expected.shape:
@@ -242,6 +247,9 @@ def _write_safetensors(model: nn.Module, example: torch.Tensor, path: Path, meta
     # Cloned tensors: safetensors refuses tensors that share memory, and views are not contiguous.
     state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.state_dict().items()}
     save_file(state, str(path), metadata={METADATA_KEY: json.dumps(metadata)})
+
+
+_WRITERS = {"onnx": _write_onnx, "torchscript": _write_torchscript, "safetensors": _write_safetensors}
 
 
 def _require(module: str, purpose: str) -> Any:

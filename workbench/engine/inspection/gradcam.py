@@ -9,8 +9,9 @@ during the forward pass, whose output is C×h×w and that runs before the final 
 this the original CAM). Execution order, not registration order, so GoogLeNet/Inception auxiliary heads
 (registered after the main path, idle in eval mode) are never picked.
 
-A module called several times in one pass contributes its last call here. No Qt; one call at a time per
-model object (hooks are per module).
+A module called several times in one pass contributes its last call here, and an output that the model
+later changes in place (ResNet's `bn2`, to which the shortcut is added) is read as changed: pick the block
+itself for such layers. No Qt; one call at a time per model object (hooks are per module).
 """
 
 from __future__ import annotations
@@ -81,10 +82,8 @@ def grad_cam(
         (gradient,) = torch.autograd.grad(logits[class_index], activation)
     weights = gradient[0].mean(dim=(1, 2), keepdim=True)
     coarse = F.relu((weights * activation[0]).sum(dim=0)).detach().float()
-    heatmap = F.interpolate(coarse[None, None], size=batch.shape[-2:], mode="bilinear", align_corners=False)[
-        0, 0
-    ]
-    heatmap = heatmap.clamp(min=0)
+    upsampled = F.interpolate(coarse[None, None], size=batch.shape[-2:], mode="bilinear", align_corners=False)
+    heatmap = upsampled[0, 0].clamp(min=0)
     peak = heatmap.max()
     heatmap = heatmap / peak if peak > 0 else torch.zeros_like(heatmap)
     return GradCam(
