@@ -1,5 +1,5 @@
 """Learning-rate finder (Smith 2015, fastai's `lr_find`): sweep the rate exponentially over a few
-hundred steps, record the smoothed loss, and suggest the rate where the loss falls fastest."""
+hundred steps, record the smoothed loss, and suggest a rate a decade below where it bottoms out."""
 
 from __future__ import annotations
 
@@ -31,15 +31,15 @@ class LRFindResult:
 
 
 def suggest_lr(lrs: list[float], losses: list[float]) -> float:
-    """The rate at the steepest descent of the smoothed loss, before it blows up."""
-    if len(lrs) < 3:
-        return lrs[0] if lrs else 1e-3
-    slopes = [
-        (losses[i + 1] - losses[i - 1]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i - 1]))
-        for i in range(1, len(lrs) - 1)
-    ]
-    best = min(range(len(slopes)), key=slopes.__getitem__)
-    return lrs[best + 1]
+    """A tenth of the rate where the smoothed loss bottoms out (Smith's rule of thumb, fastai's `lr_min`).
+
+    The steepest-slope point is too noisy to trust on small datasets: early in the sweep the loss
+    jitters and the steepest "descent" can be the very first rate.
+    """
+    if not lrs:
+        return 1e-3
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    return max(lrs[lowest] / 10, lrs[0])
 
 
 def lr_find(
