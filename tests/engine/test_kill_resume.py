@@ -37,6 +37,7 @@ KILL_TRIALS = 20  # kills that hit an unfinished run; the issue asks for at leas
 STARTUP_KILLS = 2
 KILLS_PER_RUN = 7
 RUN_LINE = re.compile(r"^run (\S+): ")
+HANG_SECONDS = 90  # a process that neither ends nor is killed by then is a hang: fail with its output
 
 
 def tiny_dataset(root: Path) -> Path:
@@ -64,28 +65,32 @@ def train(args: list[str], kill_after: float | None = None, from_run_line: bool 
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "train", *args, "--json"],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         env=env,
     )
     lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
 
     def pump() -> None:
-        for line in proc.stderr:  # type: ignore[union-attr]
-            lines.put((time.perf_counter(), line.rstrip("\n")))
-        lines.put((time.perf_counter(), None))
+        try:  # bytes, decoded leniently: a kill can cut a character in half
+            for raw in proc.stderr:  # type: ignore[union-attr]
+                lines.put((time.perf_counter(), raw.decode(errors="replace").rstrip("\n")))
+        finally:
+            lines.put((time.perf_counter(), None))
 
     threading.Thread(target=pump, daemon=True).start()
     stderr: list[str] = []
     run_id = run_line_at = None
     deadline = started + kill_after if kill_after is not None and not from_run_line else None
+    hang_at = started + HANG_SECONDS
     while True:
-        timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        wait_until = hang_at if deadline is None else min(deadline, hang_at)
         try:
-            at, line = lines.get(timeout=timeout)
-        except queue.Empty:  # the moment has come
+            at, line = lines.get(timeout=max(0.0, wait_until - time.perf_counter()))
+        except queue.Empty:  # the moment has come (or the process hangs)
             proc.send_signal(signal.SIGKILL)
+            assert time.perf_counter() < hang_at, f"workbench train {' '.join(args)} hung: {stderr[-8:]}"
             break
         if line is None:
             break
@@ -94,8 +99,8 @@ def train(args: list[str], kill_after: float | None = None, from_run_line: bool 
             run_id, run_line_at = found.group(1), at
             if kill_after is not None and from_run_line:
                 deadline = at + kill_after
-    stdout = proc.stdout.read()  # type: ignore[union-attr]
-    proc.wait(timeout=120)
+    stdout = proc.stdout.read().decode(errors="replace")  # type: ignore[union-attr]
+    proc.wait(timeout=HANG_SECONDS)
     while (item := _drain(lines)) is not None:
         stderr.append(item)
     result = None
@@ -163,6 +168,7 @@ def test_sigkill_at_random_moments_never_loses_a_run(tmp_path):
             args = first_args if run_id is None else ["--resume", run_id]
             outcome = train(args, kill_after=delay)
             context = f"seed {seed}, trial {killed_unfinished + 1}, {' '.join(args[:2])}, kill at {delay:.3f}s"
+            print(context, f"{outcome.returncode} after {outcome.seconds:.2f}s", file=sys.stderr, flush=True)
             if outcome.returncode == 0:  # it finished before the kill landed: nothing to check but that
                 assert outcome.result["status"] == "finished" and outcome.result["epochs"] == EPOCHS, context
                 killed_after_finish += 1
