@@ -217,3 +217,13 @@ def test_train_from_a_toml_config_with_cli_overrides(fmnist_folder, tmp_path, ca
     assert code == 0 and result["epochs"] == 1 and result["model"] == "course_cnn"
     saved = json.loads((Path(result["run_dir"]) / "config.json").read_text())
     assert saved["batch_size"] == 32 and saved["data"] == str(fmnist_folder)
+
+
+def test_every_cli_subcommand_is_known_to_the_launcher():
+    """`workbench FOLDER` opens the app; a subcommand must never be mistaken for a folder of that name."""
+    from workbench.__main__ import SUBCOMMANDS
+    from workbench.cli.main import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(commands) == SUBCOMMANDS
