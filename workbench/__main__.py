@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 
-
 SUBCOMMANDS = {"train", "eval", "predict", "runs", "lr-find", "data", "models", "summary", "export", "feature-maps",
                "filters", "gradcam"}  # fmt: skip
 

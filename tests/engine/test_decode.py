@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -194,6 +195,16 @@ def test_missing_file_and_folder_are_bad_images(tmp_path):
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(BadImageError, match="folder"):
         open_image(tmp_path / "dir.png")
+
+
+@pytest.mark.timeout(30)  # opening a pipe would block until a writer comes: it must not be opened at all
+def test_pipes_are_refused_without_being_opened(tmp_path):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    with pytest.raises(BadImageError, match="not a regular file"):
+        decode_image(pipe, 8, 3)
+    with pytest.raises(BadImageError, match="not a regular file"):
+        image_header(pipe)
 
 
 def test_channels_must_be_one_or_three(tmp_path):

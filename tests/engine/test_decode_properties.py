@@ -95,7 +95,9 @@ def _random_image(mode: str, width: int, height: int, seed: int) -> Image.Image:
 
 def _seed_files() -> list[bytes]:
     """One valid file per kind: the material the mutation fuzzer damages."""
-    return [_encode(_random_image(mode, 13, 9, i), fmt, opts) for i, (fmt, mode, opts) in enumerate(VALID_KINDS)]
+    return [
+        _encode(_random_image(mode, 13, 9, i), fmt, opts) for i, (fmt, mode, opts) in enumerate(VALID_KINDS)
+    ]
 
 
 SEED_FILES = _seed_files()

@@ -46,7 +46,9 @@ def tiny_dataset(root: Path, per_class: int = 12) -> Path:
     for c, name in enumerate(("dark", "bright")):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            Image.fromarray((rng.integers(0, 100, (8, 8)) + 150 * c).astype(np.uint8)).save(root / name / f"{i}.png")
+            Image.fromarray((rng.integers(0, 100, (8, 8)) + 150 * c).astype(np.uint8)).save(
+                root / name / f"{i}.png"
+            )
     return root
 
 
@@ -115,7 +117,9 @@ def test_a_full_registry_database_is_a_clear_error_and_keeps_its_rows(tmp_path, 
         return db
 
     monkeypatch.setattr(sqlite3, "connect", connect_to_a_full_disk)
-    with pytest.raises(WorkbenchError, match=r"cannot write the run registry .*registry.sqlite: database or disk is full"):
+    with pytest.raises(
+        WorkbenchError, match=r"cannot write the run registry .*registry.sqlite: database or disk is full"
+    ):
         registry.create_run(model="m", dataset="d", config={"notes": "x" * 100_000})
     monkeypatch.setattr(sqlite3, "connect", connect)
     assert [(r.run_id, r.status) for r in registry.list_runs()] == [(done.run_id, "finished")]
@@ -234,7 +238,9 @@ def test_training_onto_a_really_full_disk_fails_keeps_the_checkpoint_and_resumes
     assert record.status == "finished" and [m["epoch"] for m in record.metrics] == [1, 2, 3]
 
 
-def test_spilling_decoded_images_to_a_full_disk_is_a_clear_error_not_a_crash(tmp_path, full_disk, monkeypatch):
+def test_spilling_decoded_images_to_a_full_disk_is_a_clear_error_not_a_crash(
+    tmp_path, full_disk, monkeypatch
+):
     """Writing through a memory map into a sparse file on a full disk would kill the process (SIGBUS):
     the space is reserved up front instead, so the failure is an ordinary, explained error."""
     home, fill = full_disk

@@ -49,7 +49,9 @@ def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
     deflate = zlib.compressobj(9)
     idat = b"".join(deflate.compress(rows) for _ in range(height // 1000)) + deflate.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    )
 
 
 def noise(rng: np.random.Generator, size=(12, 12), mode="RGB", bright=False) -> Image.Image:
@@ -113,7 +115,12 @@ def hostile_folder(tmp_path_factory) -> Corpus:
     os.mkfifo(fifo)
     sock = bad(dogs / "socket.jpg", None, "not a regular file (a socket)", "socket named .jpg")
     corpus.sockets.append(socket.socket(socket.AF_UNIX))
-    corpus.sockets[-1].bind(str(sock))
+    here = os.getcwd()
+    os.chdir(sock.parent)  # a relative address: socket paths are limited to ~107 bytes, tmp paths are not
+    try:
+        corpus.sockets[-1].bind(sock.name)
+    finally:
+        os.chdir(here)
     bad(cats / "loop1.png", None, "link loop", "symlink loop")
     os.symlink("loop2.png", cats / "loop1.png")
     os.symlink("loop1.png", cats / "loop2.png")
@@ -139,7 +146,15 @@ def hostile_folder(tmp_path_factory) -> Corpus:
     palette.paste(1, (0, 0, 6, 12))
     good(cats / "logo.gif", palette, transparency=0, kind="palette GIF with transparency")
     frames = [noise(rng, bright=True) for _ in range(3)]
-    good(dogs / "anim.gif", frames[0], save_all=True, append_images=frames[1:], duration=50, loop=0, kind="animated GIF")
+    good(
+        dogs / "anim.gif",
+        frames[0],
+        save_all=True,
+        append_images=frames[1:],
+        duration=50,
+        loop=0,
+        kind="animated GIF",
+    )
     rgba = Image.new("RGBA", (12, 12), (0, 0, 0, 0))
     rgba.paste((250, 200, 10, 255), (0, 0, 6, 6))
     good(dogs / "sticker.png", rgba, kind="RGBA PNG")
@@ -237,13 +252,21 @@ def test_scan_and_decode_report_every_bad_file_and_keep_every_good_one(hostile_f
     assert "duplicate image(s) within class 'dogs'" in warnings and "good_02 (copy).png" in warnings
     assert "(birds)" in warnings
     leaked = [g for g in index.duplicates if str(corpus.root / "test" / "cats" / "leaked.png") in g]
-    assert leaked == [sorted([str(corpus.root / "train/cats/good_01.png"), str(corpus.root / "test/cats/leaked.png")])]
+    assert leaked == [
+        sorted([str(corpus.root / "train/cats/good_01.png"), str(corpus.root / "test/cats/leaked.png")])
+    ]
 
 
 def test_the_real_trainer_trains_on_the_good_files_and_reports_the_bad(hostile_folder):
     corpus = hostile_folder
     config = TrainConfig(
-        data=str(corpus.root), model="course_cnn", epochs=1, batch_size=8, img_size=16, channels=3, val_split=0.2
+        data=str(corpus.root),
+        model="course_cnn",
+        epochs=1,
+        batch_size=8,
+        img_size=16,
+        channels=3,
+        val_split=0.2,
     )
 
     events = as_ordinary_user(lambda: list(Trainer(config).run()))
@@ -264,7 +287,9 @@ def test_the_real_trainer_trains_on_the_good_files_and_reports_the_bad(hostile_f
     check_bad_files_reported(corpus, skipped)
     warnings = [e.text for e in events if isinstance(e, Message) and not e.text.startswith("skipped ")]
     assert any("identical to train images" in w for w in warnings)
-    print(f"\nhostile corpus: {len(corpus.kinds)} kinds of input, {len(corpus.bad)} bad files reported, 0 crashes")
+    print(
+        f"\nhostile corpus: {len(corpus.kinds)} kinds of input, {len(corpus.bad)} bad files reported, 0 crashes"
+    )
 
 
 def test_the_corpus_covers_every_kind_the_issue_lists(hostile_folder, monkeypatch):

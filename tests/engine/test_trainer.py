@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
@@ -149,3 +150,44 @@ def test_every_schedule_survives_a_one_step_epoch(tmp_path, write_image, schedul
     events = collect(Trainer(config))
     assert events[-1].status == "finished", events[-1]
     assert len(of_type(events, EpochEnded)) == 2
+
+
+def test_out_of_memory_halves_the_micro_batch_and_training_goes_on(fmnist_folder, monkeypatch):
+    """A model that "runs out of memory" on more than 8 images at once (as CUDA would) still trains."""
+    import workbench.engine.training.trainer as trainer_module
+
+    real_build = trainer_module.build_model
+
+    def build_fragile(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        forward = model.forward
+
+        def forward_or_oom(x):
+            if model.training and len(x) > 8:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return forward(x)
+
+        model.forward = forward_or_oom
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", build_fragile)
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32)
+    events = collect(Trainer(config))
+    assert events[-1].status == "finished", events[-1]
+    warnings = [e.text for e in of_type(events, Message) if e.level == "warning"]
+    assert any("32" in w and "16" in w for w in warnings) and any("8" in w for w in warnings), warnings
+    epoch = of_type(events, EpochEnded)[0]
+    assert epoch.train_acc > 0.3  # it really learned, in slices of 8
+
+
+def test_resume_of_a_run_killed_after_its_last_checkpoint_just_finishes_it(fmnist_folder):
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32)
+    done = collect(Trainer(config))[-1]
+    registry = RunRegistry()
+    registry._update(done.run_id, status="interrupted")  # as if killed between the checkpoint and `finished`
+    events = collect(Trainer(resume=done.run_id))
+    assert events[-1].status == "finished" and events[-1].epochs == 1
+    assert not of_type(events, EpochEnded)  # nothing retrained
+    assert registry.get(done.run_id).status == "finished"
+    finished_again = collect(Trainer(resume=done.run_id))[-1]
+    assert finished_again.status == "failed" and "already finished its 1 epochs" in finished_again.reason

@@ -26,6 +26,9 @@ from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.events import RunFinished
 from workbench.engine.training.trainer import Trainer
 
+# A bare pickle (protocol 4) makes torch warn about its protocol before refusing it: expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+
 
 class CreatesFile:
     """Unpickling this calls `open(target, "w")`: a harmless stand-in for any code an attacker would run."""
@@ -73,7 +76,12 @@ def evil_file(request, tmp_path):
     path = tmp_path / "weights.pt"
     model_state = {"weight": torch.zeros(2, 2)}
     WRITERS[writer](
-        {"format": ckpt.FORMAT, "model_state": model_state, "state_dict": model_state, "x": PAYLOADS[payload](victim)},
+        {
+            "format": ckpt.FORMAT,
+            "model_state": model_state,
+            "state_dict": model_state,
+            "x": PAYLOADS[payload](victim),
+        },
         path,
     )
     assert not victim.exists()
@@ -158,7 +166,9 @@ def test_training_from_a_malicious_weights_file_fails_clearly_and_runs_nothing(t
     evil = tmp_path / "pretrained.pth"
     _zip_format({**build_model("course_cnn", 2, 1).state_dict(), "x": CreatesFile(victim)}, evil)
 
-    result = finished(TrainConfig(data=str(data), model="course_cnn", epochs=1, batch_size=8, weights=str(evil)))
+    result = finished(
+        TrainConfig(data=str(data), model="course_cnn", epochs=1, batch_size=8, weights=str(evil))
+    )
 
     assert result.status == "failed"
     assert str(evil) in result.reason and "could run code" in result.reason
@@ -200,7 +210,9 @@ def test_a_tampered_image_cache_is_ignored_not_trusted(tmp_path):
     # 2. A pack whose array is a pickle of objects that would run code.
     victim = tmp_path / "pwned.txt"
     second = json.loads(packs[1].read_text())
-    np.save(packs[1].parent / second["data"], np.array([CreatesFile(victim)] * 3, dtype=object), allow_pickle=True)
+    np.save(
+        packs[1].parent / second["data"], np.array([CreatesFile(victim)] * 3, dtype=object), allow_pickle=True
+    )
 
     again = load_decoded(samples, 8, 1, cache_root=cache)
 

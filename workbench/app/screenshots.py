@@ -2,7 +2,8 @@
 
 Run it under a real X server, e.g. `xvfb-run -a -s "-screen 0 1600x1000x24" python -m workbench.app.screenshots`.
 It uses a throw-away WORKBENCH_HOME, opens the bundled sample dataset (or DATASET), and saves one picture per
-view: the dataset browser, the model picker with a summary, and the training panel after a short run.
+view: the dataset browser, the model picker with a summary, the training panel after a short run, then the
+evaluation view, the feature-map inspector (maps and Grad-CAM) and the run history for that run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.app.inspector_view import InspectorView
+    from workbench.app.main_window import MainWindow
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
 
@@ -88,8 +94,57 @@ def main(argv: list[str] | None = None) -> int:
     save("training-live")
     _wait_until(lambda: training.state in ("finished", "stopped", "failed"), 300)
     save("training-finished")
+    if training.last_run_id:
+        _result_views(window, training.last_run_id, save)
     window.close()
     return 0
+
+
+def _result_views(window: MainWindow, run_id: str, save: Callable[[str], None]) -> None:
+    """The evaluation view with a confusion cell open, the inspector on a mid-level convolution, the runs."""
+    evaluation = window.evaluation_view
+    window.tabs.setCurrentWidget(evaluation)
+    evaluation.set_run(run_id)
+    _wait_until(lambda: evaluation.runs.current_run_id() == run_id, 30)
+    evaluation.evaluate(run_id)
+    _wait_until(lambda: evaluation.interpretation is not None and not evaluation.busy, 300)
+    interpretation = evaluation.interpretation
+    if interpretation is None:
+        print(f"the evaluation of {run_id} failed: {evaluation.summary.text()}", file=sys.stderr)
+        return
+    confused = interpretation.most_confused()
+    if confused:
+        classes = interpretation.classes
+        evaluation.show_cell(
+            classes.index(confused[0].true_class), classes.index(confused[0].predicted_class)
+        )
+    save("evaluation")
+
+    inspector = window.inspector_view
+    window.tabs.setCurrentWidget(inspector)
+    inspector.set_run(run_id)
+    _wait_until(lambda: inspector.inspector is not None, 60)
+    outcomes = interpretation.top_losses(largest=False)  # an image the model is sure about
+    inspector.set_image(outcomes[0].path)
+    convolutions = [name for name in inspector.layer_names() if name in _conv_names(inspector)]
+    layer = convolutions[min(1, len(convolutions) - 1)]
+    inspector.select_layer(layer)
+    _wait_until(lambda: inspector.pictures is not None and inspector.pictures.layer == layer, 60)
+    inspector.grid.setCurrentRow(0)
+    save("inspector")
+
+    inspector.pages.setCurrentIndex(2)
+    _wait_until(lambda: inspector.cam is not None, 60)
+    save("inspector-gradcam")
+
+    window.tabs.setCurrentWidget(window.runs_view)
+    _wait_until(lambda: window.runs_view.table.rowCount() > 0, 30)
+    window.runs_view.open_run(window.runs_view.run_ids()[0])
+    save("runs")
+
+
+def _conv_names(inspector: InspectorView) -> set[str]:
+    return {node.name for node in inspector.inspector.layer_tree().walk() if node.kind == "conv"}
 
 
 if __name__ == "__main__":

@@ -102,7 +102,14 @@ class RunHandle:
         return path
 
     def write_json(self, filename: str, obj: Any) -> None:
-        write_json_atomic(self.run_dir / filename, obj)
+        path = self.run_dir / filename
+        try:
+            write_json_atomic(path, obj)
+        except OSError as exc:
+            raise WorkbenchError(
+                f"could not write {path}: {exc.strerror or exc}. Checkpoints saved so far are intact; free some "
+                f"space and continue with `workbench train --resume {self.run_id}`"
+            ) from None
 
     def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
         """Store the full metric history (the run folder and the registry stay in step)."""
@@ -186,17 +193,25 @@ class RunRegistry:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         name = _check_name(name or f"{model} on {Path(dataset.split(os.pathsep)[0]).name or dataset}")
         run_dir = self.runs_dir / run_id
-        run_dir.mkdir(parents=True)
+        try:
+            run_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
         handle = RunHandle(self, run_id, run_dir)
-        self._acquire(handle)
-        write_json_atomic(run_dir / "config.json", config)
-        now = time.time()
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (run_id, name, status, model, dataset, config, created, updated, run_dir, pid)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, model, dataset, json.dumps(config), now, now, str(run_dir), os.getpid()),
-            )
+        try:
+            self._acquire(handle)
+            handle.write_json("config.json", config)
+            now = time.time()
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO runs (run_id, name, status, model, dataset, config, created, updated, run_dir, pid)"
+                    " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, name, model, dataset, json.dumps(config), now, now, str(run_dir), os.getpid()),
+                )
+        except BaseException:
+            handle.close()
+            shutil.rmtree(run_dir, ignore_errors=True)  # no orphan folder without a registry row
+            raise
         return handle
 
     def reopen_run(self, run_id: str) -> RunHandle:
@@ -206,6 +221,9 @@ class RunRegistry:
             raise WorkbenchError(f"run {run_id} is still running in another process; stop it first")
         handle = RunHandle(self, record.run_id, Path(record.run_dir))
         self._acquire(handle)
+        # Temp files of atomic writes cut short by a kill: safe to delete now that we hold the run's lock.
+        for leftover in handle.run_dir.rglob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
         self._update(record.run_id, status="running", reason="", pid=os.getpid())
         return handle
 

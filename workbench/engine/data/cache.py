@@ -23,8 +23,8 @@ reserved up front, so a full disk is a clear `DatasetError` rather than a crash 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import errno
+import hashlib
 import json
 import logging
 import os

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -83,7 +84,12 @@ def image_header(path: str | os.PathLike) -> tuple[int, int, str]:
 def _open(path: str) -> Image.Image:
     """Image.open with every failure turned into a `BadImageError`; the pixel data is not read yet."""
     try:
-        if os.stat(path).st_size == 0:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise BadImageError(path, "is a folder, not an image file")
+        if not stat.S_ISREG(st.st_mode):  # opening a named pipe would wait for a writer forever
+            raise BadImageError(path, "not a regular file (a pipe, socket or device)")
+        if st.st_size == 0:
             raise BadImageError(path, "zero bytes")
     except FileNotFoundError:
         raise BadImageError(path, "file not found") from None
@@ -94,7 +100,9 @@ def _open(path: str) -> Image.Image:
     try:
         image = Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise BadImageError(path, f"image too large: {_bomb_size(path, exc)} pixels (limit {MAX_PIXELS:,})") from None
+        raise BadImageError(
+            path, f"image too large: {_bomb_size(path, exc)} pixels (limit {MAX_PIXELS:,})"
+        ) from None
     except UnidentifiedImageError:
         kind = _signature(path)
         reason = (

@@ -70,8 +70,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             torch.save(payload, tmp)
     except OSError as exc:
         raise WorkbenchError(
-            f"could not write checkpoint {path}: {exc.strerror or exc}. The previous checkpoint is untouched and "
-            "the model is still in memory; free some space or choose another folder."
+            f"could not write checkpoint {path}: {exc.strerror or exc}. The previous checkpoint is untouched; "
+            "free some space (or set WORKBENCH_HOME to another disk) and continue with `workbench train --resume`."
         ) from None
     return path
 

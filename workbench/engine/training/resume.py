@@ -45,7 +45,7 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)
-    if payload["epoch"] >= config.epochs:
+    if payload["epoch"] >= config.epochs and record.status == "finished":
         raise WorkbenchError(
             f"run {record.run_id} already finished its {config.epochs} epochs; pass --epochs N (more than "
             f"{payload['epoch']}) to continue training"

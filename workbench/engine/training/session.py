@@ -13,6 +13,7 @@ from workbench.engine.runs import RunHandle
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import PreparedData
+from workbench.engine.training.oom import OomBackoff
 from workbench.engine.training.optim import Schedule
 from workbench.engine.training.transfer import TransferPlan
 
@@ -37,6 +38,14 @@ class Session:
     history: list[dict[str, Any]]
     start_epoch: int
     is_main: bool = True  # distributed: only rank 0 writes
+    oom: OomBackoff | None = None  # set in __post_init__: halves the micro-batch on out-of-memory
+
+    def __post_init__(self) -> None:
+        if self.oom is None:
+            name = "GPU" if self.device.type in ("cuda", "mps") else "memory"
+            self.oom = OomBackoff(
+                self.train_batches.batch_size, floor=min(8, self.train_batches.batch_size), device_name=name
+            )
 
     @property
     def steps_per_epoch(self) -> int:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.engine.evaluation.metrics import topk_accuracy
+from workbench.engine.training.oom import micro_batches
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's weight for its auxiliary heads
 
@@ -24,26 +25,38 @@ def train_step(
     amp_dtype: torch.dtype | None,
     label_smoothing: float = 0.0,
     grad_clip: float | None = None,
+    micro_batch: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, loss, backward, (clip), step. Returns (loss, correct count) as device tensors: no host sync."""
-    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        logits = model(x)
-        if isinstance(logits, tuple):  # Inception/GoogLeNet auxiliary heads in training mode
-            logits, *aux = logits
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-            for head in aux:
-                if head is not None:
-                    loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(head, y, label_smoothing=label_smoothing)
-        else:
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    """Forward, loss, backward, (clip), step. Returns (loss, correct count) as device tensors: no host sync.
+
+    `micro_batch` (set after an out-of-memory error, see oom.py) pushes the batch through in slices whose
+    gradients add up before the one optimizer step: same update, less memory.
+    """
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for xs, ys, weight in micro_batches(x, y, micro_batch or len(y)):
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(xs)
+            if isinstance(logits, tuple):  # Inception/GoogLeNet auxiliary heads in training mode
+                logits, *aux = logits
+                loss = F.cross_entropy(logits, ys, label_smoothing=label_smoothing)
+                for head in aux:
+                    if head is not None:
+                        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(
+                            head, ys, label_smoothing=label_smoothing
+                        )
+            else:
+                loss = F.cross_entropy(logits, ys, label_smoothing=label_smoothing)
+        scaler.scale(loss * weight).backward()
+        total_loss += loss.detach() * weight
+        correct += (logits.detach().argmax(dim=1) == ys).sum()
     if grad_clip:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return loss.detach(), (logits.detach().argmax(dim=1) == y).sum()
+    return total_loss, correct
 
 
 @torch.no_grad()

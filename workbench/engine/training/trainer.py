@@ -101,7 +101,7 @@ class Trainer:
             else:
                 yield self._fail(str(exc))
         except Exception as exc:  # a bug, not bad input: keep the details where the user can send them
-            log = (self.run_dir or paths.data_dir()) / "error.log"
+            log = (self.run_dir or paths.data_dir_path()) / "error.log"
             with contextlib.suppress(OSError):
                 log.write_text("".join(traceback.format_exception(exc)))
             yield self._fail(f"internal error: {type(exc).__name__}: {exc} (details in {log})")
@@ -420,10 +420,14 @@ class Trainer:
                 window_start = time.perf_counter()
             if self._stop.is_set():
                 return None
-            loss, batch_correct = train_step(
-                s.forward_model, x, y, s.optimizer, s.scaler, amp_dtype=s.amp_dtype,
-                label_smoothing=s.config.label_smoothing, grad_clip=s.config.grad_clip,
+            loss, batch_correct = s.oom.run(
+                lambda micro, x=x, y=y: train_step(
+                    s.forward_model, x, y, s.optimizer, s.scaler, amp_dtype=s.amp_dtype,
+                    label_smoothing=s.config.label_smoothing, grad_clip=s.config.grad_clip, micro_batch=micro,
+                )
             )  # fmt: skip
+            for text in s.oom.pop_messages():
+                yield Message(text, "warning")
             s.schedule.after_step()
             loss_sum += loss * len(y)
             correct += batch_correct

@@ -1,0 +1,144 @@
+"""The evaluation view on a real trained model: clicking a confusion-matrix cell shows exactly the images the
+engine puts in that cell; metrics, normalization and curation of a top-loss image through the curator."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from workbench.app import dialogs
+from workbench.app.evaluation_view import EvaluationView
+from workbench.engine.evaluation.interpretation import ClassificationInterpretation
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def trained(fmnist_folder, tmp_path_factory) -> dict[str, str]:
+    """course_cnn trained 1 epoch on a private copy of the Fashion-MNIST PNGs (this module curates files)."""
+    home = tmp_path_factory.mktemp("eval-home")
+    data = Path(shutil.copytree(fmnist_folder, tmp_path_factory.mktemp("eval-data") / "fmnist"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(home))
+        config = TrainConfig(data=str(data), model="course_cnn", epochs=1, batch_size=32, seed=0)
+        finished = list(Trainer(config).run())[-1]
+    assert finished.status == "finished", finished
+    return {"home": str(home), "run_id": finished.run_id, "data": str(data)}
+
+
+@pytest.fixture(autouse=True)
+def trained_home(trained, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HOME", trained["home"])
+
+
+@pytest.fixture(scope="module")
+def engine_interpretation(trained) -> ClassificationInterpretation:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", trained["home"])
+        return ClassificationInterpretation.from_run(trained["run_id"], trained["data"], split="test")
+
+
+def _evaluated_view(qtbot, trained) -> EvaluationView:
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.resize(1300, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_run(trained["run_id"])
+    qtbot.waitUntil(lambda: view.runs.current_run_id() == trained["run_id"], timeout=10_000)
+    view.split.setCurrentText("test")
+    with qtbot.waitSignal(view.evaluated, timeout=60_000):
+        qtbot.mouseClick(view.evaluate_button, Qt.MouseButton.LeftButton)
+    return view
+
+
+def _click_cell(qtbot, view: EvaluationView, row: int, column: int) -> None:
+    matrix = view.matrix
+    rect = matrix.visualItemRect(matrix.item(row, column))
+    qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_clicking_a_cell_shows_the_engines_images_for_that_cell(qtbot, trained, engine_interpretation):
+    view = _evaluated_view(qtbot, trained)
+    engine = engine_interpretation
+    classes = engine.classes
+    counts = engine.confusion_matrix()
+    assert [[view.matrix.count(i, j) for j in range(10)] for i in range(10)] == counts.tolist()
+    assert view.report.accuracy == pytest.approx(engine.report().accuracy)
+    assert f"accuracy {engine.report().accuracy:.1%}" in view.summary.text()
+
+    pair = engine.most_confused()[0]  # an off-diagonal cell with images in it
+    row, column = classes.index(pair.true_class), classes.index(pair.predicted_class)
+    _click_cell(qtbot, view, row, column)
+    expected = [outcome.path for outcome in engine.cell(row, column)]
+    assert [outcome.path for outcome in view.cell_gallery.outcomes()] == expected
+    assert len(expected) == pair.count
+    assert all(
+        o.true_class == pair.true_class and o.predicted_class == pair.predicted_class
+        for o in view.cell_gallery.outcomes()
+    )
+    assert f"{pair.count} image(s)" in view.cell_title.text()
+
+    diagonal = classes.index(pair.true_class)
+    _click_cell(qtbot, view, diagonal, diagonal)
+    assert [o.path for o in view.cell_gallery.outcomes()] == [o.path for o in engine.cell(diagonal, diagonal)]
+
+    view.normalize.setChecked(True)
+    share = counts[row, column].item() / counts[row].sum().item()
+    assert view.matrix.cell_text(row, column) == f"{share:.2f}"
+    view.normalize.setChecked(False)
+    assert view.matrix.cell_text(row, column) == str(pair.count)
+
+    assert view.metrics_table.rowCount() == len(classes)
+    assert view.confused_list.item(0).text() == f"{pair.true_class} → {pair.predicted_class}: {pair.count}"
+    top = engine.top_losses(3)
+    assert [o.path for o in view.losses_gallery.outcomes()[:3]] == [o.path for o in top]
+
+
+def test_a_top_loss_image_is_excluded_through_the_curator_after_confirmation(qtbot, trained, monkeypatch):
+    view = _evaluated_view(qtbot, trained)
+    questions: list[str] = []
+    answers = iter([False, True])
+
+    def confirm(_parent, _title, question, **_kwargs) -> bool:
+        questions.append(question)
+        return next(answers)
+
+    monkeypatch.setattr(dialogs, "confirm", confirm)
+    view.losses_gallery.setCurrentRow(0)
+    worst = view.losses_gallery.selected_outcome()
+    source = Path(worst.path)
+
+    view.exclude_selected()  # the user says No: nothing moves
+    assert source.is_file() and worst.path in [o.path for o in view.losses_gallery.outcomes()]
+    view.exclude_selected()  # Yes
+    assert len(questions) == 2 and worst.path in questions[0]
+    assert not source.exists()
+    assert (source.parent / ".excluded" / source.name).is_file()
+    assert worst.path not in [o.path for o in view.losses_gallery.outcomes()]
+
+
+def test_a_top_loss_image_is_relabeled_to_the_chosen_class(qtbot, trained, monkeypatch):
+    from workbench.app import evaluation_view
+
+    view = _evaluated_view(qtbot, trained)
+    monkeypatch.setattr(dialogs, "confirm", lambda *_args, **_kwargs: True)
+    offered: list[list[str]] = []
+
+    def choose(_parent, _title, _label, items, current, _editable):
+        offered.append(list(items))
+        return items[current], True  # the suggestion: the class the model predicted
+
+    monkeypatch.setattr(evaluation_view.QInputDialog, "getItem", staticmethod(choose))
+    view.losses_gallery.setCurrentRow(0)
+    outcome = view.losses_gallery.selected_outcome()
+    source = Path(outcome.path)
+    view.relabel_selected()
+    assert outcome.true_class not in offered[0] and outcome.predicted_class in offered[0]
+    assert not source.exists()
+    moved = source.parent.parent / outcome.predicted_class / source.name
+    assert moved.is_file() or list((source.parent.parent / outcome.predicted_class).glob(f"{source.stem}*"))
+    assert outcome.path not in [o.path for o in view.losses_gallery.outcomes()]

@@ -1,0 +1,127 @@
+"""The runs view on real runs: the history lists them with their numbers, opening one draws its curves and
+points the other views at it, several runs overlay on one plot, settings clone into the training panel, and
+a run is deleted only after confirmation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtCore import Qt
+
+from workbench.app import dialogs
+from workbench.app.main_window import MainWindow
+from workbench.app.runs_view import COLUMNS, RunsView
+from workbench.app.settings import AppSettings
+from workbench.engine.runs import RunRegistry
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def trained(fmnist_folder, tmp_path_factory) -> dict[str, object]:
+    """Two real runs of course_cnn (1 epoch each) with different settings, in their own WORKBENCH_HOME."""
+    home = tmp_path_factory.mktemp("runs-home")
+    run_ids = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(home))
+        for batch_size, lr in ((32, None), (64, 0.05)):
+            config = TrainConfig(
+                data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=batch_size, lr=lr, seed=0
+            )
+            finished = list(Trainer(config).run())[-1]
+            assert finished.status == "finished", finished
+            run_ids.append(finished.run_id)
+    return {"home": str(home), "run_ids": run_ids}
+
+
+@pytest.fixture(autouse=True)
+def trained_home(trained, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HOME", trained["home"])
+
+
+def _listed(qtbot, view: RunsView, count: int) -> None:
+    with qtbot.waitSignal(view.runs_listed, timeout=10_000):
+        view.refresh()
+    assert view.table.rowCount() == count
+
+
+def test_history_lists_the_runs_and_opens_one_with_its_curves(qtbot, trained):
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    _listed(qtbot, view, 2)
+    first, second = trained["run_ids"]
+    assert sorted(view.run_ids()) == sorted([first, second])
+    record = RunRegistry().get(first)
+    row = view.row_of(first)
+    cells = {name: view.table.item(row, column).text() for column, name in enumerate(COLUMNS)}
+    assert cells["model"] == "course_cnn" and cells["status"] == "finished"
+    assert cells["best val acc"] == f"{record.best_val_acc:.1%}"
+    assert cells["dataset"] == record.dataset
+
+    rect = view.table.visualItemRect(view.table.item(row, 0))
+    with qtbot.waitSignal(view.run_opened) as opened:
+        # Qt opens on a double-click only after a press on the same cell, as a real double-click has
+        qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert opened.args[0].run_id == first
+    epochs, accuracy = view.plots.series("val_acc")
+    assert list(accuracy) == pytest.approx([row["val_acc"] for row in record.metrics])
+    assert first in view.details.text() and "course_cnn" in view.details.text()
+
+    view.table.selectAll()
+    view.compare_selected()
+    assert sorted(view.comparison.run_ids()) == sorted([first, second])
+    x, y = view.comparison.curves[second][0].getData()
+    assert list(y) == pytest.approx([row["val_acc"] for row in RunRegistry().get(second).metrics])
+
+
+def test_delete_asks_first_and_removes_the_run(qtbot, trained, monkeypatch):
+    # a third, throw-away run so the other tests keep theirs
+    config = TrainConfig(
+        data=str(RunRegistry().get(trained["run_ids"][0]).config["data"]),
+        model="course_cnn",
+        epochs=1,
+        batch_size=64,
+    )
+    doomed = list(Trainer(config).run())[-1].run_id
+    view = RunsView()
+    qtbot.addWidget(view)
+    _listed(qtbot, view, 3)
+    answers = iter([False, True])
+    monkeypatch.setattr(dialogs, "confirm", lambda *_args, **_kwargs: next(answers))
+    view.table.selectRow(view.row_of(doomed))
+    run_dir = RunRegistry().get(doomed).run_dir
+
+    view.delete_selected()  # No
+    assert doomed in [r.run_id for r in RunRegistry().list_runs()]
+    with qtbot.waitSignal(view.run_deleted, timeout=10_000):
+        view.delete_selected()  # Yes
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=10_000)
+    assert doomed not in view.run_ids()
+    assert doomed not in [r.run_id for r in RunRegistry().list_runs()]
+    assert not os.path.exists(run_dir)
+
+
+def test_opening_a_run_in_the_window_points_the_views_at_it_and_clone_copies_settings(qtbot, trained):
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)
+    second = trained["run_ids"][1]
+    with qtbot.waitSignal(win.runs_view.runs_listed, timeout=10_000):
+        win.tabs.setCurrentWidget(win.runs_view)
+    win.runs_view.open_run(second)
+    for view in (win.evaluation_view, win.predictions_view, win.inspector_view):
+        qtbot.waitUntil(lambda view=view: view.runs.current_run_id() == second, timeout=10_000)
+
+    win.runs_view.table.selectRow(win.runs_view.row_of(second))
+    win.training_panel.form.batch_size.setValue(16)
+    win.runs_view.buttons["clone"].click()
+    assert win.tabs.currentWidget() is win.training_panel
+    values = win.training_panel.form.values()
+    assert values["batch_size"] == 64 and values["lr"] == pytest.approx(0.05)
+    win.shutdown_workers()
