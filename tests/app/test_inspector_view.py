@@ -162,5 +162,13 @@ def test_a_run_still_training_is_inspected_at_its_newest_checkpoint(qtbot, fmnis
         view.select_layer(layer)
     assert view.tile_count() == shown.args[1] == view.inspector.layer_tree().find(layer).output_shape[0]
 
+    first_weights = view.inspector.kernels().weight.clone()
+    saved_again = next(event for event in events if isinstance(event, CheckpointSaved))
+    assert saved_again.epoch == 2
+    with qtbot.waitSignal(view.model_loaded, timeout=30_000):
+        view.checkpoint_saved(run_id)  # what the window calls on each CheckpointSaved of a training run
+    assert not torch.equal(view.inspector.kernels().weight, first_weights)  # the newer epoch's weights
+    qtbot.waitUntil(lambda: view.pictures is not None and view.tile_count() == shown.args[1], timeout=30_000)
+
     finished = list(events)[-1]
     assert finished.status == "finished" and finished.epochs == 2

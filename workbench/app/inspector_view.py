@@ -242,6 +242,11 @@ class InspectorView(QWidget):
             message=f"Loading {run_id}…",
         )
 
+    def checkpoint_saved(self, run_id: str | None) -> None:
+        """A run saved a checkpoint: follow it if this view shows that run's newest checkpoint."""
+        if run_id and self.latest.isChecked() and self.runs.current_run_id() == run_id:
+            self.load_run(run_id)
+
     def _on_loaded(self, result: tuple[Any, Any]) -> None:
         self.inspector, tree = result
         current = self.current_layer()

@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.add_view(self.runs_view, "7  Runs")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.training_panel.run_started.connect(lambda event: self.follow_run(event.run_id))
+        self.training_panel.run_started.connect(lambda _event: self._watch_checkpoints())
         self.training_panel.run_finished.connect(lambda event: self.follow_run(event.run_id))
         self.runs_view.run_opened.connect(lambda record: self.follow_run(record.run_id))
         self.runs_view.evaluate_requested.connect(self.evaluate_run)
@@ -152,6 +153,18 @@ class MainWindow(QMainWindow):
         for view in (self.evaluation_view, self.predictions_view, self.inspector_view):
             view.runs.refresh(select=run_id)
         self.runs_view.refresh()
+
+    def _watch_checkpoints(self) -> None:
+        """The inspector can follow a run's newest checkpoint while it trains: tell it of each one saved."""
+        session = self.training_panel.session
+        if session is not None:
+            session.events.connect(self._on_training_events)
+
+    def _on_training_events(self, events: list[Any]) -> None:
+        from workbench.engine.training.events import CheckpointSaved  # loaded already: a run is training
+
+        if any(isinstance(event, CheckpointSaved) for event in events):
+            self.inspector_view.checkpoint_saved(self.training_panel.last_run_id)
 
     def evaluate_run(self, run_id: str) -> None:
         self.tabs.setCurrentWidget(self.evaluation_view)
