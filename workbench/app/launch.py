@@ -44,7 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CNN Workbench")
     app.setOrganizationName("cnn-workbench")
-    app.setDesktopFileName("cnn-workbench")
+    from PySide6.QtGui import QIcon
+
+    from workbench.resources import APP_ID, app_icon_path
+
+    app.setDesktopFileName(APP_ID)  # lets Wayland match the window to the installed .desktop file
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256):
+        icon.addFile(str(app_icon_path(size)))
+    app.setWindowIcon(icon)
 
     from workbench.app.main_window import MainWindow
     from workbench.app.style import apply_style
