@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench.app import dialogs, none_guard
+from workbench.app.cluster_dialog import ClusterDialog
 from workbench.app.dataset_panel import DatasetPanel
 from workbench.app.evaluation_view import EvaluationView
 from workbench.app.export_dialog import ExportDialog
@@ -216,6 +217,16 @@ class MainWindow(QMainWindow):
         return self.export_dialog
 
     # ---- menus and shortcuts -------------------------------------------------------------------
+    def open_cluster_dialog(self) -> ClusterDialog | None:
+        try:
+            config = self.build_config()
+        except Exception as exc:  # a bad form value: say which, keep the app usable
+            dialogs.show_error(self, "Cannot build the training configuration", str(exc))
+            return None
+        dialog = ClusterDialog(config, self)
+        dialog.show()
+        return dialog
+
     def _action(
         self, text: str, slot: Any, shortcut: QKeySequence | str | None = None, tip: str = ""
     ) -> QAction:
@@ -264,6 +275,12 @@ class MainWindow(QMainWindow):
             "&Continue training", panel.continue_training, "Ctrl+Shift+Return"
         )
         self.lr_find_action = self._action("&LR finder", panel.find_learning_rate, "Ctrl+L")
+        self.cluster_action = self._action(
+            "Save &configuration / train on a cluster…",
+            self.open_cluster_dialog,
+            "Ctrl+Shift+S",
+            "The settings as TOML, and the torchrun command for several GPUs or nodes",
+        )
         for action in (
             self.train_action,
             self.pause_action,
@@ -272,6 +289,8 @@ class MainWindow(QMainWindow):
             self.lr_find_action,
         ):
             train_menu.addAction(action)
+        train_menu.addSeparator()
+        train_menu.addAction(self.cluster_action)
 
         view_menu = bar.addMenu("&View")
         for index, name in enumerate(

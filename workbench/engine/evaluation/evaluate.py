@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +11,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from workbench.engine.data import BatchIterator, Problem, load_decoded, scan_dataset
+from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_decoded, scan_dataset
 from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
-from workbench.engine.training.checkpoint import load_model
+from workbench.engine.training.checkpoint import find_checkpoint, load_model
 
 
 @dataclass
@@ -36,11 +38,14 @@ def predict_folder(
     progress: Callable[[int, int], None] | None = None,
 ) -> Predictions:
     """Run the model over a labeled folder. `split`: auto (test split if the folder has one, else every image),
-    train, val, test or all."""
+    train, val, test or all. On the run's own folder, train/val/test are the run's own splits (a seeded
+    random validation split is not visible in the folder itself)."""
     model, meta = load_model(ref, device=device)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]
-    index = scan_dataset(data, val_fraction=0.0, test_fraction=0.0)
+    index = _runs_own_index(ref, data) if split in ("train", "val", "test") else None
+    if index is None:
+        index = scan_dataset(data, val_fraction=0.0, test_fraction=0.0)
     unknown = [c for c in index.classes if c not in classes]
     if unknown:
         raise DatasetError(
@@ -80,3 +85,13 @@ def evaluate(
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)
     return report, predictions
+
+
+def _runs_own_index(ref: str | Path, data: str | Path) -> DatasetIndex | None:
+    """The file list and splits the run trained with, when `data` is the folder it trained on."""
+    run_dir = find_checkpoint(ref).parent.parent
+    try:
+        index = DatasetIndex.from_dict(json.loads((run_dir / "dataset.json").read_text()))
+    except (OSError, ValueError, KeyError):
+        return None  # a bare checkpoint file, or an older run: fall back to scanning
+    return index if [os.path.abspath(os.fspath(data))] == index.roots else None

@@ -84,3 +84,17 @@ def per_rank_batch(batch_size: int, world_size: int) -> int:
             f"--batch-size {batch_size}: the global batch must divide evenly among {world_size} processes"
         )
     return batch_size // world_size
+
+
+def torchrun_command(config_path: str, *, nproc_per_node: int | str = "$NUM_GPUS", nnodes: int = 1) -> str:
+    """The exact command that trains `config_path` with DDP: on this node, or on `nnodes` nodes
+    (run it on each node with its own --node_rank; HEAD_NODE is the first node's address)."""
+    import shlex
+
+    target = f"-m workbench train --config {shlex.quote(config_path)}"
+    if nnodes <= 1:
+        return f"torchrun --standalone --nproc_per_node={nproc_per_node} {target}"
+    return (
+        f"torchrun --nnodes={nnodes} --node_rank=$NODE_RANK --nproc_per_node={nproc_per_node} "
+        f"--rdzv_backend=c10d --rdzv_endpoint=$HEAD_NODE:29500 {target}"
+    )

@@ -1,0 +1,18 @@
+from workbench.engine.evaluation.evaluate import evaluate
+from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.events import RunFinished, RunStarted
+from workbench.engine.training.trainer import Trainer
+
+
+def test_val_split_of_a_run_is_the_runs_own_random_split(fmnist_folder):
+    """A class-folder dataset has no val/ folder: `--split val` must still find the run's held-out images."""
+    data = fmnist_folder / "train"  # class folders only: val is a seeded random 20%
+    events = list(Trainer(TrainConfig(data=str(data), model="course_cnn", epochs=1, val_split=0.2)).run())
+    started = next(e for e in events if isinstance(e, RunStarted))
+    finished = next(e for e in events if isinstance(e, RunFinished))
+    report, predictions = evaluate(finished.run_id, data, split="val")
+    assert report.num_images == started.val_images == 120
+    assert abs(report.accuracy - finished.val_accuracy) <= 0.02  # fp32 here vs the trainer's autocast
+    train_report, _ = evaluate(finished.run_id, data, split="train")
+    assert train_report.num_images == started.train_images
+    assert not set(predictions.paths) & set(evaluate(finished.run_id, data, split="train")[1].paths)
