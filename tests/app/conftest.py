@@ -68,3 +68,19 @@ def drop_paths(target: QWidget, paths: list[Path]) -> bool:
 def drop():
     """`drop(widget, [paths])`: a user dragging folders from the file manager onto `widget`."""
     return drop_paths
+
+
+@pytest.fixture(autouse=True)
+def no_background_work_outlives_its_test():
+    """Each app test ends with its workers done and its garbage collected, so no test's threads run into the
+    next test's start (the window collects garbage only from its UI thread, see gc_pump)."""
+    import gc
+
+    from PySide6.QtCore import QThreadPool
+
+    automatic_gc = gc.isenabled()
+    yield
+    QThreadPool.globalInstance().waitForDone(120_000)
+    gc.collect()
+    if automatic_gc:
+        gc.enable()  # a window turned it off for its lifetime; the tests after this one run as usual

@@ -28,6 +28,7 @@ from workbench.app.cluster_dialog import ClusterDialog
 from workbench.app.dataset_panel import DatasetPanel
 from workbench.app.evaluation_view import EvaluationView
 from workbench.app.export_dialog import ExportDialog
+from workbench.app.gc_pump import UiThreadGarbageCollector
 from workbench.app.inspector_view import InspectorView
 from workbench.app.lazy import build_all
 from workbench.app.model_panel import ModelPanel
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self._none_guard = QTimer(self)
         self._none_guard.timeout.connect(none_guard.top_up)
         self._none_guard.start(NONE_GUARD_INTERVAL_MS)
+        self._garbage_collector = UiThreadGarbageCollector(self)  # never collect in a worker thread
         self._build_menus()
         self.dataset_panel.connect_actions(self.open_dataset_dialog, self.open_sample_dataset)
         self._restore_settings()
