@@ -36,6 +36,12 @@ def checkpoint(fmnist_folder, tmp_path_factory) -> Path:
     return Path(finished.checkpoint)
 
 
+@pytest.fixture(autouse=True)
+def in_the_runs_home(checkpoint, workbench_home, monkeypatch):
+    """Every test here works as the user who trained the run (their runs folder holds its exports)."""
+    monkeypatch.setenv("WORKBENCH_HOME", str(checkpoint.parents[4]))
+
+
 @pytest.fixture(scope="module")
 def images(fmnist_folder) -> list[Path]:
     """One real test image of each class."""
@@ -122,7 +128,8 @@ def test_predict_accepts_exported_files_with_the_same_numbers(exports, checkpoin
 def test_export_to_a_chosen_file_or_folder(checkpoint, tmp_path):
     result = export_run(checkpoint, "torchscript", tmp_path / "mine.pt")
     assert result.path == tmp_path / "mine.pt" and result.metadata_path == tmp_path / "mine.json"
-    assert load_exported(result.path).meta["classes"] == load_model(checkpoint)[1]["classes"]
+    # Outside the runs folder a TorchScript file is indistinguishable from a downloaded one: trust is explicit.
+    assert load_exported(result.path, trust_code=True).meta["classes"] == load_model(checkpoint)[1]["classes"]
     folder = export_run(checkpoint, "safetensors", tmp_path / "out")
     assert folder.path == tmp_path / "out" / "course_cnn.safetensors" and folder.metadata_path.is_file()
     with pytest.raises(
@@ -205,3 +212,18 @@ def test_predictions_as_csv_carry_the_same_numbers(checkpoint, images, tmp_path)
         assert (row["class_1"], float(row["probability_1"])) == result.top[0]
         assert (row["class_2"], float(row["probability_2"])) == result.top[1]
     assert rows[-1]["error"] and predictions_csv([]) == "path,error\n"
+
+
+def test_torchscript_from_outside_the_runs_folder_needs_explicit_trust(
+    exports, checkpoint, tmp_path, monkeypatch
+):
+    """Loading TorchScript runs the file's code: only the user's own exports load without asking."""
+    import shutil
+
+    own = exports["torchscript"].path
+    assert Predictor(own).source_format == "torchscript"  # inside the user's runs folder: fine
+    foreign = tmp_path / "downloaded.torchscript.pt"
+    shutil.copy(own, foreign)
+    with pytest.raises(WeightsError, match="runs its own code.*--trust-torchscript"):
+        Predictor(foreign)
+    assert Predictor(foreign, trust_code=True).classes == Predictor(own).classes

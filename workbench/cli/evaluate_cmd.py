@@ -23,6 +23,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--csv", metavar="FILE", help="also write the predictions as CSV")
+    pr.add_argument(
+        "--trust-torchscript",
+        action="store_true",
+        help="allow a TorchScript file from outside your runs (loading it runs its code)",
+    )
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(handler=run_predict)
@@ -50,7 +55,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from workbench.engine.evaluation.predict import predict
 
     out = Output(args.json)
-    results = predict(args.model, args.images, top_k=args.top_k, device=args.device)
+    results = predict(
+        args.model, args.images, top_k=args.top_k, device=args.device, trust_code=args.trust_torchscript
+    )
     for result in results:
         if result.error:
             out.warn(f"{result.path}: {result.error}")

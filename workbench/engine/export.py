@@ -33,6 +33,7 @@ from torch import nn
 
 from workbench.engine.atomic import atomic_path, write_json_atomic
 from workbench.engine.errors import ConfigError, WeightsError, WorkbenchError
+from workbench.engine.paths import runs_dir
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
@@ -282,15 +283,23 @@ def exported_format(path: str | Path) -> str | None:
     return None
 
 
-def load_exported(path: str | Path, device: str = "cpu") -> ExportedModel:
+def load_exported(path: str | Path, device: str = "cpu", *, trust_code: bool = False) -> ExportedModel:
     """Load an exported file for inference. Its metadata comes from inside the file (ONNX, TorchScript) or
-    from `<name>.json` beside it (safetensors; the header's copy when the JSON is missing)."""
+    from `<name>.json` beside it (safetensors; the header's copy when the JSON is missing).
+
+    A TorchScript file is a program: loading it runs its code. Only files inside the user's own runs
+    folder load without `trust_code=True`; ONNX and safetensors never run code from the file."""
     path = Path(path).expanduser()
     format = exported_format(path)
     if format is None:
         raise WeightsError(f"{path}: not an exported model (.onnx, TorchScript .pt or .safetensors)")
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
+    if format == "torchscript" and not trust_code and not path.resolve().is_relative_to(runs_dir().resolve()):
+        raise WeightsError(
+            f"{path}: a TorchScript file runs its own code when loaded, and this one is not an export of your "
+            "runs. Use an ONNX or safetensors export, or pass --trust-torchscript if you trust where it came from."
+        )
     sidecar = _metadata_path(path, format)
     run: Callable[[torch.Tensor], torch.Tensor] | None = None
     with _read_errors(path, format):

@@ -58,14 +58,14 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
 class Predictor:
     """Holds a loaded model; `predict` many times (the app's predictions view keeps one)."""
 
-    def __init__(self, ref: str | Path, device: str = "cpu"):
+    def __init__(self, ref: str | Path, device: str = "cpu", *, trust_code: bool = False):
         from workbench.engine.export import exported_format, load_exported
 
         self.source_format = exported_format(ref) or "checkpoint"
         if self.source_format == "checkpoint":
             self.model, self.meta = load_model(ref, device=device)
         else:
-            exported = load_exported(ref, device=device)
+            exported = load_exported(ref, device=device, trust_code=trust_code)
             self.model, self.meta = exported, exported.meta  # callable like a module: batch → logits
         self.device = device
         pre = self.meta["preprocessing"]
@@ -101,9 +101,14 @@ class Predictor:
 
 
 def predict(
-    ref: str | Path, paths: Sequence[str | Path], top_k: int = 5, device: str = "cpu"
+    ref: str | Path,
+    paths: Sequence[str | Path],
+    top_k: int = 5,
+    device: str = "cpu",
+    *,
+    trust_code: bool = False,
 ) -> list[ImagePrediction]:
-    return Predictor(ref, device=device).predict(paths, top_k=top_k)
+    return Predictor(ref, device=device, trust_code=trust_code).predict(paths, top_k=top_k)
 
 
 def predictions_csv(results: Sequence[ImagePrediction]) -> str:
