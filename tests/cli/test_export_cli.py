@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -11,29 +10,12 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from workbench.cli import export_cmd, inspect_cmd
+from workbench.cli import export_cmd
 from workbench.engine import export as export_module
 
 cli_main = importlib.import_module(
     "workbench.cli.main"
 )  # the module; `workbench.cli.main` is also a function
-
-
-@pytest.fixture(autouse=True)
-def wired_commands(monkeypatch):
-    """The parser as `workbench` builds it, with the export and inspection commands registered (a no-op once
-    main.py lists them itself), so these tests go through `main()` and its error handling."""
-    original = cli_main.build_parser
-
-    def build_parser() -> argparse.ArgumentParser:
-        parser = original()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        for module, name in ((export_cmd, "export"), (inspect_cmd, "gradcam")):
-            if name not in commands.choices:
-                module.register(commands)
-        return parser
-
-    monkeypatch.setattr(cli_main, "build_parser", build_parser)
 
 
 def run_cli(capsys, *args: str) -> tuple[int, dict | list | None, str]:
