@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from tiny_run import train_tiny_run
 
 from workbench.app import dialogs
 from workbench.app.evaluation_view import EvaluationView
 from workbench.engine.evaluation.interpretation import ClassificationInterpretation
-from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +20,8 @@ def trained(fmnist_folder, tmp_path_factory) -> dict[str, str]:
     """course_cnn trained 1 epoch on a private copy of the Fashion-MNIST PNGs (this module curates files)."""
     home = tmp_path_factory.mktemp("eval-home")
     data = Path(shutil.copytree(fmnist_folder, tmp_path_factory.mktemp("eval-data") / "fmnist"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(home))
-        config = TrainConfig(data=str(data), model="course_cnn", epochs=1, batch_size=32, seed=0)
-        finished = list(Trainer(config).run())[-1]
-    assert finished.status == "finished", finished
-    return {"home": str(home), "run_id": finished.run_id, "data": str(data)}
+    run = train_tiny_run(data, home)
+    return {**run, "data": str(data)}
 
 
 @pytest.fixture(autouse=True)

@@ -9,23 +9,18 @@ import onnxruntime
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
+from tiny_run import train_tiny_run
 
 from workbench.app.dialogs import ERROR_DIALOG_NAME
 from workbench.app.main_window import MainWindow
 from workbench.app.settings import AppSettings
-from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def trained(fmnist_folder, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("export-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(home))
-        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32, seed=0)
-        finished = list(Trainer(config).run())[-1]
-    assert finished.status == "finished", finished
-    return {"home": str(home), "run_id": finished.run_id}
+    run = train_tiny_run(fmnist_folder, home)
+    return run
 
 
 @pytest.fixture(autouse=True)

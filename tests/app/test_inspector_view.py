@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PySide6.QtCore import Qt
+from tiny_run import train_tiny_run
 
 from workbench.app.inspector_view import InspectorView
 from workbench.engine.inspection.inspector import Inspector
@@ -19,18 +20,9 @@ from workbench.engine.training.trainer import Trainer
 @pytest.fixture(scope="module")
 def trained(fmnist_folder, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("inspector-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(home))
-        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32, seed=0)
-        finished = list(Trainer(config).run())[-1]
-    assert finished.status == "finished", finished
+    run = train_tiny_run(fmnist_folder, home)
     image = sorted((Path(fmnist_folder) / "test" / "Sneaker").glob("*.png"))[0]
-    return {
-        "home": str(home),
-        "run_id": finished.run_id,
-        "image": str(image),
-        "checkpoint": finished.checkpoint,
-    }
+    return {**run, "image": str(image)}
 
 
 @pytest.fixture(autouse=True)

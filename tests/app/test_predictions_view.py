@@ -8,23 +8,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_run import train_tiny_run
 
 from workbench.app.predictions_view import PredictionsView, ProbabilityBar
 from workbench.cli.main import main as cli_main
 from workbench.engine.evaluation.predict import predictions_csv
-from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def trained(fmnist_folder, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("predict-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(home))
-        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32, seed=0)
-        finished = list(Trainer(config).run())[-1]
-    assert finished.status == "finished", finished
-    return {"home": str(home), "run_id": finished.run_id}
+    run = train_tiny_run(fmnist_folder, home)
+    return run
 
 
 @pytest.fixture(autouse=True)
