@@ -1,9 +1,11 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -94,3 +96,21 @@ def test_delete_removes_folder_and_row(tmp_path):
     registry.delete(handle.run_id)
     assert not handle.run_dir.exists()
     assert registry.list_runs() == []
+
+
+def test_registry_waits_for_another_process_creating_it(tmp_path):
+    # DDP ranks (and the app beside the CLI) open a fresh registry at the same moment; SQLite then
+    # refuses the switch to WAL at once instead of waiting, which once failed a two-rank run.
+    other = sqlite3.connect(tmp_path / "registry.sqlite", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE elsewhere (x)")
+    release = threading.Timer(0.3, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        registry = RunRegistry(tmp_path)
+    finally:
+        release.join()
+        other.close()
+    handle = registry.create_run(model="lenet5", dataset="/data", config={})
+    assert [record.run_id for record in registry.list_runs()] == [handle.run_id]
+    handle.close()

@@ -29,6 +29,8 @@ try:  # POSIX: an flock dies with its process, which is exactly the liveness sig
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+_SCHEMA_ATTEMPTS = 20  # about 10 s of back-off in all
+
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 
 _SCHEMA = """
@@ -168,9 +170,23 @@ class RunRegistry:
         self.runs_dir = self.root / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "registry.sqlite"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        # SQLite answers "database is locked" at once, without waiting out the busy timeout, when two
+        # processes (DDP ranks, the app and the CLI) create or switch a fresh registry together.
+        # Retry briefly; WAL is persistent, so once one process has switched it nobody else needs to.
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                with self._connect() as db:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(_SCHEMA)
+                return
+            except WorkbenchError:
+                if attempt == _SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
