@@ -109,9 +109,12 @@ def compute_floor(
     images: torch.Tensor, labels: torch.Tensor, model_name: str, epochs: int, amp_dtype, device
 ):
     """The same steps over normalized float tensors already in memory: what no data path can beat."""
-    model = _model(model_name, 1, device)
+    from workbench.engine.device import prefers_channels_last
+
+    layout = torch.channels_last if prefers_channels_last(device) else torch.contiguous_format
+    model = _model(model_name, 1, device).to(memory_format=layout)  # the engine's layout
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    x_all = ((images.float() / 255 - 0.286) / 0.353).to(device)
+    x_all = ((images.float() / 255 - 0.286) / 0.353).to(device).contiguous(memory_format=layout)
     y_all = labels.to(device)
     steps = len(x_all) // BATCH
     times = []

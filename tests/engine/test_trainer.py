@@ -191,3 +191,28 @@ def test_resume_of_a_run_killed_after_its_last_checkpoint_just_finishes_it(fmnis
     assert registry.get(done.run_id).status == "finished"
     finished_again = collect(Trainer(resume=done.run_id))[-1]
     assert finished_again.status == "failed" and "already finished its 1 epochs" in finished_again.reason
+
+
+def test_cpu_training_runs_nhwc_and_learns_the_same(fmnist_folder):
+    """Channels-last is the fast layout for oneDNN's CPU convolutions too; the switch must not change what
+    the model learns (same seed: same first losses, up to kernel rounding)."""
+
+    def train(channels_last: bool) -> tuple[list[float], torch.Tensor]:
+        config = TrainConfig(
+            data=str(fmnist_folder),
+            model="compact_vgg",
+            epochs=1,
+            batch_size=64,
+            seed=3,
+            channels_last=channels_last,
+            device="cpu",
+        )
+        events = collect(Trainer(config))
+        weights = ckpt.load_checkpoint(events[-1].checkpoint)["model_state"]
+        return [e.loss for e in of_type(events, StepEnded)][:3], weights["features.0.3.weight"]
+
+    nhwc_losses, nhwc_conv = train(True)
+    nchw_losses, nchw_conv = train(False)
+    assert nhwc_conv.is_contiguous(memory_format=torch.channels_last)
+    assert not nchw_conv.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc_losses == pytest.approx(nchw_losses, rel=0.02)

@@ -63,6 +63,13 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+def prefers_channels_last(device: torch.device) -> bool:
+    """Whether convolutions run faster on NHWC tensors here: on CUDA (tensor cores) and on CPUs, where oneDNN's
+    NHWC kernels trained compact_vgg 1.3-1.5x faster than NCHW on this project's 2-core Xeon, in fp32 and
+    bf16 alike. MPS support for it is patchy, so it stays NCHW there."""
+    return device.type in ("cuda", "cpu")
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -83,7 +83,7 @@ class TrainConfig:
     augment: AugmentConfig | None = None  # None = chosen from the run length (see defaults.default_augment)
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
-    channels_last: bool = True  # on CUDA
+    channels_last: bool = True  # NHWC on CUDA and CPU (faster convolutions); ignored on MPS
     compile: bool = False  # torch.compile on CUDA
     seed: int = 0
     deterministic: bool = False

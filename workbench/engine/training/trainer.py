@@ -23,7 +23,7 @@ import torch
 
 from workbench.engine import paths
 from workbench.engine.data import BatchIterator, guess_image_geometry
-from workbench.engine.device import autocast_dtype, describe_device, pick_device
+from workbench.engine.device import autocast_dtype, describe_device, pick_device, prefers_channels_last
 from workbench.engine.errors import WeightsError, WorkbenchError
 from workbench.engine.models import build_model, check_input_size, replace_head
 from workbench.engine.runs import FollowerRunHandle, RunHandle, RunRegistry
@@ -207,7 +207,7 @@ class Trainer:
             config.strategy, advice = choose_strategy(config, model, len(data.train.labels))
             if advice:
                 yield Message(advice)
-        channels_last = device.type == "cuda" and config.channels_last
+        channels_last = config.channels_last and prefers_channels_last(device)
         model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         plan = TransferPlan(
             model,
