@@ -16,6 +16,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", default="auto", choices=("auto", "all", "train", "val", "test"))
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument(
+        "--no-tta",
+        action="store_true",
+        help="judge each image once, without averaging it with its mirror (a run trained with flips "
+        "is otherwise flip-averaged)",
+    )
     ev.set_defaults(handler=run_eval)
 
     pr = commands.add_parser("predict", help="classify images with a trained model")
@@ -30,6 +36,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument(
+        "--no-tta",
+        action="store_true",
+        help="judge each image once, without averaging it with its mirror (a run trained with flips "
+        "is otherwise flip-averaged)",
+    )
     pr.set_defaults(handler=run_predict)
 
 
@@ -37,7 +49,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from workbench.engine.evaluation.evaluate import evaluate
 
     out = Output(args.json)
-    report, predictions = evaluate(args.model, args.data, split=args.split, device=args.device)
+    report, predictions = evaluate(
+        args.model, args.data, split=args.split, device=args.device, tta=not args.no_tta
+    )
     for problem in predictions.problems:
         out.warn(f"skipped {problem.path}: {problem.reason}")
     out.say(report.format_table())
@@ -56,7 +70,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     results = predict(
-        args.model, args.images, top_k=args.top_k, device=args.device, trust_code=args.trust_torchscript
+        args.model, args.images, top_k=args.top_k, device=args.device,
+        trust_code=args.trust_torchscript,
+        tta=not args.no_tta,
     )
     for result in results:
         if result.error:

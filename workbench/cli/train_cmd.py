@@ -86,7 +86,14 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         help="'default', 'none', or e.g. 'flip,crop=4,brightness=0.2,contrast=0.2'",
     )
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
+    p.add_argument(
+        "--no-amp", action="store_true", help="no mixed precision (bf16/fp16 on GPUs and bf16-capable CPUs)"
+    )
+    p.add_argument(
+        "--no-tta",
+        action="store_true",
+        help="report test accuracy on each image once, not averaged with its mirror",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true")
@@ -125,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     # Switches only ever turn something on or off relative to the file (or the defaults).
     config.nesterov = config.nesterov and not args.no_nesterov
     config.amp = config.amp and not args.no_amp
+    config.tta = config.tta and not args.no_tta
     config.compile = config.compile or args.compile
     config.deterministic = config.deterministic or args.deterministic
     config.pretrained = config.pretrained or args.pretrained

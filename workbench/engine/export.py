@@ -33,6 +33,7 @@ from torch import nn
 
 from workbench.engine.atomic import atomic_path, write_json_atomic
 from workbench.engine.errors import ConfigError, WeightsError, WorkbenchError
+from workbench.engine.evaluation.tta import uses_flip_tta
 from workbench.engine.paths import runs_dir
 
 FORMATS = ("onnx", "torchscript", "safetensors")
@@ -168,6 +169,9 @@ def export_metadata(meta: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
             "shape": ["batch", len(classes)],
             "description": "class scores (logits) in the order of 'classes'; softmax gives probabilities",
         },
+        # The workbench judges a model trained with flips on each image and its mirror (evaluation/tta.py);
+        # the exported graph is the single view, so callers who want the same scores average the two.
+        "test_time_augmentation": "flip" if uses_flip_tta(meta.get("config") or {}) else "none",
         "epoch": meta.get("epoch"),
         "best_val_acc": meta.get("best_val_acc"),
         "checkpoint": str(checkpoint),

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_decoded, scan_dataset
 from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
+from workbench.engine.evaluation.tta import for_evaluation
 from workbench.engine.training.checkpoint import find_checkpoint, load_model
 
 
@@ -36,11 +37,14 @@ def predict_folder(
     batch_size: int = 256,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    tta: bool = True,
 ) -> Predictions:
     """Run the model over a labeled folder. `split`: auto (test split if the folder has one, else every image),
     train, val, test or all. On the run's own folder, train/val/test are the run's own splits (a seeded
-    random validation split is not visible in the folder itself)."""
+    random validation split is not visible in the folder itself). `tta=False` skips the flip averaging a
+    run trained with flips is otherwise judged with (see tta.py)."""
     model, meta = load_model(ref, device=device)
+    model = for_evaluation(model, meta.get("config", {}), tta=tta)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]
     index = _runs_own_index(ref, data) if split in ("train", "val", "test") else None
@@ -79,8 +83,9 @@ def evaluate(
     split: str = "auto",
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    tta: bool = True,
 ) -> tuple[EvaluationReport, Predictions]:
-    predictions = predict_folder(ref, data, split=split, device=device, progress=progress)
+    predictions = predict_folder(ref, data, split=split, device=device, progress=progress, tta=tta)
     loss = F.cross_entropy(predictions.logits, predictions.targets).item()
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)

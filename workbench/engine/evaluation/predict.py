@@ -20,6 +20,7 @@ from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import decode_image
 from workbench.engine.data.scan import IMAGE_EXTENSIONS
 from workbench.engine.errors import BadImageError, DatasetError
+from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
 from workbench.engine.training.checkpoint import load_model
 
 
@@ -58,15 +59,18 @@ def expand_image_paths(paths: Sequence[str | Path]) -> list[Path]:
 class Predictor:
     """Holds a loaded model; `predict` many times (the app's predictions view keeps one)."""
 
-    def __init__(self, ref: str | Path, device: str = "cpu", *, trust_code: bool = False):
+    def __init__(self, ref: str | Path, device: str = "cpu", *, trust_code: bool = False, tta: bool = True):
         from workbench.engine.export import exported_format, load_exported
 
         self.source_format = exported_format(ref) or "checkpoint"
         if self.source_format == "checkpoint":
-            self.model, self.meta = load_model(ref, device=device)
+            model, self.meta = load_model(ref, device=device)
+            self.model = for_evaluation(model, self.meta.get("config", {}), tta=tta)
         else:
             exported = load_exported(ref, device=device, trust_code=trust_code)
-            self.model, self.meta = exported, exported.meta  # callable like a module: batch → logits
+            self.meta = exported.meta
+            flip = tta and self.meta.get("test_time_augmentation") == "flip"
+            self.model = FlipAveraged(exported) if flip else exported  # callable: batch → logits
         self.device = device
         pre = self.meta["preprocessing"]
         self.size, self.channels = pre["size"], pre["channels"]
@@ -107,8 +111,9 @@ def predict(
     device: str = "cpu",
     *,
     trust_code: bool = False,
+    tta: bool = True,
 ) -> list[ImagePrediction]:
-    return Predictor(ref, device=device, trust_code=trust_code).predict(paths, top_k=top_k)
+    return Predictor(ref, device=device, trust_code=trust_code, tta=tta).predict(paths, top_k=top_k)
 
 
 def predictions_csv(results: Sequence[ImagePrediction]) -> str:

@@ -83,6 +83,7 @@ class TrainConfig:
     augment: AugmentConfig | None = None  # None = chosen from the run length (see defaults.default_augment)
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
+    tta: bool = True  # judge test/eval/predictions on each image and its mirror when training used flips
     channels_last: bool = True  # NHWC on CUDA and CPU (faster convolutions); ignored on MPS
     compile: bool = False  # torch.compile on CUDA
     seed: int = 0

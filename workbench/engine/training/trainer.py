@@ -25,6 +25,7 @@ from workbench.engine import paths
 from workbench.engine.data import BatchIterator, guess_image_geometry
 from workbench.engine.device import autocast_dtype, describe_device, pick_device, prefers_channels_last
 from workbench.engine.errors import WeightsError, WorkbenchError
+from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
 from workbench.engine.models import build_model, check_input_size, replace_head
 from workbench.engine.runs import FollowerRunHandle, RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
@@ -459,7 +460,14 @@ class Trainer:
         if "test" in s.eval_batches:
             if best_path.is_file():  # judge the model the user will keep: the best on validation
                 s.model.load_state_dict(ckpt.load_checkpoint(best_path, map_location=s.device)["model_state"])
-            test_acc = evaluate_batches(s.forward_model, s.eval_batches["test"], s.amp_dtype)["acc"]
+            config = s.config.to_dict()
+            judged = for_evaluation(s.forward_model, config)
+            test_acc = evaluate_batches(judged, s.eval_batches["test"], s.amp_dtype)["acc"]
+            if uses_flip_tta(config):
+                yield Message(
+                    f"test accuracy {test_acc:.2%}, averaged over each image and its mirror (the model "
+                    "trained with flips; tta = false in the config turns this off)"
+                )
         s.handle.finish("finished", test_acc=test_acc)
         final = best_path if best_path.is_file() else s.handle.checkpoints_dir / ckpt.LAST
         yield RunFinished(
