@@ -24,3 +24,27 @@ def test_garbage_is_collected_by_the_ui_thread_timer_not_automatically(qtbot):
     finally:
         collector.timer.stop()
         gc.enable()
+
+
+def test_survivors_of_a_full_collection_are_not_scanned_again(qtbot):
+    """A loaded 70k-image folder must not make every later full collection walk it again."""
+    collector = UiThreadGarbageCollector(interval_ms=10)
+    try:
+        gc.unfreeze()
+        long_lived = [[i] for i in range(50_000)]  # tracked containers, like a dataset's items
+        frozen_before = gc.get_freeze_count()
+        for _ in range(gc.get_threshold()[2] + 2):  # push generation 2's counter past its threshold
+            gc.collect(1)
+        qtbot.waitUntil(lambda: gc.get_freeze_count() >= frozen_before + len(long_lived), timeout=2000)
+        # garbage made after the freeze is still collected
+        collected: list[bool] = []
+        for _ in range(gc.get_threshold()[0] + 10):
+            item = _Cycle()
+            weakref.finalize(item, collected.append, True)
+            del item
+        qtbot.waitUntil(lambda: bool(collected), timeout=2000)
+        assert len(long_lived) == 50_000
+    finally:
+        collector.timer.stop()
+        gc.unfreeze()
+        gc.enable()

@@ -69,6 +69,31 @@ def test_filter_by_class_and_split(qapp, tmp_path):
     assert proxy.index(0, 0).data(Qt.ItemDataRole.UserRole + 3).endswith("alpha.png")
 
 
+def test_filter_maps_rows_both_ways_and_follows_the_source(qtbot, tmp_path):
+    """The grid's selection, curation and late-arriving thumbnails all go through this mapping."""
+    items = _write_images(tmp_path / "imgs")
+    model = ThumbnailModel()
+    model.set_items(items)
+    proxy = ThumbnailFilter()
+    proxy.setSourceModel(model)
+    proxy.set_filter(split="val")  # source rows 2 and 3
+    assert [proxy.mapToSource(proxy.index(r, 0)).row() for r in range(proxy.rowCount())] == [2, 3]
+    assert proxy.mapFromSource(model.index(3)).row() == 1
+    assert not proxy.mapFromSource(model.index(0)).isValid()  # filtered out
+    assert not proxy.index(2, 0).isValid()
+
+    # a thumbnail decoded for a visible row repaints that row of the proxy, not another one
+    with qtbot.waitSignal(proxy.dataChanged, timeout=10_000) as changed:
+        proxy.index(0, 0).data(Qt.ItemDataRole.DecorationRole)  # alpha.png: source row 2
+    assert changed.args[0].row() == 0
+
+    # a new folder in the source resets the proxy with the same filter
+    model.set_items([*items, ThumbItem(str(tmp_path / "more.png"), "red", "val")])
+    assert proxy.rowCount() == 3
+    assert proxy.mapToSource(proxy.index(2, 0)).row() == 4
+    model.loader.pool.waitForDone(5000)
+
+
 def test_open_for_display_reports_size_and_mode(tmp_path):
     path = tmp_path / "photo.jpg"
     Image.new("RGB", (640, 480), (10, 200, 10)).save(path)

@@ -386,7 +386,7 @@ class DatasetPanel(QWidget):
         )
         self.title.setText(summary.status_text())
         self.title.setToolTip("\n".join(summary.folders))
-        self.thumbnails.set_items([ThumbItem(i.path, i.class_name, i.split) for i in summary.items])
+        self.thumbnails.set_items(summary.items, summary.rows_by_path or None)
         self.centre_stack.setCurrentWidget(self.grid)
         for combo, values in (
             (self.class_filter, summary.classes),
@@ -406,7 +406,7 @@ class DatasetPanel(QWidget):
             self.problem_list.addTopLevelItem(row)
         self.problem_list.resizeColumnToContents(1)
         self.problems_box.setTitle(f"Problems ({len(summary.problems)})")
-        self._refresh_counts()
+        self._refresh_counts(recount_items=False)  # the worker counted them
         self._apply_filter()
         self._clear_preview()
 
@@ -424,11 +424,12 @@ class DatasetPanel(QWidget):
         items = (self.problem_list.topLevelItem(i) for i in range(self.problem_list.topLevelItemCount()))
         return [(item.text(0), item.text(1)) for item in items]
 
-    def _refresh_counts(self) -> None:
+    def _refresh_counts(self, recount_items: bool = True) -> None:
         summary = self.summary
         if summary is None:
             return
-        summary.counts = recount(summary.classes, self.thumbnails.items())
+        if recount_items:  # after curation moved or excluded images
+            summary.counts = recount(summary.classes, self.thumbnails.items())
         self.class_table.setSortingEnabled(False)
         self.class_table.setRowCount(len(summary.classes))
         for row, name in enumerate(summary.classes):

@@ -1,6 +1,8 @@
 """Worker-side half of the dataset browser: scan folders with the engine and summarize what the panel shows.
 
-Runs in a worker thread (no widgets here); the engine is imported inside `scan_for_browser`.
+Runs in a worker thread (no widgets here); the engine is imported inside `scan_for_browser`. Everything
+per-image (the grid's items, the counts) is built here, so the UI thread only swaps models when a 70,000-image
+folder arrives.
 """
 
 from __future__ import annotations
@@ -11,15 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.app.thumbnails import ThumbItem, rows_by_path
+
 SPLITS = ("train", "val", "test")
 SPLIT_COLORS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
-
-
-@dataclass
-class BrowserItem:
-    path: str
-    class_name: str
-    split: str
 
 
 @dataclass
@@ -27,8 +24,9 @@ class DatasetSummary:
     folders: list[str]
     classes: list[str]
     counts: dict[str, dict[str, int]]  # split -> class -> images
-    items: list[BrowserItem]
+    items: list[ThumbItem]  # the grid's rows, handed to its model as they are
     problems: list[tuple[str, str]]  # (path, reason)
+    rows_by_path: dict[str, int] = field(default_factory=dict)  # {path: row in items}, built off the UI thread
     warnings: list[str] = field(default_factory=list)
     typical_size: int | None = None
     channels: int | None = None
@@ -89,7 +87,7 @@ def scan_for_browser(
         target, val_fraction=val_fraction, seed=seed, progress=on_progress, should_stop=should_stop
     )
     classes = list(index.classes)
-    items = [BrowserItem(os.fspath(s.path), classes[s.label], s.split) for s in index.samples]
+    items = [ThumbItem(os.fspath(s.path), classes[s.label], s.split) for s in index.samples]
     typical_size, channels = (None, None)
     train = index.split("train")
     if train:
@@ -99,6 +97,7 @@ def scan_for_browser(
         classes=classes,
         counts=recount(classes, items),
         items=items,
+        rows_by_path=rows_by_path(items),
         problems=[(os.fspath(p.path), p.reason) for p in index.problems],
         warnings=list(getattr(index, "warnings", [])),
         typical_size=typical_size,

@@ -5,6 +5,12 @@ that can be a worker destroying the UI's QObjects, or a collection in the middle
 workers hold Qt-side locks — crashes and deadlocks that show up once in a few hundred runs. The cure
 used by pyqtgraph and calibre: turn automatic collection off and collect from a UI-thread timer, at a
 quiet moment between events.
+
+A full collection scans every tracked object: with a 70,000-image folder loaded that is half a million of
+them and 250-500 ms on a 2-core machine, a visible freeze every minute or so. Survivors of a full collection
+are the app's long-lived state, so they are frozen (`gc.freeze`) and later full collections scan only what
+is newer. The price: an object alive then that later becomes part of an unreachable cycle is freed only at
+exit — Qt objects are freed by their parents and most of our data is acyclic, so that is little.
 """
 
 from __future__ import annotations
@@ -31,4 +37,6 @@ class UiThreadGarbageCollector(QObject):
         for generation in (2, 1, 0):
             if counts[generation] > self.thresholds[generation]:
                 gc.collect(generation)
+                if generation == 2:
+                    gc.freeze()
                 return
