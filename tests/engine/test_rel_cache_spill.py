@@ -13,6 +13,7 @@ from PIL import Image
 
 from workbench.engine.data import cache as cache_module
 from workbench.engine.data import load_decoded, scan_dataset
+from workbench.engine.data import memory as memory_module
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.events import RunFinished
 from workbench.engine.training.trainer import Trainer
@@ -35,16 +36,16 @@ def mapped_deleted_files(folder: Path) -> list[str]:
 
 
 def test_the_budget_is_half_of_the_memory_available_now(monkeypatch):
-    monkeypatch.setattr(cache_module, "_available_memory", lambda: 10_000)
-    assert cache_module.memory_budget() == 5_000
-    monkeypatch.setattr(cache_module, "_available_memory", lambda: None)  # unknown: never spill
-    assert cache_module.memory_budget() > 1 << 60
+    monkeypatch.setattr(memory_module, "_available_memory", lambda: 10_000)
+    assert memory_module.memory_budget() == 5_000
+    monkeypatch.setattr(memory_module, "_available_memory", lambda: None)  # unknown: never spill
+    assert memory_module.memory_budget() > 1 << 60
 
 
 @pytest.mark.parametrize("available, on_disk", [(2 * 32 * 3 * 8 * 8, False), (2 * 32 * 3 * 8 * 8 - 2, True)])
 def test_a_split_spills_exactly_when_it_exceeds_the_budget(tmp_path, monkeypatch, available, on_disk):
     samples = scan_dataset(photos(tmp_path / "data"), val_fraction=0.0).samples
-    monkeypatch.setattr(cache_module, "_available_memory", lambda: available)
+    monkeypatch.setattr(memory_module, "_available_memory", lambda: available)
 
     split = load_decoded(samples, 8, 3, cache_root=tmp_path / "cache")
 
@@ -66,14 +67,14 @@ def test_the_spill_file_lives_only_as_long_as_the_split(tmp_path, monkeypatch):
 
 def test_the_trainer_trains_on_splits_spilled_to_disk(tmp_path, monkeypatch):
     allocated: list[bool] = []
-    allocate = cache_module._allocate
+    allocate = cache_module.allocate_images
 
     def spy(shape, disk_folder):
         allocated.append(disk_folder is not None)
         return allocate(shape, disk_folder)
 
     monkeypatch.setattr(cache_module, "memory_budget", lambda: 0)
-    monkeypatch.setattr(cache_module, "_allocate", spy)
+    monkeypatch.setattr(cache_module, "allocate_images", spy)
     config = TrainConfig(
         data=str(photos(tmp_path / "data")), model="course_cnn", epochs=2, batch_size=8, seed=0
     )

@@ -1,7 +1,9 @@
 """The data path's first stretch: folder → index → decoded uint8 tensors (cached) → device batches.
 
-Read in that order: `scan` (find files, classes and splits), `decode` (one file → pixels), `cache`
-(a split → one tensor, decoded once), `stats` (normalization), `augment` and `batches` (the hot loop).
+Read in that order: `scan` (find files, classes and splits; built from `index`, `walk`, `layouts`,
+`splits` and `duplicates`), `decode` (one file → pixels), `cache` (a split → one tensor, decoded once;
+with `memory` for where it lives and `pack_store` for the disk cache), `stats` (normalization),
+`augment` and `batches` (the hot loop).
 """
 
 from __future__ import annotations

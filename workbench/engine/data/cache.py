@@ -1,14 +1,9 @@
 """Decode once: a split's images as one uint8 tensor at the training size, cached on disk between runs.
 
 The first load of a split decodes every image (in a thread pool) straight into one preallocated
-(N, C, S, S) array; later loads — in this process or a new one — copy the pixels from the disk cache and
-decode only files that are new or changed. Epochs never decode: the trainer indexes the tensor.
-
-Disk cache layout, under ``paths.cache_dir()/decoded/v<version>-<S>px-<C>ch/``: one *pack* per source
-folder, ``<folder-hash>.json`` (file name → size, mtime, row, or the reason it could not be decoded) beside
-the ``<folder-hash>-<token>.npy`` array it points to. A pack is rewritten whole, atomically, when files of
-its folder were (re)decoded; class folders are the natural unit, so editing one image re-decodes one image.
-Failures are remembered too, so a bad file is reported again without being read again.
+(N, C, S, S) array; later loads — in this process or a new one — copy the pixels from the disk cache
+(`pack_store`: one pack per source folder) and decode only files that are new or changed. Epochs never
+decode: the trainer indexes the tensor.
 
 Threads, not processes: Pillow releases the GIL while decoding and resizing, and on this project's 2-core
 test machine a thread pool matched a warmed-up process pool (28×28 PNG: ~10,000 vs ~13,000 images/s;
@@ -16,20 +11,12 @@ test machine a thread pool matched a warmed-up process pool (28×28 PNG: ~10,000
 imports torch), pickling, or the pitfalls of forking a Qt app.
 
 When a split would not fit comfortably in RAM (`memory_budget()`), the tensor is backed by an unlinked
-memory-mapped file in the cache folder instead; the page cache then keeps what fits. Its disk space is
-reserved up front, so a full disk is a clear `DatasetError` rather than a crash (SIGBUS) half-way.
+memory-mapped file in the cache folder instead (see `memory`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
-import json
-import logging
 import os
-import re
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -39,12 +26,11 @@ import numpy as np
 import torch
 
 from workbench.engine import paths
-from workbench.engine.atomic import atomic_path, write_json_atomic
 from workbench.engine.data.decode import decode_array, image_header
-from workbench.engine.data.scan import Problem, Sample
-from workbench.engine.errors import BadImageError, DatasetError, WorkbenchError
-
-log = logging.getLogger(__name__)
+from workbench.engine.data.index import Problem, Sample
+from workbench.engine.data.memory import allocate_images, array_nbytes, memory_budget
+from workbench.engine.data.pack_store import Pack, PackStore
+from workbench.engine.errors import BadImageError, WorkbenchError
 
 CACHE_VERSION = 1  # bump whenever decoding changes pixels (resize filter, mode rules): old packs are ignored
 _CHUNK = 64  # images per pool task: amortizes scheduling, keeps stop/progress responsive
@@ -87,10 +73,10 @@ def load_decoded(
     root = Path(cache_root) if cache_root is not None else paths.cache_dir() / "decoded"
     total = len(samples)
     shape = (total, channels, size, size)
-    on_disk = _nbytes(shape) > memory_budget()
-    images = _allocate(shape, root if on_disk else None)
+    on_disk = array_nbytes(shape) > memory_budget()
+    images = allocate_images(shape, root if on_disk else None)
     failed: dict[int, str] = {}
-    store = _PackStore(root / f"v{CACHE_VERSION}-{size}px-{channels}ch", channels, size)
+    store = PackStore(root / f"v{CACHE_VERSION}-{size}px-{channels}ch", channels, size)
 
     # 1. Copy every unchanged, already-decoded file out of its folder's pack.
     groups: dict[str, list[int]] = {}
@@ -98,7 +84,7 @@ def load_decoded(
         groups.setdefault(os.path.dirname(sample.path), []).append(i)
     stats: dict[int, tuple[int, int]] = {}
     todo: list[int] = []
-    packs: dict[str, _Pack] = {}
+    packs: dict[str, Pack] = {}
     for folder, indices in groups.items():
         pack = packs[folder] = store.read(folder)
         hits: list[tuple[int, int]] = []
@@ -183,12 +169,6 @@ def guess_image_geometry(samples: Sequence[Sample], k: int = 32) -> tuple[int, i
     return int(np.median(sides)), 1 if grey else 3
 
 
-def memory_budget() -> int:
-    """Bytes a decoded split may take in RAM: half of what is available now (the model needs the rest)."""
-    available = _available_memory()
-    return available // 2 if available is not None else 1 << 62
-
-
 # ---------------------------------------------------------------------------------------------- decoding
 
 
@@ -246,223 +226,3 @@ def _compact(images: torch.Tensor, keep: torch.Tensor, chunk: int = 1024) -> Non
     for start in range(0, len(keep), chunk):
         rows = keep[start : start + chunk]
         images[start : start + len(rows)] = images[rows]
-
-
-# ---------------------------------------------------------------------------------------------- memory
-
-
-def _nbytes(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
-def _allocate(shape: tuple[int, ...], disk_folder: Path | None) -> np.ndarray:
-    if disk_folder is None or _nbytes(shape) == 0:
-        return np.empty(shape, dtype=np.uint8)
-    folder = disk_folder / "memmap"
-    path = folder / f"{uuid.uuid4().hex}.u8"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.u8"):  # left by a Windows process that ended; in-use ones refuse to go
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        _reserve(path, _nbytes(shape))
-        array = np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        need = _nbytes(shape) / 1e6
-        raise DatasetError(
-            f"the decoded images ({need:,.0f} MB) fit neither in memory nor in {folder} "
-            f"({exc.strerror or exc}); free some disk space there or train at a smaller --img-size"
-        ) from None
-    # The mapping outlives the name on POSIX, so nothing is left behind when the process ends.
-    # (Windows refuses while mapped; the clean-up above removes such files on a later call.)
-    with contextlib.suppress(OSError):
-        path.unlink()
-    return array
-
-
-def _reserve(path: Path, nbytes: int) -> None:
-    """Create `path` with `nbytes` of disk space allocated now: writing through a memory map into a sparse
-    file on a full disk kills the process with SIGBUS, an allocation failure here is a plain OSError."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        if hasattr(os, "posix_fallocate"):
-            try:
-                os.posix_fallocate(fd, 0, max(nbytes, 1))
-                return
-            except OSError as exc:  # some filesystems cannot preallocate; any other error is real
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-        os.ftruncate(fd, max(nbytes, 1))  # Windows and macOS: NTFS/APFS allocate on extend
-    finally:
-        os.close(fd)
-
-
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    if os.name == "nt":
-        return _windows_available_memory()
-    try:  # macOS and other Unixes: total physical memory, halved as a stand-in for "available"
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _windows_available_memory() -> int | None:
-    import ctypes
-
-    class MemoryStatus(ctypes.Structure):
-        _fields_ = [
-            ("dwLength", ctypes.c_ulong),
-            ("dwMemoryLoad", ctypes.c_ulong),
-            ("ullTotalPhys", ctypes.c_ulonglong),
-            ("ullAvailPhys", ctypes.c_ulonglong),
-            ("ullTotalPageFile", ctypes.c_ulonglong),
-            ("ullAvailPageFile", ctypes.c_ulonglong),
-            ("ullTotalVirtual", ctypes.c_ulonglong),
-            ("ullAvailVirtual", ctypes.c_ulonglong),
-            ("ullAvailExtendedVirtual", ctypes.c_ulonglong),
-        ]
-
-    status = MemoryStatus()
-    status.dwLength = ctypes.sizeof(MemoryStatus)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
-        return None
-    return int(status.ullAvailPhys)
-
-
-# ---------------------------------------------------------------------------------------------- packs
-
-
-@dataclass
-class _Entry:
-    size: int
-    mtime_ns: int
-    row: int  # -1: the file could not be decoded, see `reason`
-    reason: str = ""
-
-
-@dataclass
-class _Pack:
-    folder: str
-    entries: dict[str, _Entry]
-    data: np.ndarray | None  # (rows, C, S, S), memory-mapped read-only
-
-    def copy_rows(self, hits: list[tuple[int, int]], images: np.ndarray, chunk: int = 1024) -> None:
-        if not hits or self.data is None:
-            return
-        for start in range(0, len(hits), chunk):
-            part = hits[start : start + chunk]
-            images[[i for i, _ in part]] = self.data[[row for _, row in part]]
-
-
-_DATA_NAME = re.compile(r"[0-9a-f]{24}-[0-9a-f]{12}\.npy")  # see _PackStore.write: <key>-<token>.npy
-
-
-class _PackStore:
-    def __init__(self, folder: Path, channels: int, size: int):
-        self.folder = folder
-        self.row_shape = (channels, size, size)
-
-    def _key(self, source_folder: str) -> str:
-        return hashlib.sha1(os.fsencode(source_folder)).hexdigest()[:24]
-
-    def read(self, source_folder: str) -> _Pack:
-        """The folder's pack, or an empty one when missing, stale or damaged (the cache is disposable)."""
-        index_path = self.folder / f"{self._key(source_folder)}.json"
-        empty = _Pack(source_folder, {}, None)
-        try:
-            meta = json.loads(index_path.read_text())
-            if meta.get("folder") != source_folder or not _DATA_NAME.fullmatch(str(meta.get("data"))):
-                return empty  # another folder's pack, or a name pointing outside the cache folder
-            data = np.load(self.folder / meta["data"], mmap_mode="r")  # allow_pickle=False: data only
-            if data.dtype != np.uint8 or data.shape[1:] != self.row_shape:
-                return empty
-            entries = {
-                name: _Entry(int(size), int(mtime_ns), int(row), reason)
-                for name, (size, mtime_ns, row, reason) in zip(meta["names"], meta["entries"], strict=True)
-            }
-            if any(e.row >= len(data) for e in entries.values()):
-                return empty
-            return _Pack(source_folder, entries, data)
-        except FileNotFoundError:
-            return empty
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring damaged decoded-image cache %s: %s", index_path, exc)
-            return empty
-
-    def write(
-        self,
-        pack: _Pack,
-        fresh: list[int],
-        samples: Sequence[Sample],
-        stats: dict[int, tuple[int, int]],
-        images: np.ndarray,
-        failed: dict[int, str],
-    ) -> None:
-        """Rewrite the folder's pack: still-valid old entries plus the freshly decoded (or failed) files.
-
-        A failure to write only costs a re-decode next time, so it is logged, never raised.
-        """
-        fresh_names = {os.path.basename(samples[i].path): i for i in fresh}
-        kept_old = {
-            name: entry
-            for name, entry in pack.entries.items()
-            if name not in fresh_names and _unchanged(os.path.join(pack.folder, name), entry)
-        }
-        names = list(kept_old) + list(fresh_names)
-        entries: list[list] = []
-        sources: list[tuple[str, int]] = []  # ("old", pack row) or ("new", sample index) per data row
-        for entry in kept_old.values():
-            row = -1
-            if entry.row >= 0:
-                row = len(sources)
-                sources.append(("old", entry.row))
-            entries.append([entry.size, entry.mtime_ns, row, entry.reason])
-        for i in fresh_names.values():
-            size, mtime_ns = stats[i]
-            if i in failed:
-                entries.append([size, mtime_ns, -1, failed[i]])
-            else:
-                entries.append([size, mtime_ns, len(sources), ""])
-                sources.append(("new", i))
-        key = self._key(pack.folder)
-        data_name = f"{key}-{uuid.uuid4().hex[:12]}.npy"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.folder / data_name) as tmp:
-                out = np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.uint8, shape=(len(sources), *self.row_shape)
-                )
-                for row, (origin, at) in enumerate(sources):
-                    out[row] = pack.data[at] if origin == "old" else images[at]  # type: ignore[index]
-                out.flush()
-                del out
-            write_json_atomic(
-                self.folder / f"{key}.json",
-                {"folder": pack.folder, "data": data_name, "names": names, "entries": entries},
-            )
-        except OSError as exc:
-            log.warning("could not write the decoded-image cache in %s: %s", self.folder, exc)
-            with contextlib.suppress(OSError):
-                (self.folder / data_name).unlink()
-            return
-        for old in self.folder.glob(f"{key}-*.npy"):
-            if old.name != data_name:
-                with contextlib.suppress(OSError):  # still mapped by a reader on Windows: next time
-                    old.unlink()
-
-
-def _unchanged(path: str, entry: _Entry) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return (st.st_size, st.st_mtime_ns) == (entry.size, entry.mtime_ns)
