@@ -214,6 +214,7 @@ class EvaluationView(QWidget):
         self.summary.setText(
             f"<b>accuracy {report.accuracy:.1%}</b>{top5}{loss} · macro F1 {report.macro_f1:.3f} · "
             f"{report.num_images} images"
+            + (" · each image averaged with its mirror" if report.extra.get("flip_averaged") else "")
         )
         self.matrix.show_matrix(report.confusion, report.classes)
         self._fill_metrics(report)

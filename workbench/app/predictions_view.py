@@ -36,10 +36,14 @@ def dropped_paths(urls: list[Any]) -> list[str]:
     return [url.toLocalFile() for url in urls if url.isLocalFile() and os.path.exists(url.toLocalFile())]
 
 
-def predict_paths(run_ref: str, paths: list[str], top_k: int) -> list[Any]:  # worker thread: imports torch
+def predict_paths(
+    run_ref: str, paths: list[str], top_k: int
+) -> tuple[list[Any], bool]:  # worker thread: imports torch
+    """(predictions, whether each was averaged with its mirror image)."""
     from workbench.engine.evaluation.predict import Predictor
 
-    return Predictor(run_ref).predict(paths, top_k=top_k)
+    predictor = Predictor(run_ref)
+    return predictor.predict(paths, top_k=top_k), predictor.flip_averaged
 
 
 def write_csv(results: list[Any], path: str) -> str:  # worker thread
@@ -169,7 +173,8 @@ class PredictionsView(QWidget):
             self, "Prediction failed", failure.message, "" if failure.is_user_error else failure.details
         )
 
-    def _show(self, results: list[Any]) -> None:
+    def _show(self, outcome: tuple[list[Any], bool]) -> None:
+        results, flip_averaged = outcome
         self.results = results
         self.table.setRowCount(len(results))
         for row, result in enumerate(results):
@@ -183,7 +188,9 @@ class PredictionsView(QWidget):
         good = sum(1 for result in results if result.error is None)
         failed = len(results) - good
         self.status.setText(
-            f"{good} image(s) classified" + (f", {failed} could not be read" if failed else "")
+            f"{good} image(s) classified"
+            + (f", {failed} could not be read" if failed else "")
+            + (" · each averaged with its mirror image" if flip_averaged and good else "")
             if results
             else "No images found there."
         )

@@ -58,6 +58,7 @@ def run_eval(args: argparse.Namespace) -> int:
     out.say(
         f"{report.num_images} images; accuracy {format_pct(report.accuracy)}"
         + (f"; top-5 {format_pct(report.top5)}" if report.top5 is not None else "")
+        + ("; each image averaged with its mirror (--no-tta: single view)" if report.extra.get("flip_averaged") else "")
     )
     for true, predicted, count in report.most_confused(3):
         out.say(f"  most confused: {true} → {predicted} ({count}×)")

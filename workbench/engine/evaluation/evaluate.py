@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_decoded, scan_dataset
 from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
-from workbench.engine.evaluation.tta import for_evaluation
+from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
 from workbench.engine.training.checkpoint import find_checkpoint, load_model
 
 
@@ -27,6 +27,7 @@ class Predictions:
     logits: torch.Tensor  # (N, classes) float32
     classes: list[str]
     problems: list[Problem]
+    flip_averaged: bool = False  # logits are the mean over each image and its mirror (tta.py)
 
 
 def predict_folder(
@@ -45,6 +46,7 @@ def predict_folder(
     run trained with flips is otherwise judged with (see tta.py)."""
     model, meta = load_model(ref, device=device)
     model = for_evaluation(model, meta.get("config", {}), tta=tta)
+    flip_averaged = isinstance(model, FlipAveraged)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]
     index = _runs_own_index(ref, data) if split in ("train", "val", "test") else None
@@ -72,7 +74,12 @@ def predict_folder(
         for x, _ in batches:
             logits.append(model(x).float().cpu())
     return Predictions(
-        decoded.paths, labels, torch.cat(logits), classes, list(index.problems) + list(decoded.problems)
+        decoded.paths,
+        labels,
+        torch.cat(logits),
+        classes,
+        list(index.problems) + list(decoded.problems),
+        flip_averaged,
     )
 
 
@@ -89,6 +96,7 @@ def evaluate(
     loss = F.cross_entropy(predictions.logits, predictions.targets).item()
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)
+    report.extra["flip_averaged"] = predictions.flip_averaged
     return report, predictions
 
 

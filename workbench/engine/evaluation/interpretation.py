@@ -80,7 +80,9 @@ class ClassificationInterpretation:
     def report(self) -> EvaluationReport:
         """Accuracy, top-5, per-class precision/recall/F1 and the confusion matrix."""
         loss = self.losses.mean().item() if len(self) else None
-        return classification_report(self.predictions.logits, self.targets, self.classes, loss=loss)
+        report = classification_report(self.predictions.logits, self.targets, self.classes, loss=loss)
+        report.extra["flip_averaged"] = self.predictions.flip_averaged
+        return report
 
     def confusion_matrix(self, normalize: bool = False) -> torch.Tensor:
         """(classes, classes): rows are true classes, columns predicted ones; counts (int64), or each row

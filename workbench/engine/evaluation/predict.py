@@ -78,6 +78,11 @@ class Predictor:
         self.std = torch.tensor(pre["std"]).view(-1, 1, 1)
 
     @property
+    def flip_averaged(self) -> bool:
+        """Whether predictions average each image with its mirror (see tta.py)."""
+        return isinstance(self.model, FlipAveraged)
+
+    @property
     def classes(self) -> list[str]:
         return self.meta["classes"]
 
