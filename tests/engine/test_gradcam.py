@@ -23,7 +23,10 @@ def inspector(fmnist_folder, tmp_path_factory) -> Inspector:
     """course_cnn trained two epochs on real Fashion-MNIST PNGs, loaded for inspection."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("gradcam-home")))
-        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=2, batch_size=32, seed=0)
+        # hard targets: after two epochs the model is confident enough to have positive evidence to show
+        config = TrainConfig(
+            data=str(fmnist_folder), model="course_cnn", epochs=2, batch_size=32, seed=0, label_smoothing=0.0
+        )
         finished = list(Trainer(config).run())[-1]
     assert finished.status == "finished", finished
     return Inspector.load(finished.checkpoint)

@@ -38,15 +38,17 @@ def interp(checkpoint, fmnist_folder) -> ClassificationInterpretation:
 @pytest.fixture(scope="module")
 def independent(checkpoint, fmnist_folder) -> dict[str, tuple[str, str]]:
     """path -> (true class from its folder, predicted class), computed without the engine's data path:
-    Pillow + NumPy decode (the images are already 28×28), the checkpoint's normalization, one forward each."""
+    Pillow + NumPy decode (the images are already 28×28), the checkpoint's normalization, and — as the run
+    trained with flips — the image and its NumPy mirror, their logits summed."""
     model, meta = load_model(checkpoint)
     mean, std = meta["preprocessing"]["mean"][0], meta["preprocessing"]["std"][0]
     outcome = {}
     for path in sorted((Path(fmnist_folder) / "test").glob("*/*.png")):
         pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255
         x = torch.from_numpy((pixels - mean) / std)[None, None]
+        mirror = torch.from_numpy(np.ascontiguousarray((pixels[:, ::-1] - mean) / std))[None, None]
         with torch.no_grad():
-            predicted = meta["classes"][int(model(x).argmax())]
+            predicted = meta["classes"][int((model(x) + model(mirror)).argmax())]
         outcome[str(path)] = (path.parent.name, predicted)
     return outcome
 

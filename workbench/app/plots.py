@@ -105,7 +105,11 @@ class TrainingPlots(QWidget):
         }
         pen = pg.mkPen
         self._curves = {
-            "train_loss": self.loss_plot.plot(pen=pen(COLORS["raw"], width=1), name="train (per step)"),
+            # the per-step curve has the most points and is the noisiest: antialiasing it costs the most
+            # paint time (GIL time taken from the trainer) and shows the least
+            "train_loss": self.loss_plot.plot(
+                pen=pen(COLORS["raw"], width=1), name="train (per step)", antialias=False
+            ),
             "smooth_loss": self.loss_plot.plot(pen=pen(COLORS["smooth"], width=2), name="train (smoothed)"),
             "val_loss": self.loss_plot.plot(
                 pen=pen(COLORS["val"], width=2),

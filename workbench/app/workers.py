@@ -2,7 +2,7 @@
 
 Two pieces:
 - `EventPump` coalesces a stream of engine events: worker threads `put()` into a lock-free deque and a
-  15 Hz timer on the UI thread hands them over as one list, so a fast trainer never floods the event loop.
+  2 Hz timer on the UI thread hands them over as one list, so a fast trainer never floods the event loop.
 - `run_in_background` / `TrainingSession` wrap superqt thread workers; engine modules (and so torch) are
   imported inside the worker functions, never at import time of the window.
 """
@@ -21,7 +21,7 @@ from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
 
 from workbench.engine.errors import WorkbenchError
 
-PUMP_HZ = 15
+PUMP_HZ = 2  # curves and progress twice a second: each repaint of the plots holds the GIL ~15 ms
 MIN_POOL_THREADS = 8  # training, a scan, summaries, a download... must not queue behind one another
 
 

@@ -73,7 +73,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     step_size: int = 10  # step schedule: epochs between divisions by 10
     plateau_patience: int = 2  # plateau schedule: epochs without val-acc gain before lr /= 10
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1  # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), common default
     grad_clip: float | None = None  # max global grad norm; None = off
     early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
     img_size: int | None = None  # None = from the data (and the model's minimum)
