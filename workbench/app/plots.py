@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 SMOOTHING_MAX = 0.98  # exponential moving average of the step loss, debiased as in fastai's recorder
 SMOOTHING_SPAN_EPOCHS = 0.25  # ...averaging over about a quarter of an epoch's reported steps
@@ -78,6 +78,11 @@ def _plot(
         plot.addLegend(offset=legend, labelTextSize="8pt")
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
+    for side in ("left", "bottom"):
+        # Axes are re-rendered (text and all) whenever a curve next to them repaints: ~3 ms each, six per
+        # repaint, on the UI thread and holding the GIL the trainer needs. Cached as pixmaps they are only
+        # redrawn when their ticks change.
+        plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     return plot
 
 
