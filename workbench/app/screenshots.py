@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     models.select_model("course_cnn")
     training = window.training_panel
-    training.form.epochs.setValue(8)
+    training.form.epochs.setValue(20)  # long enough that "live" is caught mid-run (curves arrive at 2 Hz)
     training.form.batch_size.setValue(32)
     window.tabs.setCurrentWidget(training)
     training.start()

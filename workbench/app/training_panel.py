@@ -2,20 +2,20 @@
 
 The panel runs one `TrainingSession` at a time and only ever reads the engine's events; the full
 TrainConfig comes from `config_source` (the window merges dataset, model and this form).
+Its parts: the run's progress from the engine's events in training_progress.py, the LR finder in
+training_lr_finder.py, the log pane in training_log.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -28,30 +28,20 @@ from PySide6.QtWidgets import (
 from workbench.app import dialogs
 from workbench.app.hyperparameters import HyperparameterForm
 from workbench.app.lazy import LazyWidget
-from workbench.app.workers import Failure, TrainingSession, run_in_background
+from workbench.app.training_log import RunLog
+from workbench.app.training_lr_finder import LRFinderRunner
+from workbench.app.training_progress import RunProgress, TrainingProgressMixin
+from workbench.app.workers import Failure, TrainingSession
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from workbench.app.plots import LRFinderPlot, TrainingPlots
 
-LOG_LIMIT = 5000  # lines kept in the log pane
-
 ConfigSource = Callable[[], TrainConfig]  # raises WorkbenchError when something is missing
 
 
-def _format_duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-class TrainingPanel(QWidget):
+class TrainingPanel(TrainingProgressMixin, QWidget):
     """States: idle → running ⇄ paused → stopping → finished|stopped|failed (then idle-like again)."""
 
     state_changed = Signal(str)  # human-readable run state for the status bar
@@ -68,9 +58,7 @@ class TrainingPanel(QWidget):
         self.last_status: str | None = None
         self.last_checkpoint: str | None = None
         self.last_config: TrainConfig | None = None
-        self._lr_worker: Any = None
-        self._lr_stop = False
-        self._run_info: dict[str, Any] = {}
+        self._run_progress = RunProgress()
 
         self.form = HyperparameterForm()
         self.form.lr_find_requested.connect(self.find_learning_rate)
@@ -118,14 +106,11 @@ class TrainingPanel(QWidget):
         self.status_label.setWordWrap(True)
 
         self._plots = LazyWidget(_make_training_plots)
-        self._lr_plot = LazyWidget(_make_lr_plot)
+        self.lr_finder = LRFinderRunner(self, on_busy_changed=self._update_buttons)
         self.views = QTabWidget()
         self.views.addTab(self._plots, "Curves")
-        self.views.addTab(self._lr_plot, "LR finder")
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(LOG_LIMIT)
-        self.log.setPlaceholderText("Run log: choices the engine made, epochs, checkpoints, skipped files…")
+        self.views.addTab(self.lr_finder.plot_host, "LR finder")
+        self.log = RunLog()
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.views)
@@ -153,7 +138,7 @@ class TrainingPanel(QWidget):
 
     @property
     def lr_plot(self) -> LRFinderPlot:
-        return self._lr_plot.widget()
+        return self.lr_finder.plot
 
     def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QPushButton:
         button = QPushButton(text)
@@ -173,7 +158,7 @@ class TrainingPanel(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.state in ("starting", "running", "paused", "stopping")
-        lr_busy = self._lr_worker is not None
+        lr_busy = self.lr_finder.busy
         self.start_button.setEnabled(not busy and not lr_busy)
         self.pause_button.setEnabled(self.state in ("running", "paused"))
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
@@ -184,16 +169,22 @@ class TrainingPanel(QWidget):
         self.form.setEnabled(not busy and not lr_busy)
 
     # ---- actions -------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self.is_training:
-            return
+    def _valid_config(self, error_title: str) -> TrainConfig | None:
+        """The window's TrainConfig, or None after telling the user what is missing."""
         try:
             config = self._config_source()
             config.validate()
         except WorkbenchError as exc:
-            dialogs.show_error(self, "Cannot start training", str(exc))
+            dialogs.show_error(self, error_title, str(exc))
+            return None
+        return config
+
+    def start(self) -> None:
+        if self.is_training:
             return
-        self._launch(config, resume=None)
+        config = self._valid_config("Cannot start training")
+        if config is not None:
+            self._launch(config, resume=None)
 
     def continue_training(self) -> None:
         """A stopped run resumes where it stopped; a finished one trains further starting from its weights."""
@@ -225,8 +216,8 @@ class TrainingPanel(QWidget):
             self._log("Resumed.")
 
     def stop(self) -> None:
-        if self._lr_worker is not None:
-            self._lr_stop = True
+        if self.lr_finder.busy:
+            self.lr_finder.request_stop()
         if self.session is not None and self.state in ("starting", "running", "paused"):
             self.session.stop()
             self._set_state("stopping")
@@ -237,7 +228,7 @@ class TrainingPanel(QWidget):
             self.plots.clear()
         self.last_config = config
         self.last_checkpoint = None
-        self._run_info = {"t0": None, "step0": 0, "epochs": config.epochs or 0, "steps_per_epoch": 0}
+        self._run_progress = RunProgress(epochs=config.epochs or 0)
         self.session = TrainingSession(config, resume=resume, parent=self)
         self.session.events.connect(self._on_events)
         self.session.crashed.connect(self._on_crash)
@@ -247,116 +238,6 @@ class TrainingPanel(QWidget):
         self._log(("Resuming run " + resume) if resume else f"Starting: {config.model} on {config.data}")
         self._set_state("starting")
         self.session.start()
-
-    # ---- engine events (UI thread, coalesced) --------------------------------------------------
-    def _on_events(self, events: list[Any]) -> None:
-        self.plots.add_events(events)
-        last_step = None
-        for event in events:
-            kind = type(event).__name__
-            if kind == "StepEnded":
-                last_step = event
-            elif kind == "RunStarted":
-                self._on_run_started(event)
-            elif kind == "DataProgress":
-                self.progress.setRange(0, max(event.total, 1) if event.total else 0)
-                self.progress.setValue(event.done)
-                self.progress.setFormat(
-                    f"{event.stage}: {event.done:,} / {event.total:,} images"
-                    if event.total
-                    else f"{event.stage}…"
-                )
-            elif kind == "Message":
-                self._log(("⚠ " if event.level == "warning" else "") + event.text)
-            elif kind == "EpochEnded":
-                self._log(
-                    f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {_pct(event.train_acc)}"
-                    + (
-                        f" · val loss {event.val_loss:.4f} acc {_pct(event.val_acc)}"
-                        if event.val_loss is not None
-                        else ""
-                    )
-                    + f" · {event.seconds:.1f} s"
-                )
-            elif kind == "CheckpointSaved":
-                self.last_checkpoint = event.path
-                self._log(
-                    f"checkpoint saved (epoch {event.epoch}{', best so far' if event.best else ''}): {event.path}"
-                )
-            elif kind == "RunFinished":
-                self._on_run_finished(event)
-        if last_step is not None:
-            self._show_step(last_step)
-
-    def _on_run_started(self, event: Any) -> None:
-        self.last_run_id = event.run_id
-        self._run_info.update(epochs=event.epochs, steps_per_epoch=event.steps_per_epoch, t0=None)
-        total = max(1, event.epochs * event.steps_per_epoch)
-        self.progress.setRange(0, total)
-        self.progress.setValue(event.start_epoch * event.steps_per_epoch)
-        self.progress.setFormat("training…")
-        self.plots.start_run(event.start_epoch, event.epochs, event.steps_per_epoch)
-        self.status_label.setText(
-            f"Training {event.model} on {event.device}: run {event.run_id}"
-            + (f", resumed at epoch {event.start_epoch}" if event.start_epoch else "")
-        )
-        if self.state == "starting":
-            self._set_state("running")
-        elif self.state == "paused":
-            self.state_changed.emit("paused")
-        self._log(
-            f"Run {event.run_id}: {event.model} on {event.device}; {len(event.classes)} classes; "
-            f"{event.train_images:,} train / {event.val_images:,} val / {event.test_images:,} test images; "
-            f"{event.epochs} epochs of {event.steps_per_epoch} steps"
-        )
-        for note in event.notes:
-            self._log(f"  chosen: {note}")
-        self.run_started.emit(event)
-
-    def _show_step(self, event: Any) -> None:
-        info = self._run_info
-        now = time.monotonic()
-        if info["t0"] is None:
-            info["t0"], info["step0"] = now, event.step
-        per_epoch = event.steps_per_epoch or info["steps_per_epoch"] or 1
-        total = max(1, info["epochs"] * per_epoch)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(event.step, total))
-        done_here = event.step - info["step0"]
-        eta = ""
-        if done_here > 0:
-            seconds_per_step = (now - info["t0"]) / done_here
-            eta = f" · ETA {_format_duration(seconds_per_step * (total - event.step))}"
-        in_epoch = event.step_in_epoch or ((event.step - 1) % per_epoch + 1)
-        self.progress.setFormat(
-            f"epoch {event.epoch}/{info['epochs']} · step {in_epoch}/{per_epoch} · "
-            f"{event.images_per_s:,.0f} img/s · loss {event.loss:.4f}{eta}"
-        )
-
-    def _on_run_finished(self, event: Any) -> None:
-        self.last_status = event.status
-        if event.run_id:
-            self.last_run_id = event.run_id
-        if event.checkpoint:
-            self.last_checkpoint = event.checkpoint
-        summary = f"Run {event.status}"
-        if event.epochs:
-            summary += f" after {event.epochs} epoch{'s' if event.epochs != 1 else ''}"
-        if event.val_accuracy is not None:
-            summary += f" · val accuracy {_pct(event.val_accuracy)}"
-        if event.test_accuracy is not None:
-            summary += f" · test accuracy {_pct(event.test_accuracy)}"
-        if event.reason:
-            summary += f" — {event.reason}"
-        self._log(summary)
-        self.status_label.setText(summary)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
-        self.progress.setFormat(event.status)
-        self._set_state(event.status)
-        if event.status == "failed":
-            dialogs.show_error(self, "Training failed", event.reason or "The run failed.")
-        self.run_finished.emit(event)
 
     def _on_crash(self, failure: Failure) -> None:
         self._log(f"Error: {failure.message}")
@@ -377,60 +258,21 @@ class TrainingPanel(QWidget):
         self._update_buttons()
         self.session_ended.emit()
 
-    # ---- learning-rate finder ------------------------------------------------------------------
+    # ---- learning-rate finder (training_lr_finder.py) ------------------------------------------
     def find_learning_rate(self) -> None:
-        if self.is_training or self._lr_worker is not None:
+        if self.is_training or self.lr_finder.busy:
             return
-        try:
-            config = self._config_source()
-            config.validate()
-        except WorkbenchError as exc:
-            dialogs.show_error(self, "Cannot run the LR finder", str(exc))
-            return
-        self._lr_stop = False
-        self._log(f"LR finder: sweeping the learning rate on {config.model}…")
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("LR finder running…")
-        self._lr_worker = run_in_background(
-            self,
-            _run_lr_find,
-            config,
-            lambda: self._lr_stop,
-            on_done=self._on_lr_found,
-            on_error=self._on_lr_failed,
-            on_finished=self._on_lr_ended,
-        )
-        self._update_buttons()
-
-    def _on_lr_found(self, result: Any) -> None:
-        self.lr_plot.show_result(result.lrs, result.losses, result.suggestion)
-        self.views.setCurrentWidget(self._lr_plot)
-        if result.suggestion:
-            self.form.set_learning_rate(result.suggestion)
-            self._log(f"LR finder suggests {result.suggestion:.3g} (set in the form).")
-        else:
-            self._log("LR finder found no clear minimum; keep the current learning rate.")
-
-    def _on_lr_failed(self, failure: Failure) -> None:
-        self._log(f"LR finder failed: {failure.message}")
-        dialogs.show_error(
-            self, "LR finder failed", failure.message, "" if failure.is_user_error else failure.details
-        )
-
-    def _on_lr_ended(self) -> None:
-        self._lr_worker = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("ready")
-        self._update_buttons()
+        config = self._valid_config("Cannot run the LR finder")
+        if config is not None:
+            self.lr_finder.start(config)
 
     def shutdown(self) -> None:
         """Ask a running LR sweep to end (the window is closing); a training run is stopped by the window."""
-        self._lr_stop = True
+        self.lr_finder.request_stop()
 
     # ---- log -----------------------------------------------------------------------------------
     def _log(self, text: str) -> None:
-        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+        self.log.add(text)
 
     def log_text(self) -> str:
         return self.log.toPlainText()
@@ -440,15 +282,3 @@ def _make_training_plots() -> TrainingPlots:
     from workbench.app.plots import TrainingPlots  # pyqtgraph: imported after the first paint
 
     return TrainingPlots()
-
-
-def _make_lr_plot() -> LRFinderPlot:
-    from workbench.app.plots import LRFinderPlot
-
-    return LRFinderPlot()
-
-
-def _run_lr_find(config: TrainConfig, should_stop: Callable[[], bool]) -> Any:  # worker thread
-    from workbench.engine.training.lr_find import lr_find
-
-    return lr_find(config, should_stop=should_stop)
