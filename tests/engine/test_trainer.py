@@ -154,9 +154,9 @@ def test_every_schedule_survives_a_one_step_epoch(tmp_path, write_image, schedul
 
 def test_out_of_memory_halves_the_micro_batch_and_training_goes_on(fmnist_folder, monkeypatch):
     """A model that "runs out of memory" on more than 8 images at once (as CUDA would) still trains."""
-    import workbench.engine.training.trainer as trainer_module
+    import workbench.engine.training.session_setup as setup_module
 
-    real_build = trainer_module.build_model
+    real_build = setup_module.build_model
 
     def build_fragile(*args, **kwargs):
         model = real_build(*args, **kwargs)
@@ -170,7 +170,7 @@ def test_out_of_memory_halves_the_micro_batch_and_training_goes_on(fmnist_folder
         model.forward = forward_or_oom
         return model
 
-    monkeypatch.setattr(trainer_module, "build_model", build_fragile)
+    monkeypatch.setattr(setup_module, "build_model", build_fragile)
     config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=1, batch_size=32)
     events = collect(Trainer(config))
     assert events[-1].status == "finished", events[-1]

@@ -5,7 +5,8 @@
         ...
     trainer.stop()                   # from any thread; ends with a usable checkpoint
 
-Read `_run()` top to bottom: data → model and optimizer → epochs of steps → checkpoints → test split.
+Read `_run()` top to bottom: data → model and optimizer (session_setup.py) → epochs of steps → checkpoints
+→ test split.
 """
 
 from __future__ import annotations
@@ -22,20 +23,19 @@ from pathlib import Path
 import torch
 
 from workbench.engine import paths
-from workbench.engine.data import BatchIterator, guess_image_geometry
-from workbench.engine.device import autocast_dtype, describe_device, pick_device, prefers_channels_last
-from workbench.engine.errors import WeightsError, WorkbenchError
+from workbench.engine.data import guess_image_geometry
+from workbench.engine.device import describe_device, pick_device
+from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
-from workbench.engine.models import build_model, check_input_size, replace_head
-from workbench.engine.runs import FollowerRunHandle, RunHandle, RunRegistry
+from workbench.engine.models import check_input_size
+from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.data_setup import PreparedData, decode, scan, with_progress
-from workbench.engine.training.defaults import choose_strategy, resolve_defaults
-from workbench.engine.training.distributed import DistContext, init_from_env, per_rank_batch
+from workbench.engine.training.data_setup import PreparedData, decode, scan
+from workbench.engine.training.defaults import resolve_defaults
+from workbench.engine.training.distributed import DistContext, init_from_env
 from workbench.engine.training.events import (
     CheckpointSaved,
-    DataProgress,
     EpochEnded,
     Event,
     Message,
@@ -46,8 +46,8 @@ from workbench.engine.training.events import (
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
 from workbench.engine.training.resume import ResumeState, load_resume_state, previous_run_checkpoint
 from workbench.engine.training.session import Session
+from workbench.engine.training.session_setup import build_session, wrap_for_training
 from workbench.engine.training.steps import evaluate_batches, seed_everything, train_step
-from workbench.engine.training.transfer import TransferPlan
 
 STEP_REPORTS_PER_EPOCH = 100  # enough points for a smooth curve, few enough to cost nothing
 
@@ -131,7 +131,9 @@ class Trainer:
         device = rank_device or pick_device(config.device)
 
         config, data, start_from, notes = yield from self._prepare_data(config, resumed)
-        session = yield from self._prepare_session(registry, config, data, device, resumed, start_from)
+        session = yield from build_session(registry, config, data, device, resumed, start_from, self._dist)
+        self._handle = session.handle
+        self.run_id, self.run_dir = session.handle.run_id, session.handle.run_dir
         yield RunStarted(
             run_id=session.handle.run_id,
             run_dir=str(session.handle.run_dir),
@@ -192,137 +194,6 @@ class Trainer:
             for problem in split.problems if split is not None else ():
                 yield Message(f"skipped {problem.path}: {problem.reason}", "warning")
         return config, data, start_from, notes
-
-    # ---- 2. model, optimizer, run folder -------------------------------------------------------------
-    def _prepare_session(
-        self,
-        registry: RunRegistry,
-        config: TrainConfig,
-        data: PreparedData,
-        device: torch.device,
-        resumed: ResumeState | None,
-        start_from: dict | None,
-    ) -> Generator[Event, None, Session]:
-        model = yield from self._build_model(config, data, resumed, start_from)
-        if config.strategy is None:
-            config.strategy, advice = choose_strategy(config, model, len(data.train.labels))
-            if advice:
-                yield Message(advice)
-        channels_last = config.channels_last and prefers_channels_last(device)
-        model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        plan = TransferPlan(
-            model,
-            config.strategy,
-            unfreeze=config.unfreeze,
-            backbone_lr_mult=config.backbone_lr_mult,
-            head_epochs=config.head_epochs,
-            pretrained=config.pretrained or bool(config.weights),
-        )
-        normalize = {"mean": data.preprocessing.mean, "std": data.preprocessing.std}
-        dist_ctx = self._dist
-        train_batches = BatchIterator(
-            data.train.images,
-            data.train.labels,
-            per_rank_batch(config.batch_size, dist_ctx.world_size),
-            shuffle=True,
-            device=device,
-            augment=config.augment,
-            seed=config.seed,
-            channels_last=channels_last,
-            drop_last=len(data.train.labels) > config.batch_size,  # no tiny last batch to upset BatchNorm
-            rank=dist_ctx.rank,
-            world_size=dist_ctx.world_size,
-            **normalize,
-        )
-        eval_batches = {
-            name: BatchIterator(
-                split.images,
-                split.labels,
-                config.batch_size * 2,
-                shuffle=False,
-                device=device,
-                channels_last=channels_last,
-                **normalize,
-            )
-            for name, split in (("val", data.val), ("test", data.test))
-            if split is not None and len(split.labels)
-        }
-        start_epoch = resumed.epoch if resumed else 0
-        plan.start_epoch(start_epoch)
-        optimizer = build_optimizer(plan.param_groups(config.lr, config.weight_decay), config, config.lr)
-        scheduled_epochs = (
-            config.epochs - start_epoch if resumed and resumed.schedule_reset else config.epochs
-        )
-        schedule = build_schedule(optimizer, config, len(train_batches) * scheduled_epochs, scheduled_epochs)
-        amp_dtype = autocast_dtype(device) if config.amp else None
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-        if resumed is not None:
-            payload = resumed.payload
-            with contextlib.suppress(ValueError, KeyError):  # a changed trainable set means a fresh optimizer
-                optimizer.load_state_dict(payload["optimizer_state"])
-            if not resumed.schedule_reset:
-                schedule.load_state_dict(payload.get("scheduler_state"))
-            if payload.get("scaler_state"):
-                scaler.load_state_dict(payload["scaler_state"])
-            ckpt.restore_rng_state(payload["rng"])
-        forward_model = wrap_for_training(model, config, device, dist_ctx)
-
-        if not dist_ctx.is_main:
-            run_id, run_dir = dist_ctx.broadcast(None)
-            handle = FollowerRunHandle(run_id, Path(run_dir))
-        elif resumed is not None:
-            handle = registry.reopen_run(resumed.run_id)
-        else:
-            handle = registry.create_run(
-                model=config.model, dataset=config.data, config=config.to_dict(), name=config.run_name
-            )
-            handle.write_json("dataset.json", data.index.to_dict())
-        if dist_ctx.enabled and dist_ctx.is_main:
-            dist_ctx.broadcast((handle.run_id, str(handle.run_dir)))
-        handle.update(model=config.model, config=config.to_dict())
-        self._handle = handle
-        self.run_id, self.run_dir = handle.run_id, handle.run_dir
-        return Session(
-            config, device, data, model, forward_model, plan, optimizer, schedule, scaler, amp_dtype,
-            train_batches, eval_batches, handle, list(resumed.history) if resumed else [], start_epoch,
-            is_main=dist_ctx.is_main,
-        )  # fmt: skip
-
-    def _build_model(
-        self, config: TrainConfig, data: PreparedData, resumed: ResumeState | None, start_from: dict | None
-    ) -> Generator[Event, None, torch.nn.Module]:
-        num_classes = len(data.classes)
-        if resumed is not None:
-            model = build_model(config.model, num_classes, config.channels, **config.model_args)
-            model.load_state_dict(resumed.payload["model_state"])
-            return model
-        if start_from is not None:  # one of the user's own runs: same architecture, new head if needed
-            if start_from["model"] != config.model:
-                raise WeightsError(
-                    f"{config.weights} holds a {start_from['model']} model, not {config.model}"
-                )
-            model = build_model(
-                config.model, len(start_from["classes"]), config.channels, **config.model_args
-            )
-            model.load_state_dict(start_from["model_state"])
-            if start_from["classes"] != data.classes:
-                replace_head(model, num_classes)
-                yield Message(f"started from {config.weights} with a new head for {num_classes} classes")
-            return model
-        return (
-            yield from with_progress(
-                lambda report: build_model(
-                    config.model,
-                    num_classes,
-                    config.channels,
-                    pretrained=config.pretrained and not config.weights,
-                    weights_path=config.weights,
-                    progress=report,
-                    **config.model_args,
-                ),
-                lambda done, total: DataProgress("download", done, total),
-            )
-        )
 
     # ---- 3. epochs ----------------------------------------------------------------------------------
     def _train_epochs(self, s: Session) -> Generator[Event, None, int | None]:
@@ -474,20 +345,3 @@ class Trainer:
             "finished", "", run_id=s.handle.run_id, checkpoint=str(final), epochs=epochs_done,
             val_accuracy=s.best_acc, test_accuracy=test_acc,
         )  # fmt: skip
-
-
-def wrap_for_training(
-    model: torch.nn.Module, config: TrainConfig, device: torch.device, dist_ctx: DistContext
-) -> torch.nn.Module:
-    """What the loop calls forward on: the model itself, compiled (CUDA, --compile), and/or DDP-wrapped."""
-    forward_model = model
-    if dist_ctx.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        if any(p.requires_grad for p in model.parameters()):
-            forward_model = DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None
-            )
-    if config.compile and device.type == "cuda":
-        forward_model = torch.compile(forward_model)
-    return forward_model
