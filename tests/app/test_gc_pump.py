@@ -48,3 +48,18 @@ def test_survivors_of_a_full_collection_are_not_scanned_again(qtbot):
         collector.timer.stop()
         gc.unfreeze()
         gc.enable()
+
+
+def test_a_loaded_dataset_is_frozen_without_a_full_collection(qtbot):
+    collector = UiThreadGarbageCollector(interval_ms=60_000)  # no timer tick during the test
+    try:
+        gc.unfreeze()
+        dataset = [[i] for i in range(20_000)]  # the items a scan hands over
+        collections_before = gc.get_stats()[2]["collections"]
+        collector.freeze_long_lived()
+        assert gc.get_freeze_count() >= len(dataset)
+        assert gc.get_stats()[2]["collections"] == collections_before  # no full collection was needed
+    finally:
+        collector.timer.stop()
+        gc.unfreeze()
+        gc.enable()

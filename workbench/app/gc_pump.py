@@ -31,6 +31,12 @@ class UiThreadGarbageCollector(QObject):
         self.timer.timeout.connect(self.check)
         self.timer.start(interval_ms)
 
+    def freeze_long_lived(self) -> None:
+        """Call when a large structure that will live on has just arrived (a scanned 70k-image folder): its
+        objects are frozen now, for free, instead of after a first full collection that would walk them all
+        (250-500 ms on the UI thread)."""
+        gc.freeze()
+
     def check(self) -> None:
         """Collect the generations whose allocation counts passed their thresholds, as the interpreter would."""
         counts = gc.get_count()

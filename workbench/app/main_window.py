@@ -165,6 +165,7 @@ class MainWindow(ResultTabsMixin, QMainWindow):
         self.settings.set_last_dataset(summary.folders)
         self.status.show_dataset(summary)
         self.model_panel.set_dataset(summary)
+        self._garbage_collector.freeze_long_lived()
 
     def _show_status_message(self, text: str) -> None:
         self.status.show_message(text)
