@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.app.dataset_scan import DatasetSummary
-from workbench.app.thumbnails import ALL, ThumbItem, ThumbnailDelegate, ThumbnailFilter, ThumbnailModel
+from workbench.app.thumbnail_filter import ThumbnailFilter
+from workbench.app.thumbnails import ALL, ThumbItem, ThumbnailDelegate, ThumbnailModel
 
 DROP_HINT = (
     "Drop a folder of labeled images here\n\n"
