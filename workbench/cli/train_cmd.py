@@ -114,6 +114,21 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         choices=("similar", "different"),
         help="are the images like ImageNet photos? guides the default transfer strategy",
     )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="pretrained runs: stop after stage 1, the head fitted on cached features (seconds, no fine-tuning)",
+    )
+    p.add_argument(
+        "--no-linear-probe",
+        action="store_true",
+        help="pretrained runs: fine-tune at once, without first fitting the head on frozen features",
+    )
+    p.add_argument(
+        "--bn-stats",
+        choices=("frozen", "train"),
+        help="batch-norm running statistics while fine-tuning (default: frozen below 2,500 images)",
+    )
     p.add_argument("--name", help="a name for the run")
 
 
@@ -136,6 +151,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     config.compile = config.compile or args.compile
     config.deterministic = config.deterministic or args.deterministic
     config.pretrained = config.pretrained or args.pretrained
+    config.quick = config.quick or args.quick
+    if args.no_linear_probe:
+        config.linear_probe = False
+    if args.bn_stats:
+        config.freeze_bn_stats = args.bn_stats == "frozen"
     if args.domain:
         config.similar_to_imagenet = args.domain == "similar"
     return config.validate()

@@ -48,12 +48,16 @@ def describe_device(device: torch.device | str) -> str:
     return f"CPU ({os.cpu_count() or 1} cores)"
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype for this device, or None where it does not pay off.
+def autocast_dtype(device: torch.device, model: torch.nn.Module | None = None) -> torch.dtype | None:
+    """Mixed-precision dtype for this device (and model), or None where it does not pay off.
 
     CPUs with native bf16 (AVX512-BF16 / AMX) train small CNNs 2-3x faster under bf16 autocast
-    (measured: benchmarks/README.md); older CPUs would emulate it, slower than fp32.
+    (measured: benchmarks/README.md); older CPUs would emulate it, slower than fp32. Depthwise
+    convolutions (MobileNet, EfficientNet) are the exception: oneDNN runs them ~10x slower in bf16 than
+    in fp32 on that same CPU (EfficientNet-Lite0 at 224 px: 3 vs 31 images/s), so they stay in fp32.
     """
+    if device.type == "cpu" and model is not None and has_depthwise_convolutions(model):
+        return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
@@ -75,3 +79,9 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def has_depthwise_convolutions(model: torch.nn.Module) -> bool:
+    return any(
+        isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules()
+    )

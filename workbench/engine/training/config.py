@@ -64,7 +64,7 @@ class TrainConfig:
     model: str | None = None  # zoo name; None = chosen from the image size
     model_args: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None
-    batch_size: int = 128
+    batch_size: int | None = None  # None = 128, smaller for small folders (at least ~10 steps an epoch)
     lr: float | None = None  # None = the optimizer's usual default for this schedule
     optimizer: str = "sgd"
     momentum: float = 0.9
@@ -95,6 +95,9 @@ class TrainConfig:
     unfreeze: int = 2  # fine-tune-top: number of top blocks to train
     head_epochs: int = 1  # fine-tune-gradual: epochs with the body frozen
     backbone_lr_mult: float = 0.1  # discriminative lr: pretrained layers train at lr * this
+    linear_probe: bool | None = None  # stage 1: fit the head on cached frozen features; None = when pretrained
+    quick: bool = False  # stop after stage 1 (the instant model), no fine-tuning
+    freeze_bn_stats: bool | None = None  # batch norm keeps its running statistics; None = for few images
     checkpoint_every: int = 1  # epochs
     run_name: str | None = None
 
@@ -112,7 +115,9 @@ class TrainConfig:
             raise bad("device", self.device, f"choose one of {', '.join(DEVICES)} or cuda:N")
         if self.epochs is not None and self.epochs < 1:
             raise bad("epochs", self.epochs, "must be at least 1")
-        if self.batch_size < 1:
+        if self.quick and self.linear_probe is False:
+            raise bad("quick", True, "the quick model is the linear probe: it cannot be turned off with it")
+        if self.batch_size is not None and self.batch_size < 1:
             raise bad("batch_size", self.batch_size, "must be at least 1")
         if self.lr is not None and not self.lr > 0:
             raise bad("lr", self.lr, "must be a positive number")

@@ -71,6 +71,10 @@ class EpochEnded(Event):
     lr: float = 0.0
     images_per_s: float = 0.0
     val_top5: float | None = None
+    stage: str = ""  # "linear probe" for stage 1's head fitted on frozen features (epoch 0); "" = training
+    val_images: int = 0  # how many images val_acc was measured on (for its uncertainty)
+    cv_accuracy: float | None = None  # k-fold cross-validated accuracy on the training images (stage 1)
+    cv_se: float | None = None  # its standard error across folds
 
 
 @dataclass(frozen=True)

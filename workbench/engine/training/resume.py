@@ -30,7 +30,7 @@ class ResumeState:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        return self.payload.get("history", [])[: self.epoch]
+        return [h for h in self.payload.get("history", []) if h.get("epoch", 0) <= self.epoch]
 
 
 def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> ResumeState:

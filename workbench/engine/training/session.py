@@ -53,6 +53,11 @@ class Session:
 
     @property
     def best_acc(self) -> float | None:
+        """Validation accuracy of the model the run keeps (best.pt): the newest epoch marked "best", or
+        for histories written before epochs were marked, the highest."""
+        kept = [h["val_acc"] for h in self.history if h.get("best") and h.get("val_acc") is not None]
+        if kept:
+            return kept[-1]
         return max((h["val_acc"] for h in self.history if h.get("val_acc") is not None), default=None)
 
     def save(self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict) -> Path:

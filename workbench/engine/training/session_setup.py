@@ -51,6 +51,7 @@ def build_session(
         backbone_lr_mult=config.backbone_lr_mult,
         head_epochs=config.head_epochs,
         pretrained=config.pretrained or bool(config.weights),
+        freeze_bn_stats=bool(config.freeze_bn_stats),
     )
     normalize = {"mean": data.preprocessing.mean, "std": data.preprocessing.std}
     train_batches = BatchIterator(
@@ -85,7 +86,7 @@ def build_session(
     optimizer = build_optimizer(plan.param_groups(config.lr, config.weight_decay), config, config.lr)
     scheduled_epochs = config.epochs - start_epoch if resumed and resumed.schedule_reset else config.epochs
     schedule = build_schedule(optimizer, config, len(train_batches) * scheduled_epochs, scheduled_epochs)
-    amp_dtype = autocast_dtype(device) if config.amp else None
+    amp_dtype = autocast_dtype(device, model) if config.amp else None
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     if resumed is not None:
         payload = resumed.payload

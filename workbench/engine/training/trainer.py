@@ -23,10 +23,11 @@ from pathlib import Path
 import torch
 
 from workbench.engine import paths
-from workbench.engine.data import guess_image_geometry
+from workbench.engine.data import DecodeCancelled, guess_image_geometry
 from workbench.engine.device import describe_device, pick_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
+from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
 from workbench.engine.models import check_input_size
 from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
@@ -44,6 +45,7 @@ from workbench.engine.training.events import (
     StepEnded,
 )
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
+from workbench.engine.training.probe_stage import STAGE, fit_head_on_embeddings
 from workbench.engine.training.resume import ResumeState, load_resume_state, previous_run_checkpoint
 from workbench.engine.training.session import Session
 from workbench.engine.training.session_setup import build_session, wrap_for_training
@@ -130,7 +132,7 @@ class Trainer:
         self._dist, rank_device = init_from_env(config.device)
         device = rank_device or pick_device(config.device)
 
-        config, data, start_from, notes = yield from self._prepare_data(config, resumed)
+        config, data, start_from, notes = yield from self._prepare_data(config, resumed, device)
         session = yield from build_session(registry, config, data, device, resumed, start_from, self._dist)
         self._handle = session.handle
         self.run_id, self.run_dir = session.handle.run_id, session.handle.run_dir
@@ -148,6 +150,17 @@ class Trainer:
             start_epoch=session.start_epoch,
             notes=[*notes, session.plan.describe()],
         )
+        if config.linear_probe and resumed is None and session.start_epoch == 0:
+            try:
+                probed = yield from fit_head_on_embeddings(session, self._stop_requested)
+            except DecodeCancelled:
+                reason = "stopped by the user while computing embeddings"
+                session.handle.finish("stopped", reason)
+                yield RunFinished("stopped", reason, run_id=session.handle.run_id)
+                return
+            if probed and config.quick:
+                yield from self._finish(session, 0)
+                return
         epochs_done = yield from self._train_epochs(session)
         if epochs_done is None:  # stopped: the RunFinished event is already out
             return
@@ -155,7 +168,7 @@ class Trainer:
 
     # ---- 1. data ------------------------------------------------------------------------------------
     def _prepare_data(
-        self, config: TrainConfig, resumed: ResumeState | None
+        self, config: TrainConfig, resumed: ResumeState | None, device: torch.device
     ) -> Generator[Event, None, tuple[TrainConfig, PreparedData, dict | None, list[str]]]:
         """Index the folder (or reuse the run's index), fill in defaults, decode once into tensors."""
         if resumed is None:
@@ -166,6 +179,7 @@ class Trainer:
                 typical_size=typical_size,
                 channels=channels,
                 num_train_images=len(index.split("train")),
+                device_type=device.type,
             )
         else:
             index, notes = resumed.index, [f"resuming from epoch {resumed.epoch}"]
@@ -200,6 +214,10 @@ class Trainer:
         """Train to the end (returns the epochs done) or until stopped (returns None)."""
         config = s.config
         epochs_without_gain = 0
+        # On a few hundred images the validation split is too small to pick an epoch (one image is 5
+        # points): a run that started with the linear head compares only it and the final fine-tuned model.
+        probe = next((h for h in s.history if h.get("stage") == STAGE), None)
+        probed_run, probe_acc = probe is not None, probe["val_acc"] if probe else None
         for epoch in range(s.start_epoch, config.epochs):
             # What a mid-epoch stop saves: the schedule and RNG as the epoch began, so resume replays it.
             schedule_at_start, rng_at_start = copy.deepcopy(s.schedule.state_dict()), ckpt.capture_rng_state()
@@ -245,18 +263,22 @@ class Trainer:
                 lr=current_lr(s.optimizer),
                 images_per_s=seen / max(train_seconds, 1e-9),
                 val_top5=val["top5"] if val else None,
+                val_images=len(s.data.val.labels) if val else 0,
             )
             s.history.append(record.to_dict())
             improved = val is not None and (best_before is None or val["acc"] > best_before)
             epochs_without_gain = 0 if improved else epochs_without_gain + 1
-            s.handle.record_epoch(s.history, s.best_acc)
-            yield record
             early_stop = (
                 bool(config.early_stopping)
                 and val is not None
                 and epochs_without_gain >= config.early_stopping
             )
             last = epoch + 1 == config.epochs or early_stop
+            if probed_run:  # LP-FT keeps one of two models: the fitted head or the end of fine-tuning
+                improved = val is not None and last and (probe_acc is None or val["acc"] >= probe_acc)
+            s.history[-1]["best"] = improved
+            s.handle.record_epoch(s.history, s.best_acc)
+            yield record
             if (epoch + 1) % config.checkpoint_every == 0 or last or improved:
                 path = s.save(
                     epoch + 1,
@@ -339,6 +361,15 @@ class Trainer:
                     f"test accuracy {test_acc:.2%}, averaged over each image and its mirror (the model "
                     "trained with flips; tta = false in the config turns this off)"
                 )
+        judged = s.data.test if test_acc is not None else s.data.val
+        accuracy = test_acc if test_acc is not None else s.best_acc
+        if judged is not None and accuracy is not None:
+            warning = majority_warning(
+                accuracy, len(judged.labels), majority_baseline(judged.labels.tolist(), s.data.classes),
+                "test" if test_acc is not None else "validation",
+            )  # fmt: skip
+            if warning:
+                yield Message(warning, "warning")
         s.handle.finish("finished", test_acc=test_acc)
         final = best_path if best_path.is_file() else s.handle.checkpoints_dir / ckpt.LAST
         yield RunFinished(

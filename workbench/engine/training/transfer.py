@@ -103,6 +103,7 @@ class TransferPlan:
         backbone_lr_mult: float = 0.1,
         head_epochs: int = 1,
         pretrained: bool = True,
+        freeze_bn_stats: bool = False,
     ):
         if strategy not in STRATEGIES:
             raise ConfigError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
@@ -114,6 +115,7 @@ class TransferPlan:
             raise ConfigError(f"head epochs {head_epochs}: must be 0 or more")
         self.model, self.strategy, self.unfreeze = model, strategy, unfreeze
         self.backbone_lr_mult, self.head_epochs, self.pretrained = backbone_lr_mult, head_epochs, pretrained
+        self.freeze_bn_stats = freeze_bn_stats
         self.blocks, self.head = split_blocks(model)
         self._trainable_blocks: int | None = None
         self._apply(self._blocks_for_epoch(0))
@@ -155,9 +157,10 @@ class TransferPlan:
     # --- what the trainer uses ---
 
     def train(self) -> None:
-        """model.train(), but batch norm in frozen blocks stays in eval mode (keeps its pretrained statistics)."""
+        """model.train(), but batch norm in frozen blocks (in every block with `freeze_bn_stats`) stays in
+        eval mode: it keeps its pretrained statistics."""
         self.model.train()
-        for block in self.frozen_blocks:
+        for block in self.blocks if self.freeze_bn_stats else self.frozen_blocks:
             for module in block.modules:
                 for sub in module.modules():
                     if isinstance(sub, _BatchNorm):

@@ -1,0 +1,66 @@
+"""How much an accuracy measured on few images can be trusted, and whether it beats the dumbest model.
+
+A validation split of 20 images gives accuracies in steps of 5 points with an uncertainty of ±20: the
+workbench shows such figures with a 95% interval (Wilson's score interval: sensible at 0% and 100% and for
+small counts, where the normal approximation is not), and warns when a model is not clearly better than
+always answering the largest class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Z95 = 1.959964
+TINY_PER_CLASS = 10  # fewer validation images per class than this: estimate by cross-validation as well
+
+
+def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """95% interval for a proportion of `correct` out of `total` (0..1 both ends)."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = correct / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def format_interval(accuracy: float, total: int) -> str:
+    """E.g. "80.0% (95% interval 58–92%, 20 images)"."""
+    low, high = wilson_interval(round(accuracy * total), total)
+    return f"{accuracy:.1%} (95% interval {low:.0%}–{high:.0%}, {total} images)"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Always answering the largest class."""
+
+    class_name: str
+    rate: float  # its accuracy on the judged images
+
+
+def majority_baseline(labels: Sequence[int], classes: Sequence[str]) -> Baseline:
+    counts = [0] * len(classes)
+    for label in labels:
+        counts[int(label)] += 1
+    best = max(range(len(classes)), key=counts.__getitem__)
+    return Baseline(classes[best], counts[best] / max(len(labels), 1))
+
+
+def clearly_better(accuracy: float, total: int, baseline: Baseline) -> bool:
+    """Whether the lower end of the accuracy's 95% interval is above the largest-class rate."""
+    low, _ = wilson_interval(round(accuracy * total), total)
+    return low > baseline.rate
+
+
+def majority_warning(accuracy: float, total: int, baseline: Baseline, what: str = "validation") -> str | None:
+    """A warning when the model is not clearly better than always answering the largest class, else None."""
+    if total == 0 or clearly_better(accuracy, total, baseline):
+        return None
+    return (
+        f"the model is not clearly better than always answering '{baseline.class_name}' "
+        f"({baseline.rate:.1%} of the {what} images): {what} accuracy {format_interval(accuracy, total)}. "
+        "More images per class, a pretrained model, or more epochs may help."
+    )

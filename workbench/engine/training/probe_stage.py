@@ -1,0 +1,134 @@
+"""Stage 1 of a run that starts from pretrained weights: the instant model.
+
+Every training and validation image (and its mirror, when the run uses flips) goes once through the frozen
+network; the vectors are cached on disk (features/store.py), so a second run on the same folder embeds
+nothing. A logistic-regression head is fitted on them in seconds (linear_probe.py) and written into the
+network's own head, so the result is an ordinary checkpoint (epoch 0) that evaluate, predict, inspect and
+export use unchanged — and the starting point of stage 2, fine-tuning (LP-FT).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+
+import torch
+import torch.nn.functional as F
+
+from workbench.engine import paths
+from workbench.engine.errors import ModelError
+from workbench.engine.evaluation.uncertainty import TINY_PER_CLASS, format_interval
+from workbench.engine.features import Embedder, EmbeddingStore
+from workbench.engine.features.embedder import linear_head
+from workbench.engine.training import checkpoint as ckpt
+from workbench.engine.training.data_setup import with_progress
+from workbench.engine.training.events import CheckpointSaved, DataProgress, EpochEnded, Event, Message
+from workbench.engine.training.linear_probe import fit_linear_probe
+from workbench.engine.training.session import Session
+
+STAGE = "linear probe"
+
+
+def fit_head_on_embeddings(
+    s: Session, should_stop: Callable[[], bool] | None = None
+) -> Generator[Event, None, bool]:
+    """Fit `s.model`'s head on cached embeddings and save it as epoch 0. Returns False when the model's
+    head cannot be fitted this way (the run then simply fine-tunes)."""
+    config, data = s.config, s.data
+    try:
+        head_name, head = linear_head(s.model)
+    except ModelError as exc:
+        yield Message(f"no linear-probe stage: {exc}")
+        return False
+    started = time.perf_counter()
+    folder = paths.cache_dir() / "embeddings"
+    embedder = Embedder(
+        s.model, model_name=config.model, size=config.img_size, channels=config.channels,
+        device=s.device, cache_dir=folder,
+    )  # fmt: skip
+    store = EmbeddingStore(folder, embedder.key)
+    if store.rebuilt_reason:
+        yield Message(store.rebuilt_reason, "warning")
+    mean = torch.tensor(data.preprocessing.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.preprocessing.std).view(1, -1, 1, 1)
+
+    def normalize(images: torch.Tensor) -> torch.Tensor:
+        return (images.float().div(255) - mean) / std
+
+    mirrored = bool(config.augment and config.augment.flip)
+    splits = [("train", data.train)] + ([("val", data.val)] if data.val is not None and len(data.val.labels) else [])
+    total = sum(len(split.labels) for _, split in splits) * (2 if mirrored else 1)
+    done = [0]
+    embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    computed = 0
+    for name, split in splits:
+
+        def work(report, split=split):
+            def progress(n: int) -> None:
+                done[0] += n
+                report(done[0], total)
+
+            return store.lookup(
+                split.paths, split.images, embedder, normalize, mirrored=mirrored,
+                progress=progress, should_stop=should_stop,
+            )  # fmt: skip
+
+        features, flipped, fresh = yield from with_progress(
+            work, lambda d, t: DataProgress("embed", d, t)
+        )
+        embedded[name] = (features, flipped)
+        computed += fresh
+    embed_seconds = time.perf_counter() - started
+    cached = sum(len(split.labels) for _, split in splits) - computed
+    yield Message(
+        f"stage 1: {computed:,} image(s) embedded with {config.model} at {config.img_size}px "
+        f"({embedder.backend}, {embed_seconds:.1f} s), {cached:,} reused from the embedding cache"
+    )
+
+    train_x, train_flipped = embedded["train"]
+    fit = fit_linear_probe(
+        train_x, data.train.labels, len(data.classes), mirrored=train_flipped, seed=config.seed
+    )
+    for note in fit.notes:
+        yield Message(note)
+    with torch.no_grad():
+        head.weight.copy_(fit.weight.to(head.weight.dtype))
+        head.bias.copy_(fit.bias.to(head.bias.dtype))
+
+    val_loss = val_acc = None
+    val_count = 0
+    if "val" in embedded:
+        logits = fit.logits(*embedded["val"])
+        val_loss = F.cross_entropy(logits, data.val.labels).item()
+        val_acc = (logits.argmax(1) == data.val.labels).float().mean().item()
+        val_count = len(data.val.labels)
+    record = EpochEnded(
+        epoch=0,
+        train_loss=fit.train_loss,
+        train_acc=fit.train_accuracy,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        seconds=time.perf_counter() - started,
+        stage=STAGE,
+        val_images=val_count,
+        cv_accuracy=fit.cv_accuracy,
+        cv_se=fit.cv_se,
+    )
+    s.history.append({**record.to_dict(), "best": val_acc is not None})
+    s.handle.record_epoch(s.history, s.best_acc)
+    yield record
+    summary = f"stage 1 (linear head, L2 {fit.l2:g}): "
+    if val_acc is not None:
+        summary += f"validation {format_interval(val_acc, val_count)}"
+    if fit.cv_accuracy is not None:
+        summary += (
+            f"{'; ' if val_acc is not None else ''}{fit.folds}-fold cross-validation on the training images "
+            f"{fit.cv_accuracy:.1%} ± {fit.cv_se or 0:.1%}"
+        )
+    per_class = val_count / max(len(data.classes), 1)
+    if val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None:
+        summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
+    yield Message(summary)
+    path = s.save(0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state())
+    yield CheckpointSaved(str(path), 0, best=val_acc is not None)
+    return True
