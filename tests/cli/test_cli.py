@@ -198,6 +198,7 @@ def test_pretrained_without_strategy_follows_the_advisor(fmnist_folder, capsys):
         "1",
         "--batch-size",
         "64",
+        "--no-linear-probe",  # with the linear probe first, stage 2 always fine-tunes everything (LP-FT)
         "--json",
     )
     assert code == 0, err

@@ -82,7 +82,9 @@ def test_linear_probe_separates_separable_features_and_folds_standardization():
     g = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 16, generator=g) * 3
     labels = torch.arange(3).repeat_interleave(20)
-    features = centres[labels] + torch.randn(60, 16, generator=g) * 0.5 + 100  # far from zero: needs the shift
+    features = (
+        centres[labels] + torch.randn(60, 16, generator=g) * 0.5 + 100
+    )  # far from zero: needs the shift
     fit = fit_linear_probe(features, labels, 3)
     assert fit.folds == 5 and fit.cv_accuracy > 0.9 and fit.cv_se is not None
     assert (fit.logits(features).argmax(1) == labels).float().mean() > 0.95
@@ -137,7 +139,11 @@ def test_the_fitted_head_in_the_network_gives_the_probe_logits(few):
         pre["std"]
     ).view(1, -1, 1, 1)
     embedder = Embedder(
-        model, model_name=meta["model"], size=pre["size"], channels=pre["channels"], device=torch.device("cpu")
+        model,
+        model_name=meta["model"],
+        size=pre["size"],
+        channels=pre["channels"],
+        device=torch.device("cpu"),
     )
     head = model._fc
     with torch.no_grad():
@@ -233,7 +239,9 @@ def test_majority_warning_stays_quiet_for_a_clearly_better_model():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["fine-tune-all", "fine-tune-top", "feature-extractor", "fine-tune-gradual"])
+@pytest.mark.parametrize(
+    "strategy", ["fine-tune-all", "fine-tune-top", "feature-extractor", "fine-tune-gradual"]
+)
 def test_every_strategy_learns_from_200_images_without_the_linear_probe(fmnist_folder_factory, strategy):
     data = fmnist_folder_factory(20, 10)
     events = run(

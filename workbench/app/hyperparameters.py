@@ -75,7 +75,12 @@ class HyperparameterForm(QWidget):
             auto=True,
         )
         self.batch_size = _spin(
-            1, 4096, 64, "Images per optimization step. Larger is faster per image but needs more memory."
+            1,
+            4096,
+            0,
+            "Images per optimization step. Larger is faster per image but needs more memory. 'auto' lets the "
+            "engine choose: 128, smaller for small folders so a run takes enough steps.",
+            auto=True,
         )
         self.lr = QLineEdit()
         self.lr.setPlaceholderText(AUTO)
@@ -243,7 +248,7 @@ class HyperparameterForm(QWidget):
         """TrainConfig keyword arguments (None = the engine chooses)."""
         return {
             "epochs": self.epochs.value() or None,
-            "batch_size": self.batch_size.value(),
+            "batch_size": self.batch_size.value() or None,
             "lr": self.learning_rate(),
             "optimizer": self.optimizer.currentText(),
             "schedule": self.schedule.currentText(),

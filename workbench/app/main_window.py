@@ -183,11 +183,12 @@ class MainWindow(ResultTabsMixin, QMainWindow):
             raise ConfigError("the dataset is still being scanned; wait for it or cancel it")
         if not self.dataset_panel.folders or self.dataset_panel.summary is None:
             raise ConfigError("no dataset: drop a folder of labeled images on the window, or use File → Open")
-        model = self.model_panel.selected_model()
-        if model is None:
-            raise ConfigError("no model selected: pick one in the Model tab")
         options = self.training_panel.form.values()
-        options.update(self.model_panel.transfer_options())
+        model = self.model_panel.chosen_model()
+        if model is None and not self.model_panel.automatic.isChecked():
+            raise ConfigError("no model selected: pick one in the Model tab")
+        if model is not None:  # "Let the workbench choose": the engine decides model, weights and recipe
+            options.update(self.model_panel.transfer_options())
         return TrainConfig(data=os.pathsep.join(self.dataset_panel.folders), model=model, **options)
 
     def _on_run_state(self, state: str) -> None:

@@ -69,9 +69,18 @@ class ModelPanel(QWidget):
         )
         self.search.setClearButtonEnabled(True)
         self.pretrained_only = QCheckBox("with pretrained weights only")
+        self.automatic = QCheckBox("Let the workbench choose (recommended)")
+        self.automatic.setChecked(True)
+        self.automatic.setToolTip(
+            "The engine picks the model, weights, image size and recipe from your images: below 2,500 "
+            "training images an ImageNet-pretrained EfficientNet-Lite0 (a linear head on its features in "
+            "seconds, then fine-tuning), above that a network trained from scratch. The Train tab says what "
+            "it chose and why. Picking a model in the table turns this off."
+        )
         self.input_label = QLabel()
         self.input_label.setObjectName("hintLabel")
         top = QHBoxLayout()
+        top.addWidget(self.automatic)
         top.addWidget(self.search, 1)
         top.addWidget(self.pretrained_only)
         top.addWidget(self.input_label)
@@ -80,6 +89,7 @@ class ModelPanel(QWidget):
         self.zoo_filter = ZooFilter()
         self.zoo_filter.setSourceModel(self.zoo)
         self.table = zoo_view(self.zoo_filter)
+        self.table.clicked.connect(lambda _index: self.automatic.setChecked(False))  # a user's own pick
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.search.textChanged.connect(self._apply_search)
         self.pretrained_only.toggled.connect(self._apply_search)
@@ -128,7 +138,7 @@ class ModelPanel(QWidget):
         self.zoo_loaded.emit(len(specs))
         wanted = self._preferred if self._preferred in self._specs else DEFAULT_MODEL
         if wanted in self._specs and self.selected_model() is None:
-            self.select_model(wanted)
+            self.select_model(wanted, by_user=False)
         self._start_sweep()
 
     def _on_zoo_failed(self, failure: Failure) -> None:
@@ -167,7 +177,13 @@ class ModelPanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return rows[0].data(NameRole) if rows else None
 
-    def select_model(self, name: str) -> bool:
+    def chosen_model(self) -> str | None:
+        """The model to train, or None when the engine chooses ("Let the workbench choose")."""
+        return None if self.automatic.isChecked() else self.selected_model()
+
+    def select_model(self, name: str, *, by_user: bool = True) -> bool:
+        if by_user:
+            self.automatic.setChecked(False)
         for row in range(self.zoo_filter.rowCount()):
             index = self.zoo_filter.index(row, 0)
             if index.data(NameRole) == name:

@@ -104,6 +104,11 @@ class TrainingPanel(TrainingProgressMixin, QWidget):
         self.progress.setValue(0)
         self.status_label = QLabel("Choose a dataset and a model, then press Train.")
         self.status_label.setWordWrap(True)
+        # What the engine chose for this run and, in its tooltip, why (RunStarted.plan and .notes).
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextFormat(Qt.TextFormat.RichText)
+        self.plan_label.hide()
 
         self._plots = LazyWidget(_make_training_plots)
         self.lr_finder = LRFinderRunner(self, on_busy_changed=self._update_buttons)
@@ -129,6 +134,7 @@ class TrainingPanel(TrainingProgressMixin, QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.plan_label)
         layout.addWidget(body, 1)
         self._update_buttons()
 

@@ -38,6 +38,18 @@ def message_line(event: Any) -> str:
 
 
 def epoch_line(event: Any) -> str:
+    if getattr(event, "stage", ""):
+        cv = (
+            f" · cross-validated {percent(event.cv_accuracy)} ± {percent(event.cv_se or 0)}"
+            if event.cv_accuracy is not None
+            else ""
+        )
+        val = (
+            ""
+            if event.val_acc is None
+            else f" · val acc {percent(event.val_acc)} of {event.val_images} images"
+        )
+        return f"stage 1, instant model ({event.stage}): train acc {percent(event.train_acc)}{val}{cv} · {event.seconds:.1f} s"
     return (
         f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {percent(event.train_acc)}"
         + (
@@ -128,6 +140,7 @@ class TrainingProgressMixin:
     last_checkpoint: str | None
     progress: QProgressBar
     status_label: QLabel
+    plan_label: QLabel
     plots: TrainingPlots
     state_changed: SignalInstance
     run_started: SignalInstance
@@ -175,6 +188,10 @@ class TrainingProgressMixin:
         elif self.state == "paused":
             self.state_changed.emit("paused")
         self._log(run_started_line(event))
+        if getattr(event, "plan", ""):
+            self.plan_label.setText(f"<b>Training:</b> {event.plan}")
+            self.plan_label.setToolTip("Why:\n" + "\n".join(event.notes))
+            self.plan_label.show()
         for note in event.notes:
             self._log(f"  chosen: {note}")
         self.run_started.emit(event)

@@ -261,6 +261,8 @@ class _ProgressView:
     def started(self, event) -> None:
         self._close_bar()
         self.epochs = event.epochs
+        if event.plan:
+            self.out.say(f"plan: {event.plan}")
         for note in event.notes:
             self.out.say(f"  {note}")
         self.out.say(
@@ -279,6 +281,13 @@ class _ProgressView:
 
     def epoch(self, event) -> None:
         self._close_bar()
+        if event.stage:  # stage 1, the head fitted on frozen features: its summary message follows
+            self.out.say(
+                f"stage 1 ({event.stage})  train acc {format_pct(event.train_acc)}"
+                + ("" if event.val_acc is None else f"  val acc {format_pct(event.val_acc)}")
+                + f"  {event.seconds:.1f}s"
+            )
+            return
         val = (
             ""
             if event.val_acc is None

@@ -99,8 +99,11 @@ class EmbeddingStore:
         if missing:
             fresh = {
                 name: embedder.embed(
-                    images[missing], normalize, mirrored=name == "mirrored",
-                    progress=progress, should_stop=should_stop,
+                    images[missing],
+                    normalize,
+                    mirrored=name == "mirrored",
+                    progress=progress,
+                    should_stop=should_stop,
                 )  # fmt: skip
                 for name in names
             }

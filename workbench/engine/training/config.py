@@ -73,7 +73,9 @@ class TrainConfig:
     schedule: str = "onecycle"
     step_size: int = 10  # step schedule: epochs between divisions by 10
     plateau_patience: int = 2  # plateau schedule: epochs without val-acc gain before lr /= 10
-    label_smoothing: float = 0.1  # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), common default
+    label_smoothing: float = (
+        0.1  # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), common default
+    )
     grad_clip: float | None = None  # max global grad norm; None = off
     early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
     img_size: int | None = None  # None = from the data (and the model's minimum)
@@ -95,7 +97,9 @@ class TrainConfig:
     unfreeze: int = 2  # fine-tune-top: number of top blocks to train
     head_epochs: int = 1  # fine-tune-gradual: epochs with the body frozen
     backbone_lr_mult: float = 0.1  # discriminative lr: pretrained layers train at lr * this
-    linear_probe: bool | None = None  # stage 1: fit the head on cached frozen features; None = when pretrained
+    linear_probe: bool | None = (
+        None  # stage 1: fit the head on cached frozen features; None = when pretrained
+    )
     quick: bool = False  # stop after stage 1 (the instant model), no fine-tuning
     freeze_bn_stats: bool | None = None  # batch norm keeps its running statistics; None = for few images
     checkpoint_every: int = 1  # epochs

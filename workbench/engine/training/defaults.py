@@ -154,7 +154,11 @@ def resolve_defaults(
     if config.linear_probe:
         notes.append(
             "stage 1: a linear head fitted on the frozen network's features (cached), in seconds"
-            + ("; stage 2 skipped (quick)" if config.quick else "; stage 2: fine-tuning from that head (LP-FT)")
+            + (
+                "; stage 2 skipped (quick)"
+                if config.quick
+                else "; stage 2: fine-tuning from that head (LP-FT)"
+            )
         )
     if config.epochs is None:
         if config.linear_probe:
@@ -199,3 +203,24 @@ def choose_strategy(config: TrainConfig, model, num_train_images: int) -> tuple[
     if advice.strategy == "fine-tune-top":
         config.unfreeze = blocks_to_unfreeze(model, advice.unfreeze_fraction)
     return advice.strategy, f"strategy {advice.strategy}: {advice.reason}"
+
+
+def describe_plan(config: TrainConfig) -> str:
+    """What a run will train, in one sentence: model, weights, input size, stages, strategy and epochs."""
+    weights = (
+        "ImageNet weights" if config.pretrained and not config.weights
+        else f"weights from {config.weights}" if config.weights
+        else "random weights (from scratch)"
+    )  # fmt: skip
+    stages = (
+        "a linear head fitted on its frozen features (stage 1)"
+        + (
+            ""
+            if config.quick
+            else f", then {config.epochs} epochs of {config.strategy} fine-tuning (stage 2)"
+        )
+        if config.linear_probe
+        else f"{config.epochs} epochs"
+        + (f" of {config.strategy}" if config.pretrained or config.weights else "")
+    )
+    return f"{config.model} with {weights} at {config.img_size} px: {stages}, batch {config.batch_size}"

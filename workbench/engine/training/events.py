@@ -30,6 +30,7 @@ class RunStarted(Event):
     steps_per_epoch: int
     start_epoch: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. "image size 28 chosen from the data"
+    plan: str = ""  # one sentence: model, weights, size, stages, strategy, epochs (defaults.describe_plan)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def fit_head_on_embeddings(
         return (images.float().div(255) - mean) / std
 
     mirrored = bool(config.augment and config.augment.flip)
-    splits = [("train", data.train)] + ([("val", data.val)] if data.val is not None and len(data.val.labels) else [])
+    splits = [("train", data.train)] + (
+        [("val", data.val)] if data.val is not None and len(data.val.labels) else []
+    )
     total = sum(len(split.labels) for _, split in splits) * (2 if mirrored else 1)
     done = [0]
     embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
@@ -73,9 +75,7 @@ def fit_head_on_embeddings(
                 progress=progress, should_stop=should_stop,
             )  # fmt: skip
 
-        features, flipped, fresh = yield from with_progress(
-            work, lambda d, t: DataProgress("embed", d, t)
-        )
+        features, flipped, fresh = yield from with_progress(work, lambda d, t: DataProgress("embed", d, t))
         embedded[name] = (features, flipped)
         computed += fresh
     embed_seconds = time.perf_counter() - started
@@ -129,6 +129,8 @@ def fit_head_on_embeddings(
     if val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None:
         summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
     yield Message(summary)
-    path = s.save(0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state())
+    path = s.save(
+        0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state()
+    )
     yield CheckpointSaved(str(path), 0, best=val_acc is not None)
     return True

@@ -33,7 +33,7 @@ from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.data_setup import PreparedData, decode, scan
-from workbench.engine.training.defaults import resolve_defaults
+from workbench.engine.training.defaults import describe_plan, resolve_defaults
 from workbench.engine.training.distributed import DistContext, init_from_env
 from workbench.engine.training.events import (
     CheckpointSaved,
@@ -149,6 +149,7 @@ class Trainer:
             steps_per_epoch=session.steps_per_epoch,
             start_epoch=session.start_epoch,
             notes=[*notes, session.plan.describe()],
+            plan=describe_plan(config),
         )
         if config.linear_probe and resumed is None and session.start_epoch == 0:
             try:
