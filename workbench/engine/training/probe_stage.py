@@ -59,7 +59,8 @@ def fit_head_on_embeddings(
     splits = [("train", data.train)] + (
         [("val", data.val)] if data.val is not None and len(data.val.labels) else []
     )
-    total = sum(len(split.labels) for _, split in splits) * (2 if mirrored else 1)
+    views = 2 if mirrored else 1  # progress counts images; each goes through as itself and its mirror
+    total = sum(len(split.labels) for _, split in splits)
     done = [0]
     embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
     computed = 0
@@ -68,7 +69,7 @@ def fit_head_on_embeddings(
         def work(report, split=split):
             def progress(n: int) -> None:
                 done[0] += n
-                report(done[0], total)
+                report(done[0] // views, total)
 
             return store.lookup(
                 split.paths, split.images, embedder, normalize, mirrored=mirrored,
