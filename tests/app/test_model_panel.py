@@ -77,6 +77,9 @@ def test_downloading_weights_runs_behind_a_progress_dialog(qtbot):
     with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
         panel.load_zoo(preferred="efficientnet_lite0")
     qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=10_000)
+    assert panel.automatic.isChecked() and not panel.start_from.isEnabled()  # the engine chooses weights
+    panel.automatic.click()  # the user takes over
+    assert panel.start_from.isEnabled() and panel.chosen_model() == "efficientnet_lite0"
     panel.pretrained_radio.setChecked(True)
     assert panel.download_button.isEnabled()
     with qtbot.waitSignal(panel.status_message, timeout=120_000) as ready:
@@ -85,4 +88,18 @@ def test_downloading_weights_runs_behind_a_progress_dialog(qtbot):
     assert ready.args[0].startswith("ImageNet weights for efficientnet_lite0 are ready")
     qtbot.waitUntil(panel.download_button.isEnabled, timeout=10_000)
     assert panel.findChild(QProgressDialog) is None or not panel.findChild(QProgressDialog).isVisible()
+    panel.shutdown()
+
+
+def test_by_default_the_workbench_chooses_until_the_user_picks_a_model(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo()
+    qtbot.waitUntil(lambda: panel.selected_model() is not None, timeout=10_000)
+    assert panel.automatic.isChecked() and panel.chosen_model() is None  # TrainConfig(model=None)
+    row = panel.table.visualRect(panel.zoo_filter.index(2, 0)).center()
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=row)
+    assert not panel.automatic.isChecked()
+    assert panel.chosen_model() == panel.selected_model() is not None
     panel.shutdown()

@@ -34,7 +34,7 @@ FINE_TUNE_EPOCHS = 10
 MIN_STEPS = 300  # optimizer steps a default run takes at least (smaller batches below that)
 # EfficientNet-Lite0 training images/s at 128 px, fp32 channels-last, batch 16 (2-core Xeon: 24; one H200:
 # several thousand); other sizes scale with the pixel count.
-TRAIN_RATE_128 = {"cpu": 24.0, "mps": 200.0, "cuda": 2000.0}
+TRAIN_RATE_128 = {"cpu": 48.0, "mps": 200.0, "cuda": 2000.0}
 
 
 def offline_weights_installed() -> bool:
