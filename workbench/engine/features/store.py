@@ -107,12 +107,10 @@ class EmbeddingStore:
                 )  # fmt: skip
                 for name in names
             }
-            new_keys = [keys[i] for i in missing]
-            kept = [k for k in sorted(self._rows, key=self._rows.get) if k not in set(new_keys)]
-            rows = torch.tensor([self._rows[k] for k in kept], dtype=torch.long)
+            # New files are appended after the old rows (row order is the dict's insertion order).
             self._write(
-                kept + new_keys,
-                {name: torch.cat([self._tensors[name][rows], fresh[name]]) if kept else fresh[name]
+                [*self._rows, *(keys[i] for i in missing)],
+                {name: torch.cat([self._tensors[name], fresh[name]]) if self._rows else fresh[name]
                  for name in names},
             )  # fmt: skip
         rows = torch.tensor([self._rows[k] for k in keys], dtype=torch.long)

@@ -57,16 +57,17 @@ def pretrained_input_size(num_train_images: int, device_type: str = "cpu") -> tu
     (FINE_TUNE_EPOCHS epochs) should fit FINE_TUNE_BUDGET_S on this kind of device. Returns (side, why)."""
     per_core = (os.cpu_count() or 2) / 2 if device_type == "cpu" else 1.0
     rate_128 = TRAIN_RATE_128.get(device_type, TRAIN_RATE_128["cpu"]) * per_core
-    for side in PRETRAINED_SIZES:
-        seconds = FINE_TUNE_EPOCHS * num_train_images / (rate_128 * (128 / side) ** 2)
-        if seconds <= FINE_TUNE_BUDGET_S or side == PRETRAINED_SIZES[-1]:
-            return side, (
-                f"the largest side whose fine-tuning of {num_train_images:,} images should take about "
-                f"{FINE_TUNE_BUDGET_S // 60 if seconds <= FINE_TUNE_BUDGET_S else round(seconds / 60)} min "
-                f"on this {device_type.upper() if device_type != 'cpu' else 'CPU'}; pretrained networks "
-                "never see small images at their own size"
-            )
-    raise AssertionError("unreachable")
+    def seconds(side: int) -> float:
+        return FINE_TUNE_EPOCHS * num_train_images / (rate_128 * (128 / side) ** 2)
+
+    fitting = [side for side in PRETRAINED_SIZES if seconds(side) <= FINE_TUNE_BUDGET_S]
+    side = fitting[0] if fitting else PRETRAINED_SIZES[-1]
+    device = "CPU" if device_type == "cpu" else device_type.upper()
+    return side, (
+        f"the largest side whose fine-tuning of {num_train_images:,} images should take about "
+        f"{max(1, round(seconds(side) / 60))} min on this {device}; pretrained networks never see small "
+        "images at their own size"
+    )
 
 
 def default_epochs(num_train_images: int) -> int:
