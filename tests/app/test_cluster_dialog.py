@@ -24,7 +24,7 @@ def test_saved_toml_trains_the_same_settings_and_the_command_names_it(qtbot, dro
     saved = dialog.save_to(tmp_path / "cluster run.toml")
     config = TrainConfig.from_toml(saved)
     assert config == win.build_config()
-    assert config.model == "lenet5" and config.epochs == 3 and config.data == str(fmnist_small)
+    assert config.model == "lenet5" and config.epochs == 3 and config.data == [str(fmnist_small)]
 
     dialog.gpus.setValue(4)
     assert dialog.command.text() == (

@@ -81,7 +81,7 @@ def test_history_lists_the_runs_and_opens_one_with_its_curves(qtbot, trained):
 def test_delete_asks_first_and_removes_the_run(qtbot, trained, monkeypatch):
     # a third, throw-away run so the other tests keep theirs
     config = TrainConfig(
-        data=str(RunRegistry().get(trained["run_ids"][0]).config["data"]),
+        data=RunRegistry().get(trained["run_ids"][0]).config["data"],
         model="course_cnn",
         epochs=1,
         batch_size=64,

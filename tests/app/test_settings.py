@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QByteArray
 
 from workbench.app.settings import AppSettings
@@ -35,3 +37,11 @@ def test_fresh_settings_have_defaults_and_bad_json_is_ignored(qapp):
     assert settings.sample_offered() is False
     settings._qs.setValue("training/hyperparameters", "{not json")
     assert settings.hyperparameters() == {}
+
+
+def test_a_folder_named_with_the_path_separator_stays_one_folder(qapp):
+    """Issue 12 #3: folders are a list, never a string joined with os.pathsep."""
+    first = AppSettings()
+    first.set_last_dataset([f"/data/ti{os.pathsep}me", "/data/dogs"])
+    first.sync()
+    assert AppSettings().last_dataset() == [f"/data/ti{os.pathsep}me", "/data/dogs"]

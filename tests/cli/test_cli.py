@@ -217,7 +217,7 @@ def test_train_from_a_toml_config_with_cli_overrides(fmnist_folder, tmp_path, ca
     code, result, _ = run_cli(capsys, "train", "--config", str(settings), "--epochs", "1", "--json")
     assert code == 0 and result["epochs"] == 1 and result["model"] == "course_cnn"
     saved = json.loads((Path(result["run_dir"]) / "config.json").read_text())
-    assert saved["batch_size"] == 32 and saved["data"] == str(fmnist_folder)
+    assert saved["batch_size"] == 32 and saved["data"] == [str(fmnist_folder)]
 
 
 def test_every_cli_subcommand_is_known_to_the_launcher():

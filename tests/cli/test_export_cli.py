@@ -71,7 +71,7 @@ def test_export_onnx_then_predict_with_it(in_home, fmnist_folder, capsys):
 def test_export_torchscript_to_a_chosen_file_prints_the_check(in_home, tmp_path, capsys):
     target = tmp_path / "model.pt"
     code, _, _ = run_cli(capsys, "export", in_home, "--format", "torchscript", "--out", str(target), "--json")
-    assert code == 0 and target.is_file() and (tmp_path / "model.json").is_file()
+    assert code == 0 and target.is_file() and (tmp_path / "model.pt.json").is_file()
     # Without --json the output is for people: where the files went and how close the check came.
     code = cli_main.main(["export", in_home, "--format", "safetensors", "--out", str(tmp_path)])
     text = capsys.readouterr().out

@@ -73,12 +73,16 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = ckpt.save_checkpoint(tmp_path / "last.pt", _payload())
     before = path.read_bytes()
 
-    def disk_full(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"partial")
-        raise OSError(28, "No space left on device")
+    real_write_atomic = ckpt.write_atomic
 
-    monkeypatch.setattr(torch, "save", disk_full)
+    def disk_full(target, write):  # the file write fails half-way, as Python's I/O would on ENOSPC
+        def half_then_fail(f):
+            f.write(b"partial")
+            raise OSError(28, "No space left on device")
+
+        real_write_atomic(target, half_then_fail)
+
+    monkeypatch.setattr(ckpt, "write_atomic", disk_full)
     with pytest.raises(WorkbenchError, match="No space left on device.*previous checkpoint is untouched"):
         ckpt.save_checkpoint(path, {**_payload(), "epoch": 3})
     assert path.read_bytes() == before

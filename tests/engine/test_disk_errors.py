@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from test_rel_privileges import as_ordinary_user
 
@@ -76,17 +75,25 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_a_full_disk_at_a_checkpoint_fails_the_run_clearly_and_keeps_the_previous_one(tmp_path, monkeypatch):
     data = tiny_dataset(tmp_path / "data")
-    real_save = torch.save
+    real_write_atomic = ckpt.write_atomic
+    full: list[bool] = []
 
-    def disk_full_at_epoch_two(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and obj.get("epoch") == 2:
-            with open(f, "wb") as handle:
-                handle.write(b"half a checkpoint")
+    def write_to_a_full_disk(target, write):  # once full, a file write fails half-way with ENOSPC
+        if not full:
+            return real_write_atomic(target, write)
+
+        def half_then_fail(handle):
+            handle.write(b"half a checkpoint")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "save", disk_full_at_epoch_two)
-    events = run(Trainer(config(data)))
+        return real_write_atomic(target, half_then_fail)
+
+    def fill_at_epoch_two(event) -> None:
+        if isinstance(event, EpochEnded) and event.epoch == 2:
+            full.append(True)
+
+    monkeypatch.setattr(ckpt, "write_atomic", write_to_a_full_disk)
+    events = run(Trainer(config(data)), fill_at_epoch_two)
 
     finished = events[-1]
     assert finished.status == "failed"
@@ -98,7 +105,7 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_clearly_and_keeps_the_previou
     assert ckpt.load_checkpoint(checkpoints / ckpt.LAST)["epoch"] == 1
     assert leftovers(checkpoints) == []
 
-    monkeypatch.setattr(torch, "save", real_save)  # space freed: the run continues where it stopped
+    full.clear()  # space freed: the run continues where it stopped
     resumed = run(Trainer(resume=finished.run_id))
     assert resumed[-1].status == "finished" and resumed[-1].epochs == 3
     assert [e.epoch for e in resumed if isinstance(e, EpochEnded)] == [2, 3]

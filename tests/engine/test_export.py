@@ -75,10 +75,12 @@ def test_exports_land_in_the_run_folder_with_metadata(exports, checkpoint):
         assert metadata["model_args"] == meta["model_args"]
         assert metadata["input"]["shape"] == ["batch", 1, 28, 28]
     assert sorted(p.name for p in (run_dir / "exports").iterdir()) == [
-        "course_cnn.json",
         "course_cnn.onnx",
+        "course_cnn.onnx.json",
         "course_cnn.safetensors",
+        "course_cnn.safetensors.json",
         "course_cnn.torchscript.pt",
+        "course_cnn.torchscript.pt.json",
     ]
 
 
@@ -127,7 +129,7 @@ def test_predict_accepts_exported_files_with_the_same_numbers(exports, checkpoin
 
 def test_export_to_a_chosen_file_or_folder(checkpoint, tmp_path):
     result = export_run(checkpoint, "torchscript", tmp_path / "mine.pt")
-    assert result.path == tmp_path / "mine.pt" and result.metadata_path == tmp_path / "mine.json"
+    assert result.path == tmp_path / "mine.pt" and result.metadata_path == tmp_path / "mine.pt.json"
     # Outside the runs folder a TorchScript file is indistinguishable from a downloaded one: trust is explicit.
     assert load_exported(result.path, trust_code=True).meta["classes"] == load_model(checkpoint)[1]["classes"]
     folder = export_run(checkpoint, "safetensors", tmp_path / "out")
@@ -184,7 +186,7 @@ def test_unreadable_exports_are_clear_errors(tmp_path, exports):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, str(bare))
-    with pytest.raises(WeightsError, match=r"bare.safetensors: no CNN Workbench metadata .* bare.json"):
+    with pytest.raises(WeightsError, match=r"bare.safetensors: no CNN Workbench metadata .* bare\.safetensors\.json"):
         load_exported(bare)
     with pytest.raises(WeightsError, match="not an exported model"):
         load_exported(tmp_path / "notes.txt")
@@ -192,8 +194,8 @@ def test_unreadable_exports_are_clear_errors(tmp_path, exports):
     lonely = tmp_path / "lonely.safetensors"
     lonely.write_bytes(exports["safetensors"].path.read_bytes())
     metadata = json.loads(exports["safetensors"].metadata_path.read_text())
-    (tmp_path / "lonely.json").write_text(json.dumps({**metadata, "model": "lenet5"}))
-    with pytest.raises(WeightsError, match="the weights do not fit lenet5"):
+    (tmp_path / "lonely.safetensors.json").write_text(json.dumps({**metadata, "model": "lenet5"}))
+    with pytest.raises(WeightsError, match=r"lonely.safetensors.json does not match .*lonely.safetensors: its 'model' differs"):
         load_exported(lonely)
 
 

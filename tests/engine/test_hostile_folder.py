@@ -22,7 +22,7 @@ from test_rel_privileges import as_ordinary_user
 
 from workbench.engine.data import load_decoded, scan_dataset
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.events import EpochEnded, Message, RunFinished, RunStarted
+from workbench.engine.training.events import EpochEnded, FileSkipped, Message, RunFinished, RunStarted
 from workbench.engine.training.trainer import Trainer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
@@ -278,14 +278,9 @@ def test_the_real_trainer_trains_on_the_good_files_and_reports_the_bad(hostile_f
     assert started.train_images + started.val_images == len(corpus.good_train)
     assert started.test_images == len(corpus.good_test)
     assert len([e for e in events if isinstance(e, EpochEnded)]) == 1
-    skipped = {}
-    for event in events:
-        if isinstance(event, Message) and event.text.startswith("skipped "):
-            path, _, reason = event.text.removeprefix("skipped ").partition(": ")  # no ": " in these paths
-            skipped[path] = reason
-            assert event.level == "warning"
+    skipped = {event.path: event.reason for event in events if isinstance(event, FileSkipped)}
     check_bad_files_reported(corpus, skipped)
-    warnings = [e.text for e in events if isinstance(e, Message) and not e.text.startswith("skipped ")]
+    warnings = [e.text for e in events if isinstance(e, Message)]
     assert any("identical to train images" in w for w in warnings)
     print(
         f"\nhostile corpus: {len(corpus.kinds)} kinds of input, {len(corpus.bad)} bad files reported, 0 crashes"

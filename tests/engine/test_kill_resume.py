@@ -37,7 +37,7 @@ KILL_TRIALS = 20  # kills that hit an unfinished run; the issue asks for at leas
 STARTUP_KILLS = 2
 KILLS_PER_RUN = 7
 RUN_LINE = re.compile(r"^run (\S+): ")  # printed once the run exists, just before its first epoch
-FINISHED_LINE = re.compile(r"^finished: ")  # printed once the registry says finished
+FINISHED_LINE = re.compile(r"^finished\b")  # printed once the registry says finished
 HANG_SECONDS = 90  # a process that neither ends nor is killed by then is a hang: fail with its output
 
 

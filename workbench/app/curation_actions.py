@@ -14,6 +14,7 @@ from workbench.app import dialogs
 from workbench.app.curation import Curator
 from workbench.app.thumbnails import ThumbItem, ThumbnailModel
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.names import display_name
 
 
 class CurationActions(QWidget):
@@ -30,6 +31,7 @@ class CurationActions(QWidget):
     ):
         super().__init__(parent)
         self.curator = Curator()
+        self._classes: list[str] = []
         self._thumbnails = thumbnails
         self._selected_item = selected_item
         self._locked = False
@@ -57,9 +59,20 @@ class CurationActions(QWidget):
         layout.addWidget(self.undo_button)
 
     def set_classes(self, classes: list[str]) -> None:
-        """The classes an image can be moved to."""
+        """The classes an image can be moved to.
+
+        The combo box shows `display_name`s; the on-disk names stay here, by row: Qt drops the lone
+        surrogates of a name that is not UTF-8 (from its text and its item data alike), and a move to the
+        mangled name would make a new folder.
+        """
+        self._classes = list(classes)
         self.move_target.clear()
-        self.move_target.addItems(classes)
+        self.move_target.addItems([display_name(name) for name in classes])
+
+    def target_class(self) -> str:
+        """The on-disk name of the class chosen in the combo box ("" when none)."""
+        row = self.move_target.currentIndex()
+        return self._classes[row] if 0 <= row < len(self._classes) else ""
 
     def set_locked(self, locked: bool) -> None:
         """While a run reads the files, curation (which moves them) waits."""
@@ -81,22 +94,24 @@ class CurationActions(QWidget):
         if not confirmed and not dialogs.confirm(
             self,
             "Exclude image",
-            f"Move\n{item.path}\ninto a hidden '.excluded' folder so training skips it?\n\nYou can undo this (Ctrl+Z).",
+            f"Move\n{display_name(item.path)}\ninto a hidden '.excluded' folder so training skips it?\n\n"
+            "You can undo this (Ctrl+Z).",
         ):
             return
         self._apply(lambda: self.curator.exclude(item.path, item.class_name), item)
 
     def move_selected(self, *, confirmed: bool = False) -> None:
         item = self._selected_item()
-        target = self.move_target.currentText()
+        target = self.target_class()
         if item is None or item.excluded or self._locked or not target or target == item.class_name:
             if item is not None and target == item.class_name:
-                self.status_message.emit(f"The image is already in class '{target}'.")
+                self.status_message.emit(f"The image is already in class '{display_name(target)}'.")
             return
         if not confirmed and not dialogs.confirm(
             self,
             "Move image",
-            f"Move\n{item.path}\nfrom class '{item.class_name}' to '{target}'?\n\nYou can undo this (Ctrl+Z).",
+            f"Move\n{display_name(item.path)}\nfrom class '{display_name(item.class_name)}' to "
+            f"'{display_name(target)}'?\n\nYou can undo this (Ctrl+Z).",
         ):
             return
         self._apply(lambda: self.curator.relabel(item.path, item.class_name, target), item)
@@ -110,10 +125,11 @@ class CurationActions(QWidget):
         if move.action == "exclude":
             new_item = ThumbItem(str(move.destination), item.class_name, item.split, excluded=True)
         else:
-            new_item = ThumbItem(str(move.destination), move.detail.split(" → ")[1], item.split)
+            new_item = ThumbItem(str(move.destination), move.new_class, item.split)
         self._thumbnails.update_item(item.path, new_item)
         self.curated.emit(
-            f"{'Excluded' if move.action == 'exclude' else 'Moved'} {Path(item.path).name} ({move.detail})."
+            f"{'Excluded' if move.action == 'exclude' else 'Moved'} {display_name(Path(item.path).name)} "
+            f"({move.detail})."
         )
 
     def undo(self) -> None:
@@ -126,8 +142,10 @@ class CurationActions(QWidget):
             return
         if move is None:
             return
-        old_class = move.detail.split(" → ")[0]
+        old_class = move.old_class  # on-disk name: the thumbnail items are keyed by it
         current = self._thumbnails.row_of(str(move.destination))
         split = self._thumbnails.item(current).split if current is not None else "train"
         self._thumbnails.update_item(str(move.destination), ThumbItem(str(move.source), old_class, split))
-        self.curated.emit(f"Undone: {Path(move.source).name} is back in '{old_class}'.")
+        self.curated.emit(
+            f"Undone: {display_name(Path(move.source).name)} is back in '{display_name(old_class)}'."
+        )

@@ -9,7 +9,6 @@ image_preview, curation_actions); this panel lays them out and shows a scan's re
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
@@ -205,9 +204,7 @@ class DatasetPanel(QWidget):
     def show_summary(self, summary: DatasetSummary) -> None:
         self.summary = summary
         self.folders = list(summary.folders)
-        self.curator = Curator(
-            {Path(f).name: Path(f) for f in summary.folders} if len(summary.folders) > 1 else None
-        )
+        self.curator = Curator(roots=summary.folders)  # moves follow the scan's own rule for these roots
         self.title.setText(summary.status_text())
         self.title.setToolTip("\n".join(summary.folders))
         self.image_grid.show_dataset(summary)

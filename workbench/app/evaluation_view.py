@@ -46,9 +46,10 @@ def interpret_run(run_ref: str, split: str) -> tuple[Any, Any]:  # worker thread
     from workbench.engine.errors import ConfigError
     from workbench.engine.evaluation.interpretation import ClassificationInterpretation
     from workbench.engine.runs import RunRegistry
+    from workbench.engine.training.config import dataset_roots
 
     record = RunRegistry().get(run_ref)
-    data = record.config.get("data") or record.dataset
+    data = dataset_roots(record.config.get("data"))
     if not data:
         raise ConfigError(
             f"run {record.run_id} does not record its dataset folder, so it cannot be evaluated"
@@ -208,6 +209,7 @@ class EvaluationView(QWidget):
 
     def _show(self, result: tuple[Any, Any]) -> None:
         self.interpretation, self.report = result
+        self._own_curator = None  # the next move follows this run's dataset folders
         report = self.report
         top5 = f" · top-5 {report.top5:.1%}" if report.top5 is not None else ""
         loss = f" · loss {report.loss:.3f}" if report.loss is not None else ""
@@ -288,7 +290,8 @@ class EvaluationView(QWidget):
         if self._own_curator is None:  # a view used on its own, without the dataset browser
             from workbench.app.curation import Curator
 
-            self._own_curator = Curator()
+            predictions = getattr(self.interpretation, "predictions", None)
+            self._own_curator = Curator(roots=getattr(predictions, "roots", None))
         return self._own_curator
 
     def exclude_selected(self) -> None:

@@ -25,14 +25,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.training.config import DEVICES, OPTIMIZERS, SCHEDULES, AugmentConfig, TrainConfig
+from workbench.engine.errors import ConfigError
+from workbench.engine.training.config import AugmentConfig, Option, Rule, TrainConfig, options
 
 AUTO = "auto"
+SPIN_MAX = 2**31 - 1  # QSpinBox holds a C int
+
+# Presentation only: labels and the order of the groups. What each option accepts (range, choices), its
+# default and its tooltip come from the engine's declaration (`config.options()`), never from here.
+GROUPS: dict[str, list[tuple[str, str]]] = {
+    "Optimization": [
+        ("epochs", "Epochs"),
+        ("batch_size", "Batch size"),
+        ("lr", "Learning rate"),
+        ("optimizer", "Optimizer"),
+        ("schedule", "Schedule"),
+        ("weight_decay", "Weight decay"),
+        ("label_smoothing", "Label smoothing"),
+    ],
+    "Augmentation (training images only)": [("tta", "test on image + mirror")],
+    "Data and hardware": [
+        ("img_size", "Image size"),
+        ("val_split", "Validation split"),
+        ("seed", "Seed"),
+        ("device", "Device"),
+        ("amp", "mixed precision"),
+    ],
+}
+STEPS = {"weight_decay": (1e-4, 5), "label_smoothing": (0.05, 2), "val_split": (0.05, 2)}  # step, decimals
+
+
+def _tip(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _spin(low: int, high: int, value: int, tip: str, auto: bool = False) -> QSpinBox:
     box = QSpinBox()
-    box.setRange(low - 1 if auto else low, high)
+    box.setRange(low - 1 if auto else low, min(high, SPIN_MAX))
     if auto:
         box.setSpecialValueText(AUTO)  # shown for the minimum, which stands for "engine chooses"
     box.setValue(value)
@@ -42,8 +71,8 @@ def _spin(low: int, high: int, value: int, tip: str, auto: bool = False) -> QSpi
 
 def _double(low: float, high: float, value: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
-    box.setRange(low, high)
     box.setDecimals(decimals)
+    box.setRange(low, high)
     box.setSingleStep(step)
     box.setValue(value)
     box.setToolTip(tip)
@@ -58,6 +87,24 @@ def _combo(items: tuple[str, ...], value: str, tip: str) -> QComboBox:
     return box
 
 
+def option_widget(name: str, spec: Option, default: Any) -> QWidget:
+    """The control for one engine option, shaped by its rule: a spin box (with 'auto' where the engine may
+    choose), a number box inside the allowed range, a list of the allowed choices, or a check box."""
+    rule, tip = spec.rule, _tip(spec.help)
+    if rule.choices and str in rule.kinds:
+        return _combo(tuple(rule.choices), default, tip)
+    if bool in rule.kinds:
+        box = QCheckBox()
+        box.setChecked(bool(default))
+        box.setToolTip(tip)
+        return box
+    if int in rule.kinds:
+        return _spin(int(rule.low or 0), int(rule.high or SPIN_MAX), default or 0, tip, auto=rule.optional)
+    step, decimals = STEPS.get(name, (0.01, 3))
+    high = rule.high - 10.0**-decimals if rule.high_open else rule.high  # a box cannot exclude its maximum
+    return _double(rule.low or 0.0, high if high is not None else 1e6, default, step, decimals, tip)
+
+
 class HyperparameterForm(QWidget):
     """Grouped form; `values()` gives TrainConfig keyword arguments, `set_values()` restores them."""
 
@@ -67,45 +114,27 @@ class HyperparameterForm(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         d = TrainConfig()
-        self.epochs = _spin(
-            1,
-            1000,
-            0,
-            "Passes over the training images. 'auto' lets the engine choose from the dataset size.",
-            auto=True,
-        )
-        self.batch_size = _spin(
-            1,
-            4096,
-            0,
-            "Images per optimization step. Larger is faster per image but needs more memory. 'auto' lets the "
-            "engine choose: 128, smaller for small folders so a run takes enough steps.",
-            auto=True,
-        )
+        declared = options()
+        self.fields: dict[str, QWidget] = {}
+        for rows in GROUPS.values():
+            for name, label in rows:
+                if name == "lr":
+                    continue  # a text box with the LR finder beside it, below
+                widget = option_widget(name, declared[name], getattr(d, name))
+                if isinstance(widget, QCheckBox):
+                    widget.setText(label)
+                self.fields[name] = widget
+                setattr(self, name, widget)
         self.lr = QLineEdit()
         self.lr.setPlaceholderText(AUTO)
-        self.lr.setValidator(QDoubleValidator(1e-8, 10.0, 8))
-        self.lr.setToolTip("Peak learning rate. Empty = the optimizer's usual value. Try the LR finder.")
+        lr_rule = declared["lr"].rule
+        self.lr.setValidator(QDoubleValidator(1e-8, lr_rule.high or 10.0, 8))
+        self.lr.setToolTip(_tip(declared["lr"].help) + " Empty = the engine chooses. Try the LR finder.")
         self.lr_find_button = QPushButton("LR finder")
         self.lr_find_button.setToolTip(
             "Sweep the learning rate on a few batches, plot loss against it and suggest a value"
         )
         self.lr_find_button.clicked.connect(self.lr_find_requested)
-        self.optimizer = _combo(
-            OPTIMIZERS, d.optimizer, "SGD with Nesterov momentum 0.9 (the course's choice), Adam or AdamW."
-        )
-        self.schedule = _combo(
-            SCHEDULES,
-            d.schedule,
-            "How the learning rate changes: one-cycle warm-up then anneal, cosine decay, /10 every N epochs (step), "
-            "/10 when validation accuracy stalls (plateau), or constant.",
-        )
-        self.weight_decay = _double(
-            0, 1, d.weight_decay, 1e-4, 5, "L2 penalty on the weights (regularization)."
-        )
-        self.label_smoothing = _double(
-            0, 0.5, d.label_smoothing, 0.05, 2, "Soften one-hot targets: 0.1 often helps generalization."
-        )
 
         shown = d.augment or AugmentConfig()  # what the manual fields start from
         self.augment_auto = QCheckBox("automatic (chosen from the run length)")
@@ -127,92 +156,38 @@ class HyperparameterForm(QWidget):
             0, 1, shown.contrast, 0.05, 2, "Random contrast change of up to ±this fraction; 0 = off."
         )
 
-        self.img_size = _spin(
-            8,
-            1024,
-            0,
-            "Side in pixels images are resized to. 'auto' = from the data and the model.",
-            auto=True,
-        )
-        self.val_split = _double(
-            0, 0.5, d.val_split, 0.05, 2, "Fraction held out for validation when the folder has no val split."
-        )
-        self.seed = _spin(0, 2**31 - 1, d.seed, "Random seed for the split, initialization and augmentation.")
-        self.device = _combo(
-            DEVICES, d.device, "Where to train: auto picks CUDA, then Apple MPS, then the CPU."
-        )
-        self.amp = QCheckBox("mixed precision")
-        self.amp.setChecked(d.amp)
-        self.amp.setToolTip(
-            "bf16/fp16 on a GPU, bf16 on CPUs that have it natively (AMX, AVX512-BF16): faster and lighter."
-        )
-        self.tta = QCheckBox("test on image + mirror")
-        self.tta.setChecked(d.tta)
-        self.tta.setToolTip(
-            "When training flips images, judge the test set (and predictions) on each image and its mirror,\n"
-            "averaged: one more forward pass, usually a few tenths of a point more accuracy."
-        )
-
         lr_row = QHBoxLayout()
         lr_row.setContentsMargins(0, 0, 0, 0)
         lr_row.addWidget(self.lr, 1)
         lr_row.addWidget(self.lr_find_button)
         lr_widget = QWidget()
         lr_widget.setLayout(lr_row)
+        augment_rows = [
+            ("", self.augment_auto),
+            ("", self.flip),
+            ("Shift (px)", self.shift),
+            ("Brightness", self.brightness),
+            ("Contrast", self.contrast),
+        ]
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(
-            self._group(
-                "Optimization",
-                [
-                    ("Epochs", self.epochs),
-                    ("Batch size", self.batch_size),
-                    ("Learning rate", lr_widget),
-                    ("Optimizer", self.optimizer),
-                    ("Schedule", self.schedule),
-                    ("Weight decay", self.weight_decay),
-                    ("Label smoothing", self.label_smoothing),
-                ],
-            )
-        )
-        layout.addWidget(
-            self._group(
-                "Augmentation (training images only)",
-                [
-                    ("", self.augment_auto),
-                    ("", self.flip),
-                    ("Shift (px)", self.shift),
-                    ("Brightness", self.brightness),
-                    ("Contrast", self.contrast),
-                    ("", self.tta),
-                ],
-            )
-        )
-        layout.addWidget(
-            self._group(
-                "Data and hardware",
-                [
-                    ("Image size", self.img_size),
-                    ("Validation split", self.val_split),
-                    ("Seed", self.seed),
-                    ("Device", self.device),
-                    ("", self.amp),
-                ],
-            )
-        )
+        for title, rows in GROUPS.items():
+            shown_rows = [
+                ("" if isinstance(self.fields.get(name), QCheckBox) else label,
+                 lr_widget if name == "lr" else self.fields[name])
+                for name, label in rows
+            ]
+            if title.startswith("Augmentation"):
+                shown_rows = augment_rows + shown_rows
+            layout.addWidget(self._group(title, shown_rows))
         layout.addStretch(1)
 
-        for box in (self.epochs, self.batch_size, self.shift, self.img_size, self.seed):
-            box.valueChanged.connect(self.changed)
-        for box in (self.weight_decay, self.label_smoothing, self.brightness, self.contrast, self.val_split):
-            box.valueChanged.connect(self.changed)
-        for combo in (self.optimizer, self.schedule, self.device):
-            combo.currentTextChanged.connect(self.changed)
+        for widget in (*self.fields.values(), self.shift, self.brightness, self.contrast, self.flip):
+            _on_change(widget, self.changed)
         self.augment_auto.toggled.connect(self._update_augment_fields)
+        self.augment_auto.toggled.connect(self.changed)
         self._update_augment_fields()
-        for check in (self.flip, self.amp, self.tta, self.augment_auto):
-            check.toggled.connect(self.changed)
         self.lr.textChanged.connect(self.changed)
 
     @staticmethod
@@ -246,29 +221,19 @@ class HyperparameterForm(QWidget):
 
     def values(self) -> dict[str, Any]:
         """TrainConfig keyword arguments (None = the engine chooses)."""
-        return {
-            "epochs": self.epochs.value() or None,
-            "batch_size": self.batch_size.value() or None,
-            "lr": self.learning_rate(),
-            "optimizer": self.optimizer.currentText(),
-            "schedule": self.schedule.currentText(),
-            "weight_decay": self.weight_decay.value(),
-            "label_smoothing": self.label_smoothing.value(),
-            "augment": None
+        values = {name: _read(widget) for name, widget in self.fields.items()}
+        values["lr"] = self.learning_rate()
+        values["augment"] = (
+            None
             if self.augment_auto.isChecked()
             else AugmentConfig(
                 crop_padding=self.shift.value(),
                 flip=self.flip.isChecked(),
                 brightness=self.brightness.value(),
                 contrast=self.contrast.value(),
-            ),
-            "img_size": self.img_size.value() if self.img_size.value() >= 8 else None,
-            "val_split": self.val_split.value(),
-            "seed": self.seed.value(),
-            "device": self.device.currentText(),
-            "amp": self.amp.isChecked(),
-            "tta": self.tta.isChecked(),
-        }
+            )
+        )
+        return values
 
     def to_settings(self) -> dict[str, Any]:
         """`values()` as plain JSON types, for the settings file."""
@@ -278,42 +243,14 @@ class HyperparameterForm(QWidget):
         return values
 
     def set_values(self, values: dict[str, Any]) -> None:
-        """Restore from a settings dict or a run's config; unknown keys and bad values are skipped."""
-
-        def number(key: str, kind: type) -> Any:
-            try:
-                return kind(values[key]) if values.get(key) is not None else None
-            except (TypeError, ValueError):
-                return None
-
-        if "epochs" in values:
-            self.epochs.setValue(number("epochs", int) or 0)
-        if number("batch_size", int):
-            self.batch_size.setValue(number("batch_size", int))
-        if "lr" in values:
-            lr = number("lr", float)
-            self.lr.setText(f"{lr:.3g}" if lr else "")
-        for key, combo in (
-            ("optimizer", self.optimizer),
-            ("schedule", self.schedule),
-            ("device", self.device),
-        ):
-            if isinstance(values.get(key), str) and combo.findText(values[key]) >= 0:
-                combo.setCurrentText(values[key])
-        for key, box in (
-            ("weight_decay", self.weight_decay),
-            ("label_smoothing", self.label_smoothing),
-            ("val_split", self.val_split),
-        ):
-            if number(key, float) is not None:
-                box.setValue(number(key, float))
-        if "img_size" in values:
-            self.img_size.setValue(number("img_size", int) or self.img_size.minimum())
-        if number("seed", int) is not None:
-            self.seed.setValue(number("seed", int))
-        for key, check in (("amp", self.amp), ("tta", self.tta)):
-            if isinstance(values.get(key), bool):
-                check.setChecked(values[key])
+        """Restore from a settings dict or a run's config; unknown keys and values the engine's rule refuses
+        are skipped (a settings file edited by hand, or written by another version)."""
+        declared = options()
+        for name, widget in self.fields.items():
+            if name in values and _acceptable(declared[name].rule, name, values[name]):
+                _write(widget, values[name])
+        if "lr" in values and _acceptable(declared["lr"].rule, "lr", values["lr"]):
+            self.lr.setText(f"{values['lr']:.3g}" if values["lr"] else "")
         augment = values.get("augment")
         if "augment" in values:
             self.augment_auto.setChecked(augment is None)
@@ -324,3 +261,46 @@ class HyperparameterForm(QWidget):
             self.shift.setValue(int(augment.get("crop_padding", self.shift.value()) or 0))
             self.brightness.setValue(float(augment.get("brightness", 0) or 0))
             self.contrast.setValue(float(augment.get("contrast", 0) or 0))
+
+
+def _acceptable(rule: Rule, name: str, value: Any) -> bool:
+    try:
+        rule.check(name, value)
+    except ConfigError:
+        return False
+    return True
+
+
+def _read(widget: QWidget) -> Any:
+    """A control's value as the engine's option: 'auto' (a spin box at its minimum) is None."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, QComboBox):
+        return widget.currentText()
+    if isinstance(widget, QSpinBox):
+        auto = widget.specialValueText() == AUTO and widget.value() == widget.minimum()
+        return None if auto else widget.value()
+    if isinstance(widget, QDoubleSpinBox):
+        return widget.value()
+    raise TypeError(f"no value reader for {type(widget).__name__}")
+
+
+def _write(widget: QWidget, value: Any) -> None:
+    if isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, QComboBox):
+        if widget.findText(str(value)) >= 0:
+            widget.setCurrentText(str(value))
+    elif isinstance(widget, QSpinBox):
+        widget.setValue(widget.minimum() if value is None else int(value))
+    elif isinstance(widget, QDoubleSpinBox):
+        widget.setValue(float(value))
+
+
+def _on_change(widget: QWidget, signal: Any) -> None:
+    if isinstance(widget, QCheckBox):
+        widget.toggled.connect(signal)
+    elif isinstance(widget, QComboBox):
+        widget.currentTextChanged.connect(signal)
+    else:
+        widget.valueChanged.connect(signal)

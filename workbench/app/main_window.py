@@ -10,7 +10,6 @@ is kept between launches in `window_settings`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +188,7 @@ class MainWindow(ResultTabsMixin, QMainWindow):
             raise ConfigError("no model selected: pick one in the Model tab")
         if model is not None:  # "Let the workbench choose": the engine decides model, weights and recipe
             options.update(self.model_panel.transfer_options())
-        return TrainConfig(data=os.pathsep.join(self.dataset_panel.folders), model=model, **options)
+        return TrainConfig(data=list(self.dataset_panel.folders), model=model, **options)
 
     def _on_run_state(self, state: str) -> None:
         self.status.show_run_state(state, self.training_panel.last_run_id)

@@ -17,6 +17,8 @@ from workbench.app.export_dialog import ExportDialog
 from workbench.app.inspector_view import InspectorView
 from workbench.app.predictions_view import PredictionsView
 from workbench.app.runs_view import RunsView
+from workbench.engine.errors import ConfigError
+from workbench.engine.training.config import dataset_roots
 
 if TYPE_CHECKING:
     from workbench.app.dataset_panel import DatasetPanel
@@ -108,7 +110,10 @@ class ResultTabsMixin:
         self.training_panel.form.set_values(config)
         if record.model:
             self.model_panel.select_model(record.model)
-        folders = [f for f in str(config.get("data", "")).split(os.pathsep) if f]
+        try:
+            folders = dataset_roots(config.get("data"))
+        except ConfigError:
+            folders = []
         if folders and all(os.path.isdir(f) for f in folders) and folders != self.dataset_panel.folders:
             self.load_dataset(folders)
         self.tabs.setCurrentWidget(self.training_panel)

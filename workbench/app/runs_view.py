@@ -24,22 +24,21 @@ from PySide6.QtWidgets import (
 
 from workbench.app import dialogs
 from workbench.app.lazy import LazyWidget
-from workbench.app.run_picker import list_runs
 from workbench.app.workers import Failure, run_in_background
+from workbench.engine.names import display_name
+from workbench.engine.training.event_text import duration, percent
 
 COLUMNS = ("run", "model", "dataset", "status", "best val acc", "test acc", "date", "duration")
 RECORD_ROLE = Qt.ItemDataRole.UserRole
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+def list_runs_and_warnings() -> tuple[list[Any], list[str]]:  # worker thread
+    """The runs and what the registry had to say while reading them (a rebuilt registry, a damaged row)."""
+    from workbench.engine.runs import RunRegistry
 
-
-def _percent(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None else "–"
+    registry = RunRegistry()
+    records = registry.list_runs()
+    return records, list(registry.warnings)
 
 
 def delete_run(run_id: str) -> str:  # worker thread
@@ -125,6 +124,13 @@ class RunsView(QWidget):
             self.buttons[key] = button
         buttons.addStretch(1)
 
+        # What the registry repaired or could not: shown above the table until the next refresh.
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warning.setStyleSheet("color: #a15c00;")
+        self.warning.hide()
+
         self.details = QLabel("Double-click a run to open it.")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -144,6 +150,7 @@ class RunsView(QWidget):
         splitter.setSizes([300, 520])
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
+        layout.addWidget(self.warning)
         layout.addWidget(splitter, 1)
 
     @property
@@ -156,12 +163,18 @@ class RunsView(QWidget):
 
     # ---- listing -------------------------------------------------------------------------------
     def refresh(self) -> None:
-        run_in_background(self, list_runs, on_done=self._show_runs, on_error=self._failed)
+        run_in_background(self, list_runs_and_warnings, on_done=self._show_listing, on_error=self._failed)
 
     def _failed(self, failure: Failure) -> None:
         dialogs.show_error(
             self, "Run history", failure.message, "" if failure.is_user_error else failure.details
         )
+
+    def _show_listing(self, listing: tuple[list[Any], list[str]]) -> None:
+        records, warnings = listing
+        self.warning.setText("\n".join(f"⚠ {text}" for text in warnings))
+        self.warning.setVisible(bool(warnings))
+        self._show_runs(records)
 
     def _show_runs(self, records: list[Any]) -> None:
         self.records = {record.run_id: record for record in records}
@@ -174,13 +187,15 @@ class RunsView(QWidget):
                 SortItem(record.model, record.model),
                 SortItem(record.dataset, record.dataset),
                 SortItem(record.status, record.status),
-                SortItem(_percent(record.best_val_acc), record.best_val_acc),
-                SortItem(_percent(record.test_acc), record.test_acc),
+                SortItem(percent(record.best_val_acc), record.best_val_acc),
+                SortItem(percent(record.test_acc), record.test_acc),
                 SortItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)), record.created),
-                SortItem(format_duration(record.updated - record.created), record.updated - record.created),
+                SortItem(duration(record.updated - record.created), record.updated - record.created),
             )
             cells[0].setData(RECORD_ROLE, record.run_id)
-            cells[2].setToolTip(record.dataset)
+            cells[2].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
+            if record.status in ("missing", "damaged"):  # the run cannot be used as listed: say why
+                cells[3].setToolTip(record.reason)
             for column, item in enumerate(cells):
                 table.setItem(row, column, item)
         table.setSortingEnabled(True)
@@ -220,8 +235,8 @@ class RunsView(QWidget):
             f"model <b>{record.model}</b> · status {record.status}"
             + (f" ({record.reason})" if record.reason else ""),
             f"dataset {record.dataset}",
-            f"epochs {record.epochs_done} · best val acc {_percent(record.best_val_acc)} · "
-            f"test acc {_percent(record.test_acc)}",
+            f"epochs {record.epochs_done} · best val acc {percent(record.best_val_acc)} · "
+            f"test acc {percent(record.test_acc)}",
             f"last epoch: train loss {last.get('train_loss', float('nan')):.4f}, "
             f"val loss {last.get('val_loss') or float('nan'):.4f}"
             if last

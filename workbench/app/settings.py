@@ -7,7 +7,6 @@ isolated) and a user can read or delete it by hand.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +55,16 @@ class AppSettings:
         """The folders last opened: one dataset folder, or several that are one class each."""
         value = self._qs.value("dataset/last", "")
         text = value if isinstance(value, str) else ""
-        return [part for part in text.split(os.pathsep) if part]
+        try:  # a JSON list: a folder's name may hold any character, os.pathsep included
+            folders = json.loads(text)
+        except json.JSONDecodeError:
+            folders = [text] if text else []  # written before the list: one folder
+        if not isinstance(folders, list):
+            return []
+        return [f for f in folders if isinstance(f, str) and f]
 
     def set_last_dataset(self, folders: list[str]) -> None:
-        self._qs.setValue("dataset/last", os.pathsep.join(folders))
+        self._qs.setValue("dataset/last", json.dumps(list(folders)))
 
     def sample_offered(self) -> bool:
         return self._bool("dataset/sample_offered", False)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
+from workbench.engine.names import name_bytes
 
 THUMB_SIDE = 72
 MAX_QUEUED = 1000  # about ten screenfuls of thumbnail requests
@@ -132,12 +133,14 @@ def _cache_key(path: str, side: int) -> str | None:
     except OSError:
         return None
     text = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{side}"
-    return hashlib.sha1(text.encode()).hexdigest()
+    return hashlib.sha1(name_bytes(text)).hexdigest()  # any file name, UTF-8 or not
 
 
 class _LoaderSignals(QObject):
-    loaded = Signal(str, QImage)  # path, thumbnail
-    failed = Signal(str, str)  # path, reason
+    # object, not str: a str signal argument goes through QString, which drops the lone surrogates Python
+    # uses for file names that are not UTF-8, and the path would no longer match the request
+    loaded = Signal(object, QImage)  # path, thumbnail
+    failed = Signal(object, str)  # path, reason
 
 
 def _load_thumbnail(path: str, side: int, disk_cache: Path | None, signals: _LoaderSignals) -> None:
@@ -171,8 +174,8 @@ class ThumbnailLoader(QObject):
     ones are forgotten and asked for again if they come back into view).
     """
 
-    loaded = Signal(str, QImage)
-    failed = Signal(str, str)
+    loaded = Signal(object, QImage)  # path (object: see _LoaderSignals), thumbnail
+    failed = Signal(object, str)
 
     def __init__(self, side: int = THUMB_SIDE, use_disk_cache: bool = True, parent: QObject | None = None):
         super().__init__(parent)

@@ -241,7 +241,7 @@ class TrainingPanel(TrainingProgressMixin, QWidget):
         self.session.ended.connect(self._on_ended)
         self.progress.setRange(0, 0)  # busy until the trainer says how many steps there are
         self.progress.setFormat("starting…")
-        self._log(("Resuming run " + resume) if resume else f"Starting: {config.model} on {config.data}")
+        self._log(("Resuming run " + resume) if resume else f"Starting: {config.model} on {', '.join(config.data)}")
         self._set_state("starting")
         self.session.start()
 

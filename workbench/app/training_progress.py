@@ -13,6 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.app import dialogs
+from workbench.engine.training import event_text
+from workbench.engine.training.events import (
+    CheckpointSaved,
+    DataProgress,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    StepEnded,
+)
 
 if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
@@ -21,81 +30,10 @@ if TYPE_CHECKING:
     from workbench.app.plots import TrainingPlots
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-# ---- log lines ---------------------------------------------------------------------------------
-def message_line(event: Any) -> str:
-    return ("⚠ " if event.level == "warning" else "") + event.text
-
-
-def epoch_line(event: Any) -> str:
-    if getattr(event, "stage", ""):
-        cv = (
-            f" · cross-validated {percent(event.cv_accuracy)} ± {percent(event.cv_se or 0)}"
-            if event.cv_accuracy is not None
-            else ""
-        )
-        val = (
-            ""
-            if event.val_acc is None
-            else f" · val acc {percent(event.val_acc)} of {event.val_images} images"
-        )
-        return f"stage 1, instant model ({event.stage}): train acc {percent(event.train_acc)}{val}{cv} · {event.seconds:.1f} s"
-    return (
-        f"epoch {event.epoch}: train loss {event.train_loss:.4f} acc {percent(event.train_acc)}"
-        + (
-            f" · val loss {event.val_loss:.4f} acc {percent(event.val_acc)}"
-            if event.val_loss is not None
-            else ""
-        )
-        + f" · {event.seconds:.1f} s"
-    )
-
-
-def checkpoint_line(event: Any) -> str:
-    return f"checkpoint saved (epoch {event.epoch}{', the model the run keeps' if event.best else ''}): {event.path}"
-
-
-def run_started_line(event: Any) -> str:
-    return (
-        f"Run {event.run_id}: {event.model} on {event.device}; {len(event.classes)} classes; "
-        f"{event.train_images:,} train / {event.val_images:,} val / {event.test_images:,} test images; "
-        f"{event.epochs} epochs of {event.steps_per_epoch} steps"
-    )
-
-
-def run_started_status(event: Any) -> str:
+def run_started_status(event: RunStarted) -> str:
     return f"Training {event.model} on {event.device}: run {event.run_id}" + (
         f", resumed at epoch {event.start_epoch}" if event.start_epoch else ""
     )
-
-
-def run_summary(event: Any) -> str:
-    """One line for a RunFinished event: status, epochs, accuracies, and why it ended."""
-    summary = f"Run {event.status}"
-    if event.epochs:
-        summary += f" after {event.epochs} epoch{'s' if event.epochs != 1 else ''}"
-    if event.val_accuracy is not None:
-        summary += f" · val accuracy {percent(event.val_accuracy)}"
-    if event.test_accuracy is not None:
-        summary += f" · test accuracy {percent(event.test_accuracy)}"
-    if event.reason:
-        summary += f" — {event.reason}"
-    return summary
-
-
-# ---- progress bar text -------------------------------------------------------------------------
-def data_progress_text(event: Any) -> str:
-    return f"{event.stage}: {event.done:,} / {event.total:,} images" if event.total else f"{event.stage}…"
 
 
 @dataclass
@@ -121,7 +59,7 @@ class RunProgress:
         eta = ""
         if done_here > 0:
             seconds_per_step = (now - self.t0) / done_here
-            eta = f" · ETA {format_duration(seconds_per_step * (total - event.step))}"
+            eta = f" · ETA {event_text.duration(seconds_per_step * (total - event.step))}"
         in_epoch = event.step_in_epoch or ((event.step - 1) % per_epoch + 1)
         text = (
             f"epoch {event.epoch}/{self.epochs} · step {in_epoch}/{per_epoch} · "
@@ -153,24 +91,24 @@ class TrainingProgressMixin:
         self.plots.add_events(events)
         last_step = None
         for event in events:
-            kind = type(event).__name__
-            if kind == "StepEnded":
-                last_step = event
-            elif kind == "RunStarted":
-                self._on_run_started(event)
-            elif kind == "DataProgress":
-                self.progress.setRange(0, max(event.total, 1) if event.total else 0)
-                self.progress.setValue(event.done)
-                self.progress.setFormat(data_progress_text(event))
-            elif kind == "Message":
-                self._log(message_line(event))
-            elif kind == "EpochEnded":
-                self._log(epoch_line(event))
-            elif kind == "CheckpointSaved":
-                self.last_checkpoint = event.path
-                self._log(checkpoint_line(event))
-            elif kind == "RunFinished":
-                self._on_run_finished(event)
+            match event:
+                case StepEnded():
+                    last_step = event
+                case RunStarted():
+                    self._on_run_started(event)
+                case DataProgress():
+                    self.progress.setRange(0, max(event.total, 1) if event.total else 0)
+                    self.progress.setValue(event.done)
+                    self.progress.setFormat(event_text.data_progress_text(event))
+                case CheckpointSaved():
+                    self.last_checkpoint = event.path
+                    self._log(event_text.checkpoint_line(event))
+                case RunFinished():
+                    self._on_run_finished(event)
+                case _:  # messages, skipped files, pause/resume, epochs: a log line each
+                    text = event_text.line(event)
+                    if text is not None:
+                        self._log(("⚠ " if event_text.is_warning(event) else "") + text)
         if last_step is not None:
             self._show_step(last_step)
 
@@ -187,7 +125,7 @@ class TrainingProgressMixin:
             self._set_state("running")
         elif self.state == "paused":
             self.state_changed.emit("paused")
-        self._log(run_started_line(event))
+        self._log(event_text.run_started_line(event))
         if getattr(event, "plan", ""):
             self.plan_label.setText(f"<b>Training:</b> {event.plan}")
             self.plan_label.setToolTip("Why:\n" + "\n".join(event.notes))
@@ -208,13 +146,13 @@ class TrainingProgressMixin:
             self.last_run_id = event.run_id
         if event.checkpoint:
             self.last_checkpoint = event.checkpoint
-        summary = run_summary(event)
+        summary = f"Run {event_text.run_summary(event)}"
         self._log(summary)
         self.status_label.setText(summary)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.progress.setFormat(event.status)
         self._set_state(event.status)
-        if event.status == "failed":
+        if event.status == RunStatus.FAILED:
             dialogs.show_error(self, "Training failed", event.reason or "The run failed.")
         self.run_finished.emit(event)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli.output import Output, format_pct
+from workbench.cli import arguments
+from workbench.cli.output import Output
+from workbench.engine.training.event_text import percent
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -14,7 +16,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("data", help="labeled folder; its test split when it has one, else every image")
     ev.add_argument("--split", default="auto", choices=("auto", "all", "train", "val", "test"))
-    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--device", default="cpu", type=arguments.device)
     ev.add_argument("--json", action="store_true")
     ev.add_argument(
         "--no-tta",
@@ -27,14 +29,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     pr = commands.add_parser("predict", help="classify images with a trained model")
     pr.add_argument("model", metavar="RUN_OR_CHECKPOINT")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    pr.add_argument("--top-k", type=int, default=3)
-    pr.add_argument("--csv", metavar="FILE", help="also write the predictions as CSV")
+    pr.add_argument("--top-k", type=arguments.whole_number(1, 1000), default=3, help="classes listed per image")
+    pr.add_argument("--csv", metavar="FILE", type=arguments.output_file, help="also write the predictions as CSV")
     pr.add_argument(
         "--trust-torchscript",
         action="store_true",
         help="allow a TorchScript file from outside your runs (loading it runs its code)",
     )
-    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--device", default="cpu", type=arguments.device)
     pr.add_argument("--json", action="store_true")
     pr.add_argument(
         "--no-tta",
@@ -57,9 +59,9 @@ def run_eval(args: argparse.Namespace) -> int:
     out.say(report.format_table())
     low, high = report.extra["accuracy_interval_95"]
     out.say(
-        f"{report.num_images} images; accuracy {format_pct(report.accuracy)} "
-        f"(95% interval {format_pct(low)}–{format_pct(high)})"
-        + (f"; top-5 {format_pct(report.top5)}" if report.top5 is not None else "")
+        f"{report.num_images} images; accuracy {percent(report.accuracy, 2)} "
+        f"(95% interval {percent(low, 2)}–{percent(high, 2)})"
+        + (f"; top-5 {percent(report.top5, 2)}" if report.top5 is not None else "")
         + ("; each image averaged with its mirror (--no-tta: single view)" if report.extra.get("flip_averaged") else "")
     )
     for true, predicted, count in report.most_confused(3):

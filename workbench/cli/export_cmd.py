@@ -1,4 +1,5 @@
-"""`workbench export`: a run's model as ONNX, TorchScript or safetensors + JSON, checked against PyTorch."""
+"""`workbench export`: a run's model as ONNX, TorchScript or safetensors, its metadata inside and in a JSON
+copy beside it (`<file>.json`), read back with its digests verified and checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     result = export_run(args.model, args.format, args.out)
+    for leftover in result.removed_leftovers:
+        out.say(f"removed {leftover} (left by an interrupted export)")
     out.say(f"{result.format}: {result.path}")
-    out.say(f"metadata: {result.metadata_path}")
+    out.say(f"metadata: inside the file; a copy in {result.metadata_path}")
+    out.say(f"weights: {result.weights_sha256} (verified on every load)")
     out.say(
         f"checked on {result.check_batch} images: max |difference| from PyTorch {result.max_abs_diff:.2e} "
         f"(< {result.tolerance:g})"

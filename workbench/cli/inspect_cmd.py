@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workbench.cli import arguments
 from workbench.cli.output import Output
 
 COLORMAPS = ("jet", "viridis", "inferno", "gray")  # = workbench.engine.inspection.overlay.COLORMAPS
@@ -16,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_model_and_image(maps)
     maps.add_argument("--layer", help="module name (default: the first convolution); see --list")
     maps.add_argument("--list", action="store_true", help="list the layers with their output shapes")
-    maps.add_argument("--out", metavar="PNG", help="write the grid of channels (sorted by mean activation)")
+    maps.add_argument("--out", metavar="PNG", type=arguments.output_file, help="write the grid of channels (sorted by mean activation)")
     maps.add_argument("--colormap", default="viridis", choices=COLORMAPS)
     maps.add_argument("--json", action="store_true")
     maps.set_defaults(handler=run_feature_maps)
@@ -25,9 +26,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     filters.add_argument("model", metavar="RUN_OR_CHECKPOINT")
     filters.add_argument("--layer", help="a convolution's name (default: the first, shown in colour)")
     filters.add_argument(
-        "--kernels", type=int, default=16, help="deeper layers: kernels shown (one row each)"
+        "--kernels", type=arguments.whole_number(1, 1024), default=16, help="deeper layers: kernels shown (one row each)"
     )
-    filters.add_argument("--out", metavar="PNG", required=True)
+    filters.add_argument("--out", metavar="PNG", type=arguments.output_file, required=True)
     filters.add_argument("--json", action="store_true")
     filters.set_defaults(handler=run_filters)
 
@@ -35,9 +36,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_model_and_image(cam)
     cam.add_argument("--class", dest="class_name", help="class to explain (default: the predicted one)")
     cam.add_argument("--layer", help="layer to read (default: the last feature maps before pooling)")
-    cam.add_argument("--opacity", type=float, default=0.5, help="0 = image only, 1 = heatmap only")
+    cam.add_argument("--opacity", type=arguments.number(0, 1), default=0.5, help="0 = image only, 1 = heatmap only")
     cam.add_argument("--colormap", default="jet", choices=COLORMAPS)
-    cam.add_argument("--out", metavar="PNG", required=True)
+    cam.add_argument("--out", metavar="PNG", type=arguments.output_file, required=True)
     cam.add_argument("--json", action="store_true")
     cam.set_defaults(handler=run_gradcam)
 
@@ -47,7 +48,7 @@ def _add_model_and_image(parser: argparse.ArgumentParser) -> None:
         "model", metavar="RUN_OR_CHECKPOINT", help="run id (or 'last'), run folder or checkpoint file"
     )
     parser.add_argument("image", metavar="IMAGE")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", type=arguments.device)
 
 
 def run_feature_maps(args: argparse.Namespace) -> int:

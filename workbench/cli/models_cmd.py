@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli import arguments
 from workbench.cli.output import Output
 
 
@@ -16,9 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "summary", help="layer table: output shapes, parameters, MACs, receptive field"
     )
     summary.add_argument("model")
-    summary.add_argument("--img-size", type=int, help="input side (default: the model's usual size)")
+    summary.add_argument("--img-size", type=arguments.image_size(), help="input side (default: the model's usual size)")
     summary.add_argument("--in-channels", type=int, default=3, choices=(1, 3))
-    summary.add_argument("--classes", type=int, default=10)
+    summary.add_argument("--classes", type=arguments.whole_number(1, 100_000), default=10)
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(handler=run_summary)
 

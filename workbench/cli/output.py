@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from workbench.engine.names import display_name
+
 
 class Output:
     def __init__(self, as_json: bool):
@@ -17,18 +19,45 @@ class Output:
         # With --json, stdout carries only the final object; human text goes to stderr.
         self.human = sys.stderr if as_json else sys.stdout
         self.interactive = self.human.isatty() and not self.quiet
+        self._closed: set[Any] = set()
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=self.human, flush=True)
+            self._print(text, self.human)
 
     def warn(self, text: str) -> None:
         if not self.quiet:
-            print(f"warning: {text}", file=sys.stderr, flush=True)
+            self._print(f"warning: {text}", sys.stderr)
+
+    def error(self, text: str) -> None:
+        """What failed: always on stderr, so a pipe or a --json reader on stdout never takes it for output."""
+        if not self.quiet:
+            self._print(f"error: {text}", sys.stderr)
 
     def result(self, obj: Any) -> None:
         if self.as_json and not self.quiet:
-            print(json.dumps(_json_safe(obj)), flush=True)
+            self._print(json.dumps(_json_safe(obj)), sys.stdout)
+
+    def _print(self, text: str, stream: Any) -> None:
+        """A reader that went away (`workbench train … | head -3`) stops the output, never the work: the run
+        goes on to its checkpoint, like a training script whose terminal was closed."""
+        if stream in self._closed:
+            return
+        try:
+            print(display_name(text), file=stream, flush=True)
+        except BrokenPipeError:
+            self._closed.add(stream)
+            point_at_devnull(stream)
+
+
+def point_at_devnull(stream: Any) -> None:
+    """Later writes (and the interpreter's last flush) to a closed pipe go nowhere instead of raising."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _json_safe(obj: Any) -> Any:
@@ -40,7 +69,3 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_json_safe(v) for v in obj]
     return obj
-
-
-def format_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}%"

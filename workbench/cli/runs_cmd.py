@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from workbench.cli.output import Output, format_pct
+from workbench.cli.output import Output
+from workbench.engine.training.event_text import percent
+
+# Statuses whose reason is the point of the line (the run cannot be used as listed).
+_EXPLAINED = ("missing", "damaged")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -20,20 +24,25 @@ def run_runs(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     registry = RunRegistry()
-    if args.delete:
-        record = registry.get(args.delete)
-        registry.delete(record.run_id)
-        out.say(f"deleted run {record.run_id}")
-        out.result({"deleted": record.run_id})
-        return 0
-    records = registry.list_runs()
+    try:
+        if args.delete:
+            record = registry.get(args.delete)
+            registry.delete(record.run_id)
+            out.say(f"deleted run {record.run_id}")
+            out.result({"deleted": record.run_id})
+            return 0
+        records = registry.list_runs()
+    finally:  # a rebuilt registry or a damaged row is news even when the command then fails
+        for warning in registry.warnings:
+            out.warn(warning)
     if not records:
         out.say("no runs yet: `workbench train FOLDER` starts one")
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         out.say(
             f"{r.run_id}  {r.status:<11} {r.model:<18} epochs {r.epochs_done:<3} best val "
-            f"{format_pct(r.best_val_acc):>7}  {when}  {r.name}"
+            f"{percent(r.best_val_acc, 2):>7}  {when}  {r.name}"
+            + (f"  ({r.reason})" if r.status in _EXPLAINED else "")
         )
     out.result(
         [

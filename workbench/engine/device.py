@@ -6,8 +6,6 @@ import os
 
 import torch
 
-from workbench.engine.errors import ConfigError
-
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -16,24 +14,22 @@ def pick_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    from workbench.engine.training.config import OptionError
+
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(
-            f"--device {name!r}: not a device name; use auto, cpu, cuda, cuda:N or mps"
-        ) from None
+        raise OptionError("device", name, "not a device name; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise OptionError("device", name, "use auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {name}: no CUDA GPU is available on this machine; use --device cpu or auto"
-        )
+        raise OptionError("device", name, "no CUDA GPU is available on this machine; use cpu or auto")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise OptionError("device", name, f"this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise ConfigError(
-            "--device mps: Apple's Metal backend is not available here; use --device cpu or auto"
-        )
+        raise OptionError("device", name, "Apple's Metal backend is not available here; use cpu or auto")
     return device
 
 

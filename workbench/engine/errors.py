@@ -32,3 +32,15 @@ class ConfigError(WorkbenchError):
 
 class RunNotFoundError(WorkbenchError):
     """No run or checkpoint matches what the user named."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of an exception's message, at most `limit` characters, for a one-line error.
+
+    Falls back to the exception's type name: some libraries raise with an empty message (torch reading a
+    zero-byte file raises a bare EOFError), and an error handler must never fail on that itself.
+    """
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(exc).__name__

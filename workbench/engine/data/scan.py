@@ -7,11 +7,14 @@ Three layouts are understood:
   and a missing val (or test) split is carved from train with the requested fraction;
 - "folders-as-classes": several folders given at once (dropped onto the app), each one class.
 
-Images in nested sub-folders belong to their class folder. Hidden files and folders (a leading dot, or the
-hidden attribute on Windows) are ignored. Class names are folder names, sorted. Files that cannot be used
-(zero bytes, broken links, link loops, pipes or sockets named like images) are reported as `Problem`s and never
-abort the scan; decode-time failures are reported later by the cache loader. Byte-identical files are found
-too (see `duplicates`): a test image that is also a training image is reported as leakage.
+Images in nested sub-folders belong to their class folder (``ROOT/cat/2019/cat/x.png`` is class "cat" by
+``ROOT/cat``); `class_folder_of` and `destination_for` (in `layouts`) apply the same rule to one file, for
+anything that moves files between classes. Hidden files and folders (a leading dot, or the hidden attribute
+on Windows) are ignored. Class names are folder names, sorted, exactly as on disk (a name that is not UTF-8
+stays surrogate-escaped for file access; see `names` for showing and comparing them). Files that cannot be
+used (zero bytes, broken links, link loops, pipes or sockets named like images) are reported as `Problem`s
+and never abort the scan; decode-time failures are reported later by the cache loader. Byte-identical files
+are found too (see `duplicates`): a test image that is also a training image is reported as leakage.
 
 This is the entry point; the work is done by `walk` (list files), `layouts` (read the folder structure),
 `splits` (draw train/val/test) and `duplicates`, into the `index` dataclasses re-exported here.
@@ -24,10 +27,18 @@ from collections.abc import Callable, Sequence
 
 from workbench.engine.data.duplicates import describe_duplicates, find_identical_files
 from workbench.engine.data.index import LAYOUTS, SPLITS, DatasetIndex, Problem, Sample, ScanCancelled
-from workbench.engine.data.layouts import SPLIT_FOLDERS, folders_as_classes, one_root_layout
+from workbench.engine.data.layouts import (
+    SPLIT_FOLDERS,
+    ClassPlace,
+    class_folder_of,
+    destination_for,
+    folders_as_classes,
+    one_root_layout,
+)
 from workbench.engine.data.splits import IMBALANCE_RATIO, TINY_CLASS, build_index
 from workbench.engine.data.walk import IMAGE_EXTENSIONS, FolderWalker, check_folder
 from workbench.engine.errors import ConfigError, DatasetError
+from workbench.engine.names import display_name, shown_list
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -36,10 +47,13 @@ __all__ = [
     "SPLITS",
     "SPLIT_FOLDERS",
     "TINY_CLASS",
+    "ClassPlace",
     "DatasetIndex",
     "Problem",
     "Sample",
     "ScanCancelled",
+    "class_folder_of",
+    "destination_for",
     "scan_dataset",
 ]
 
@@ -82,12 +96,12 @@ def scan_dataset(
 
     index = build_index(roots, layout, by_split, walker, val_fraction, test_fraction, seed)
     if not index.samples:
-        raise DatasetError(_no_images_message(roots, layout, walker))
+        raise DatasetError(display_name(_no_images_message(roots, layout, walker)))
     if len(index.classes) < 2:
         raise DatasetError(
-            f"{roots[0] if len(roots) == 1 else ', '.join(roots)}: only one class "
-            f"({', '.join(repr(c) for c in index.classes)}) has images; a classifier needs at least two "
-            "(e.g. ROOT/cats/... and ROOT/dogs/...)"
+            f"{shown_list(roots)}: only one class "
+            f"({', '.join(repr(display_name(c)) for c in index.classes)}) has images; a classifier needs at "
+            "least two (e.g. ROOT/cats/... and ROOT/dogs/...)"
         )
     if find_duplicates:
         _add_duplicates(index, walker)
@@ -102,7 +116,8 @@ def _add_duplicates(index: DatasetIndex, walker: FolderWalker) -> None:
         split_of = {s.path: s.split for s in index.samples}
         class_of = {s.path: index.classes[s.label] for s in index.samples}
         root = index.roots[0] if len(index.roots) == 1 else os.path.commonpath(index.roots)
-        index.warnings.extend(describe_duplicates(index.duplicates, split_of, class_of, root))
+        described = describe_duplicates(index.duplicates, split_of, class_of, root)
+        index.warnings.extend(display_name(w) for w in described)  # as build_index does for its own
 
 
 def _no_images_message(roots: list[str], layout: str, walker: FolderWalker) -> str:

@@ -9,6 +9,7 @@ import random
 from workbench.engine.data.index import SPLITS, DatasetIndex, Sample
 from workbench.engine.data.layouts import ClassFiles
 from workbench.engine.data.walk import FolderWalker
+from workbench.engine.names import class_key, display_name, name_bytes
 
 TINY_CLASS = 10  # fewer training images than this earns a warning
 IMBALANCE_RATIO = 10.0  # largest / smallest training class at or above this earns a warning
@@ -57,7 +58,12 @@ def build_index(
             if missing:
                 warnings.append(f"the {split} folder has no images of class(es) {', '.join(missing)}")
     warnings.extend(_balance_warnings(classes, assigned.get("train", {})))
-    return DatasetIndex(roots, layout, classes, samples, list(walker.problems), warnings)
+    warnings.extend(_look_alike_warnings(classes))
+    # Warnings are read by people (printed, shown, stored as text): names that are not UTF-8 are shown
+    # escaped here, once, rather than by every client that prints them.
+    return DatasetIndex(
+        roots, layout, classes, samples, list(walker.problems), [display_name(w) for w in warnings]
+    )
 
 
 def _stratify(
@@ -74,7 +80,9 @@ def _stratify(
     if n - n_val - n_test < 1:
         return None
     shuffled = sorted(files)
-    random.Random(f"{seed}/{class_name}").shuffle(shuffled)
+    # Seeded from bytes: Random(str) encodes strictly and a non-UTF-8 folder name would raise. For UTF-8
+    # names the bytes are those Random(str) used, so splits stay what they were.
+    random.Random(name_bytes(f"{seed}/{class_name}")).shuffle(shuffled)
     return {
         "val": shuffled[:n_val],
         "test": shuffled[n_val : n_val + n_test],
@@ -98,3 +106,16 @@ def _balance_warnings(classes: list[str], train: ClassFiles) -> list[str]:
             f"'{smallest}' only {counts[smallest]}"
         )
     return warnings
+
+
+def _look_alike_warnings(classes: list[str]) -> list[str]:
+    """Two folders whose names differ only in Unicode form (NFC "café" and NFD "café") look like one class."""
+    by_key: dict[str, list[str]] = {}
+    for name in classes:
+        by_key.setdefault(class_key(name), []).append(name)
+    return [
+        f"class folders {' and '.join(repr(n) for n in names)} have the same name written in two Unicode "
+        "forms (e.g. copied from a Mac and from Windows); they are separate classes: merge them"
+        for names in by_key.values()
+        if len(names) > 1
+    ]

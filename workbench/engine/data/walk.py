@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from workbench.engine.data.index import Problem, ScanCancelled
 from workbench.engine.errors import DatasetError
+from workbench.engine.names import display_name
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _REPORT_EVERY = 512  # files between progress reports and stop checks: cheap, yet responsive
@@ -129,14 +130,15 @@ class FolderWalker:
 
 def check_folder(root: str) -> None:
     """Raise `DatasetError` saying why `root` cannot be scanned at all (missing, a file, unreadable)."""
+    shown = display_name(root)
     if not os.path.lexists(root):
-        raise DatasetError(f"{root}: folder not found")
+        raise DatasetError(f"{shown}: folder not found")
     if not os.path.exists(root):
-        raise DatasetError(f"{root}: broken link (its target does not exist)")
+        raise DatasetError(f"{shown}: broken link (its target does not exist)")
     if not os.path.isdir(root):
-        raise DatasetError(f"{root}: is a file, not a folder of images")
+        raise DatasetError(f"{shown}: is a file, not a folder of images")
     if not os.access(root, os.R_OK | os.X_OK):
-        raise DatasetError(f"{root}: permission denied")
+        raise DatasetError(f"{shown}: permission denied")
 
 
 def _os_reason(exc: OSError, prefix: str) -> str:
@@ -163,6 +165,18 @@ def _hidden(entry: os.DirEntry) -> bool:
     if sys.platform == "win32":  # stat() is free on Windows: scandir already has the attributes
         try:
             return bool(entry.stat(follow_symlinks=False).st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)
+        except OSError:
+            return False
+    return False
+
+
+def is_hidden(path: str) -> bool:
+    """`_hidden` for a path rather than a listed entry: the scan never looks inside (or at) such a file."""
+    if os.path.basename(path).startswith("."):
+        return True
+    if sys.platform == "win32":
+        try:
+            return bool(os.stat(path, follow_symlinks=False).st_file_attributes & stat.FILE_ATTRIBUTE_HIDDEN)
         except OSError:
             return False
     return False

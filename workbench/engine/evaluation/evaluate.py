@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,7 +16,9 @@ from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
 from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
+from workbench.engine.names import match_classes, shown_list
 from workbench.engine.training.checkpoint import find_checkpoint, load_model
+from workbench.engine.training.config import dataset_roots
 
 
 @dataclass
@@ -29,11 +31,12 @@ class Predictions:
     classes: list[str]
     problems: list[Problem]
     flip_averaged: bool = False  # logits are the mean over each image and its mirror (tta.py)
+    roots: list[str] = field(default_factory=list)  # the dataset folders the images came from
 
 
 def predict_folder(
     ref: str | Path,
-    data: str | Path,
+    data: str | Path | Sequence[str],
     *,
     split: str = "auto",
     batch_size: int = 256,
@@ -50,22 +53,25 @@ def predict_folder(
     flip_averaged = isinstance(model, FlipAveraged)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]
-    index = _runs_own_index(ref, data) if split in ("train", "val", "test") else None
+    roots = dataset_roots(data)  # one dataset folder, or several that are one class each
+    index = _runs_own_index(ref, roots) if split in ("train", "val", "test") else None
     if index is None:
-        index = scan_dataset(data, val_fraction=0.0, test_fraction=0.0)
-    unknown = [c for c in index.classes if c not in classes]
+        index = scan_dataset(roots, val_fraction=0.0, test_fraction=0.0)
+    # Compared in NFC (`class_key`): a model trained on a Mac's NFD "café" folder knows Linux's NFC "café".
+    model_index, unknown = match_classes(classes, index.classes)
     if unknown:
         raise DatasetError(
-            f"{data}: classes {', '.join(unknown)} are not among the model's classes ({', '.join(classes)})"
+            f"{shown_list(roots)}: classes {shown_list(unknown)} are not among the model's classes "
+            f"({shown_list(classes)})"
         )
     if split == "auto":
         split = "test" if index.split("test") else "all"
     samples = index.samples if split == "all" else index.split(split)
     if not samples:
-        raise DatasetError(f"{data}: no images in the {split} split")
+        raise DatasetError(f"{shown_list(roots)}: no images in the {split} split")
     decoded = load_decoded(samples, pre["size"], pre["channels"], progress=progress)
     # Map the folder's class numbering onto the model's.
-    remap = torch.tensor([classes.index(c) for c in index.classes])
+    remap = torch.tensor(model_index)
     labels = remap[decoded.labels]
     batches = BatchIterator(
         decoded.images, labels, batch_size, shuffle=False, device=device, mean=pre["mean"], std=pre["std"]
@@ -81,12 +87,13 @@ def predict_folder(
         classes,
         list(index.problems) + list(decoded.problems),
         flip_averaged,
+        list(index.roots),
     )
 
 
 def evaluate(
     ref: str | Path,
-    data: str | Path,
+    data: str | Path | Sequence[str],
     *,
     split: str = "auto",
     device: str = "cpu",
@@ -106,11 +113,11 @@ def evaluate(
     return report, predictions
 
 
-def _runs_own_index(ref: str | Path, data: str | Path) -> DatasetIndex | None:
+def _runs_own_index(ref: str | Path, roots: list[str]) -> DatasetIndex | None:
     """The file list and splits the run trained with, when `data` is the folder it trained on."""
     run_dir = find_checkpoint(ref).parent.parent
     try:
         index = DatasetIndex.from_dict(json.loads((run_dir / "dataset.json").read_text()))
     except (OSError, ValueError, KeyError):
         return None  # a bare checkpoint file, or an older run: fall back to scanning
-    return index if [os.path.abspath(os.fspath(data))] == index.roots else None
+    return index if [os.path.abspath(root) for root in roots] == index.roots else None

@@ -12,7 +12,7 @@ gallery and the top-losses gallery all read the same numbers as `workbench eval`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class ClassificationInterpretation:
     def from_run(
         cls,
         ref: str | Path,
-        data: str | Path,
+        data: str | Path | Sequence[str],
         *,
         split: str = "auto",
         device: str = "cpu",

@@ -19,8 +19,9 @@ import torch
 from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import decode_image
 from workbench.engine.data.scan import IMAGE_EXTENSIONS
-from workbench.engine.errors import BadImageError, DatasetError
+from workbench.engine.errors import BadImageError, DatasetError, WorkbenchError
 from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
+from workbench.engine.names import display_name
 from workbench.engine.training.checkpoint import load_model
 
 
@@ -139,6 +140,10 @@ def predictions_csv(results: Sequence[ImagePrediction]) -> str:
 
 
 def write_predictions_csv(results: Sequence[ImagePrediction], path: str | os.PathLike) -> Path:
-    """Write `predictions_csv` atomically (UTF-8); returns the path."""
-    write_bytes_atomic(path, predictions_csv(results).encode("utf-8"))
+    """Write `predictions_csv` atomically (UTF-8; a file name that is not UTF-8 is written as `caf\\xe9`, as
+    everywhere people read names); returns the path."""
+    try:
+        write_bytes_atomic(path, display_name(predictions_csv(results)).encode("utf-8"))
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write {os.fsdecode(path)}: {exc.strerror or exc}") from None
     return Path(path)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from workbench.engine.atomic import atomic_path
-from workbench.engine.errors import WeightsError
+from workbench.engine.errors import WeightsError, first_line
 from workbench.engine.models.adapt import (
     adapt_input_channels,
     find_head,
@@ -159,8 +159,8 @@ def read_state_dict(path: str | Path) -> StateDict:
                 f"{path} stores Python objects besides tensors; it is refused because loading it could run "
                 "code. Save a plain state dict instead: torch.save(model.state_dict(), FILE)"
             ) from None
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise WeightsError(f"{path}: not a PyTorch weights file ({str(exc).splitlines()[0]})") from None
+        except Exception as exc:  # noqa: BLE001 - arbitrary bytes make torch's unpickler raise anything
+            raise WeightsError(f"{path}: not a PyTorch weights file ({first_line(exc)})") from None
     return _as_state_dict(obj, path)
 
 

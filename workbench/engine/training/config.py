@@ -7,8 +7,10 @@ The CLI fills it from arguments, the app from its panel; the trainer reads nothi
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,6 +20,147 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "plateau", "constant")
 STRATEGIES = ("fine-tune-all", "feature-extractor", "fine-tune-top", "fine-tune-gradual")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+IMG_SIZE_RANGE = (8, 1024)  # pixels a side: below 8 no zoo model has an output, above 1024 a batch won't fit
+
+
+class OptionError(ConfigError):
+    """One option with a value the engine cannot use; the message names the option, the value and what is allowed."""
+
+    def __init__(self, option: str, value: Any, allowed: str):
+        self.option, self.value, self.allowed = option, value, allowed
+        super().__init__(f"--{option.replace('_', '-')} {_shown(value)}: {allowed}")
+
+    def in_file(self, path: str | os.PathLike) -> ConfigError:
+        """The same fault, worded for a TOML file, where the user wrote `option = value`."""
+        return ConfigError(f"{os.fsdecode(path)}: {self.option} = {_shown(self.value)}: {self.allowed}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value) if not isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one option accepts: its type(s), a numeric range, or a fixed set of choices."""
+
+    kinds: tuple[type, ...]
+    optional: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is excluded
+    high_open: bool = False  # high itself is excluded
+    choices: tuple[Any, ...] = ()
+
+    def check(self, name: str, value: Any) -> None:
+        if value is None:
+            if not self.optional:
+                raise OptionError(name, value, f"must be {self._describe()}")
+            return
+        # bool is an int to Python, never to a user; an int is a fine float.
+        is_kind = any(
+            isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool) for kind in self.kinds
+        ) or (float in self.kinds and isinstance(value, int) and not isinstance(value, bool))
+        if not is_kind:
+            raise OptionError(name, value, f"must be {self._describe()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(name, value, f"must be a finite number {self._range()}".rstrip())
+        if self.choices and value not in self.choices and not self._device_index(value):
+            raise OptionError(name, value, f"choose one of {', '.join(map(str, self.choices))}")
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            raise OptionError(name, value, f"must be {self._range()}")
+
+    def _device_index(self, value: Any) -> bool:
+        return self.choices == DEVICES and isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit()
+
+    def _describe(self) -> str:
+        names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a table"}
+        text = " or ".join(names.get(kind, kind.__name__) for kind in self.kinds)
+        if self.choices:
+            text = "one of " + ", ".join(map(str, self.choices))
+        return text + (f" {self._range()}" if self._range() else "") + (" (or left out)" if self.optional else "")
+
+    def _range(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        if self.high is not None:
+            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+        return ""
+
+
+def _whole(low: float | None = None, high: float | None = None, optional: bool = False) -> Rule:
+    return Rule((int,), optional=optional, low=low, high=high)
+
+
+def _number(low: float | None = None, high: float | None = None, optional: bool = False, **open_ends: bool) -> Rule:
+    return Rule((float,), optional=optional, low=low, high=high, **open_ends)
+
+
+def _switch(optional: bool = False) -> Rule:
+    return Rule((bool,), optional=optional)
+
+
+def _text(optional: bool = False, choices: tuple[str, ...] = ()) -> Rule:
+    return Rule((str,), optional=optional, choices=choices)
+
+
+def dataset_roots(data: Any) -> list[str]:
+    """The dataset folders of a run: a list, each a root ([] = none given). A single string is ONE folder,
+    never split on os.pathsep (`ti:me` is a legal folder name); configs written before roots were a list
+    hold one string. Several roots are folders that are one class each."""
+    if data is None or data == "" or data == []:
+        return []
+    given = [data] if isinstance(data, str | bytes | os.PathLike) else data
+    if not isinstance(given, Sequence) or not all(isinstance(p, str | bytes | os.PathLike) for p in given):
+        raise OptionError("data", data, "must be a dataset folder, or a list of folders (each one class)")
+    roots = [os.fsdecode(p) for p in given]
+    if not all(roots):  # dropping it would quietly change the layout (two roots → one)
+        raise OptionError("data", data, "a folder name is empty")
+    return roots
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one TrainConfig field is offered: its rule, its help, and its shape on the command line."""
+
+    rule: Rule
+    help: str
+    cli: str = "value"  # "value": --flag VALUE; "on": --flag turns it on; "off": --no-flag turns it off; "": none
+    flag: str = ""  # the flag's name where it is not the field's
+    metavar: str | None = None
+
+    def flag_name(self, field_name: str) -> str:
+        name = (self.flag or field_name).replace("_", "-")
+        return f"--no-{name}" if self.cli == "off" else f"--{name}"
+
+
+def option(
+    default: Any = None,
+    rule: Rule | None = None,
+    help: str = "",
+    *,
+    cli: str = "value",
+    flag: str = "",
+    metavar: str | None = None,
+    factory: Any = None,
+) -> Any:
+    """A dataclass field that carries its Option (read back with `options()`)."""
+    assert rule is not None and help, "every option states what it accepts and what it does"
+    metadata = {"option": Option(rule, help, cli, flag, metavar)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def options() -> dict[str, Option]:
+    """Every TrainConfig option by field name, in declaration order."""
+    return {f.name: f.metadata["option"] for f in fields(TrainConfig)}
 
 
 @dataclass
@@ -60,83 +203,103 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    data: str = ""  # dataset folder (or several, joined by os.pathsep, each a class)
-    model: str | None = None  # zoo name; None = chosen from the image size
-    model_args: dict[str, Any] = field(default_factory=dict)
-    epochs: int | None = None
-    batch_size: int | None = None  # None = 128, smaller for small folders (at least ~10 steps an epoch)
-    lr: float | None = None  # None = the optimizer's usual default for this schedule
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"
-    step_size: int = 10  # step schedule: epochs between divisions by 10
-    plateau_patience: int = 2  # plateau schedule: epochs without val-acc gain before lr /= 10
-    label_smoothing: float = (
-        0.1  # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), common default
+    """Every option, declared once: its default, what it accepts, and the help both clients show."""
+
+    data: list[str] = option(
+        rule=Rule((list,)), factory=list, cli="",
+        help="the dataset folder (class sub-folders, or train/val/test ones), or several folders, one class each",
     )
-    grad_clip: float | None = None  # max global grad norm; None = off
-    early_stopping: int | None = None  # patience in epochs on val accuracy; None = off
-    img_size: int | None = None  # None = from the data (and the model's minimum)
-    channels: int | None = None  # 1 or 3; None = from the data
-    val_split: float = 0.1  # used when the folder has no val split
-    test_split: float = 0.0  # used when the folder has no test split
-    augment: AugmentConfig | None = None  # None = chosen from the run length (see defaults.default_augment)
-    device: str = "auto"
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
-    tta: bool = True  # judge test/eval/predictions on each image and its mirror when training used flips
-    channels_last: bool = True  # NHWC on CUDA and CPU (faster convolutions); ignored on MPS
-    compile: bool = False  # torch.compile on CUDA
-    seed: int = 0
-    deterministic: bool = False
-    pretrained: bool = False
-    weights: str | None = None  # a weights file, or a run id / checkpoint to start from
-    strategy: str | None = None  # None: the advisor picks from the data size and `similar_to_imagenet`
-    similar_to_imagenet: bool = True  # the user's answer to "do your images look like ImageNet photos?"
-    unfreeze: int = 2  # fine-tune-top: number of top blocks to train
-    head_epochs: int = 1  # fine-tune-gradual: epochs with the body frozen
-    backbone_lr_mult: float = 0.1  # discriminative lr: pretrained layers train at lr * this
-    linear_probe: bool | None = (
-        None  # stage 1: fit the head on cached frozen features; None = when pretrained
-    )
-    quick: bool = False  # stop after stage 1 (the instant model), no fine-tuning
-    freeze_bn_stats: bool | None = None  # batch norm keeps its running statistics; None = for few images
-    checkpoint_every: int = 1  # epochs
-    run_name: str | None = None
+    model: str | None = option(None, _text(optional=True), "zoo model name (see `workbench models`); default: chosen "
+                               "from the images")
+    model_args: dict[str, Any] = option(rule=Rule((dict,)), factory=dict, cli="", help="architecture arguments")
+    epochs: int | None = option(None, _whole(1, 100_000, optional=True),
+                                "passes over the training images; default: chosen from the dataset size")
+    batch_size: int | None = option(None, _whole(1, 65_536, optional=True),
+                                    "images per optimization step; default: 128, fewer for small folders so a run "
+                                    "takes enough steps")
+    lr: float | None = option(None, _number(0, 10, optional=True, low_open=True),
+                              "peak learning rate; default depends on the optimizer and recipe")
+    optimizer: str = option("sgd", _text(choices=OPTIMIZERS), "SGD with Nesterov momentum, Adam or AdamW")
+    momentum: float = option(0.9, _number(0, 1, high_open=True), "SGD momentum")
+    nesterov: bool = option(True, _switch(), "Nesterov's momentum (SGD)", cli="off")
+    weight_decay: float = option(5e-4, _number(0, 1), "L2 penalty on the weights (regularization)")
+    schedule: str = option("onecycle", _text(choices=SCHEDULES),
+                           "how the learning rate changes: one-cycle, cosine, step (/10 every --step-size "
+                           "epochs), plateau (/10 when val accuracy stalls) or constant")
+    step_size: int = option(10, _whole(1, 100_000), "step schedule: epochs between divisions by 10", cli="")
+    plateau_patience: int = option(2, _whole(0, 100_000), "plateau schedule: epochs without val gain before lr /= 10",
+                                   cli="")
+    # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), a common default
+    label_smoothing: float = option(0.1, _number(0, 1, high_open=True), "soften one-hot targets by this much")
+    grad_clip: float | None = option(None, _number(0, None, optional=True, low_open=True),
+                                     "clip the global gradient norm to this value", metavar="NORM")
+    early_stopping: int | None = option(None, _whole(1, 100_000, optional=True),
+                                        "stop after N epochs without val gain", metavar="EPOCHS")
+    img_size: int | None = option(None, _whole(*IMG_SIZE_RANGE, optional=True),
+                                  "training image side in pixels; default: from the images and the model")
+    channels: int | None = option(None, Rule((int,), optional=True, choices=(1, 3)),
+                                  "1 (gray) or 3 (colour); default: from the images")
+    val_split: float = option(0.1, _number(0, 1, high_open=True),
+                              "fraction held out for validation when the folder has no val split")
+    test_split: float = option(0.0, _number(0, 1, high_open=True),
+                               "fraction held out for testing when the folder has no test split")
+    augment: AugmentConfig | None = option(None, Rule((AugmentConfig,), optional=True), cli="",
+                                           help="batched augmentation of training images; default: chosen from "
+                                           "the run length")
+    device: str = option("auto", _text(choices=DEVICES), "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N "
+                         "or mps")
+    amp: bool = option(True, _switch(), "mixed precision (bf16/fp16 on GPUs and bf16-capable CPUs)", cli="off")
+    tta: bool = option(True, _switch(), "test accuracy and predictions average each image with its mirror (when training flips)",
+                       cli="off")
+    channels_last: bool = option(True, _switch(), "NHWC memory layout (faster convolutions on CUDA and CPU)", cli="")
+    compile: bool = option(False, _switch(), "torch.compile the model (CUDA)", cli="on")
+    seed: int = option(0, _whole(0, 2**63 - 1), "random seed for the split, initialization and augmentation")
+    deterministic: bool = option(False, _switch(), "deterministic algorithms (slower; same losses every run)",
+                                 cli="on")
+    pretrained: bool = option(False, _switch(), "start from ImageNet weights", cli="on")
+    weights: str | None = option(None, _text(optional=True),
+                                 "start from a weights file (torchvision state dict) or one of your runs",
+                                 metavar="FILE_OR_RUN")
+    strategy: str | None = option(None, _text(optional=True, choices=STRATEGIES),
+                                  "transfer-learning strategy; default: advised from the data size and --domain")
+    # the user's answer to "do your images look like ImageNet photos?" (CLI: --domain similar|different)
+    similar_to_imagenet: bool = option(True, _switch(), "are the images like ImageNet photos?", cli="")
+    unfreeze: int = option(2, _whole(0, 10_000), "fine-tune-top: number of top blocks to train", metavar="N")
+    head_epochs: int = option(1, _whole(0, 100_000), "fine-tune-gradual: epochs with the body frozen", cli="")
+    backbone_lr_mult: float = option(0.1, _number(0, 10), "pretrained layers train at lr times this", cli="")
+    linear_probe: bool | None = option(None, _switch(optional=True), cli="",
+                                       help="stage 1: fit the head on cached frozen features; default: when "
+                                       "pretrained (CLI: --no-linear-probe)")
+    quick: bool = option(False, _switch(), "pretrained runs: stop after stage 1, the head fitted on cached features "
+                         "(seconds, no fine-tuning)", cli="on")
+    freeze_bn_stats: bool | None = option(None, _switch(optional=True), cli="",
+                                          help="batch norm keeps its running statistics; default: for few images "
+                                          "(CLI: --bn-stats frozen|train)")
+    checkpoint_every: int = option(1, _whole(1, 100_000), "epochs between checkpoints", cli="")
+    run_name: str | None = option(None, _text(optional=True), "a name for the run", flag="name")
+
+    def __post_init__(self) -> None:
+        self.data = dataset_roots(self.data)
 
     def validate(self) -> TrainConfig:
-        def bad(name: str, value: Any, why: str) -> ConfigError:
-            return ConfigError(f"--{name.replace('_', '-')} {value!r}: {why}")
-
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", self.optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
-        if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise bad("strategy", self.strategy, f"choose one of {', '.join(STRATEGIES)}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise bad("device", self.device, f"choose one of {', '.join(DEVICES)} or cuda:N")
-        if self.epochs is not None and self.epochs < 1:
-            raise bad("epochs", self.epochs, "must be at least 1")
+        """Check every option's type and range before any work starts (the table below names them all)."""
+        self.data = dataset_roots(self.data)
+        for name, spec in options().items():
+            if name not in ("data", "augment"):  # checked by dataset_roots and below
+                spec.rule.check(name, getattr(self, name))
+        if self.augment is not None:
+            if not isinstance(self.augment, AugmentConfig):
+                raise OptionError("augment", self.augment, "must be a table of crop_padding, flip, brightness, contrast")
+            for name, rule in _AUGMENT_RULES.items():
+                rule.check(f"augment.{name}", getattr(self.augment, name))
         if self.quick and self.linear_probe is False:
-            raise bad("quick", True, "the quick model is the linear probe: it cannot be turned off with it")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise bad("batch_size", self.batch_size, "must be at least 1")
-        if self.lr is not None and not self.lr > 0:
-            raise bad("lr", self.lr, "must be a positive number")
-        if not 0 <= self.val_split < 1:
-            raise bad("val_split", self.val_split, "must be in [0, 1)")
-        if not 0 <= self.test_split < 1 or self.val_split + self.test_split >= 1:
-            raise bad("test_split", self.test_split, "val + test fractions must stay below 1")
-        if self.img_size is not None and not 8 <= self.img_size <= 1024:
-            raise bad("img_size", self.img_size, "must be between 8 and 1024 pixels")
-        if self.channels not in (None, 1, 3):
-            raise bad("channels", self.channels, "must be 1 or 3")
-        if not 0 <= self.label_smoothing < 1:
-            raise bad("label_smoothing", self.label_smoothing, "must be in [0, 1)")
-        if self.weight_decay < 0:
-            raise bad("weight_decay", self.weight_decay, "must not be negative")
+            raise OptionError("quick", True, "the quick model is the linear probe: it cannot be turned off with it")
+        if self.val_split + self.test_split >= 1:
+            raise OptionError("test_split", self.test_split, "val + test fractions must stay below 1")
+        if self.device != "auto":  # a GPU that isn't there is said now, not after the dataset is decoded
+            from workbench.engine.device import pick_device
+
+            pick_device(self.device)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,13 +307,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"training options must be a table of name = value, not {_shown(data)}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown training options: {', '.join(sorted(unknown))}")
         data = dict(data)
-        if isinstance(data.get("augment"), dict):
-            data["augment"] = AugmentConfig(**data["augment"])
+        augment = data.get("augment")
+        if isinstance(augment, dict):
+            unknown = set(augment) - set(_AUGMENT_RULES)
+            if unknown:
+                raise ConfigError(f"unknown augmentation options: {', '.join(sorted(unknown))}")
+            data["augment"] = AugmentConfig(**augment)
         return cls(**data)
 
     # ---- TOML: a run's settings as a file to keep, share, or train on a cluster with --config ------------
@@ -170,17 +339,33 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
+        where = f"--config {os.fsdecode(path)}"
         try:
             with open(path, "rb") as f:
-                data = tomllib.load(f)
+                text = f.read().decode("utf-8")
+            data = tomllib.loads(text)
+        except IsADirectoryError:
+            raise ConfigError(f"{where}: is a folder, not a TOML file") from None
         except OSError as exc:
-            raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+            raise ConfigError(f"{where}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+            raise ConfigError(f"{where}: not valid TOML ({exc})") from None
         try:
             return cls.from_dict(data).validate()
-        except TypeError as exc:
-            raise ConfigError(f"--config {path}: {exc}") from None
+        except OptionError as exc:
+            raise exc.in_file(path) from None
+        except (TypeError, ConfigError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+_AUGMENT_RULES: dict[str, Rule] = {
+    "crop_padding": _whole(0, 64),
+    "flip": _switch(),
+    "brightness": _number(0, 1),
+    "contrast": _number(0, 1),
+}
 
 
 def _toml_value(value: Any) -> str:

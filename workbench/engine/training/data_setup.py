@@ -6,9 +6,8 @@ Both yield `DataProgress` events and return their result (use `result = yield fr
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,9 +22,10 @@ from workbench.engine.data import (
     scan_dataset,
 )
 from workbench.engine.errors import DatasetError
+from workbench.engine.names import display_name, shown_list
 from workbench.engine.training.checkpoint import Preprocessing
-from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.events import DataProgress, Event
+from workbench.engine.training.config import TrainConfig, dataset_roots
+from workbench.engine.training.events import DataProgress, Event, Message
 
 ShouldStop = Callable[[], bool]
 T = TypeVar("T")
@@ -52,12 +52,17 @@ class PreparedData:
         return found
 
 
+SKIPPED_SHOWN = 5  # skipped files a message names before "and N more"
+
 def data_paths(config: TrainConfig) -> list[str]:
-    if not config.data:
+    """The run's dataset folders (a list: see `config.dataset_roots`); none at all is a DatasetError."""
+    roots = dataset_roots(config.data)
+    if not roots:
         raise DatasetError(
-            "no dataset given: pass a folder of class sub-folders (or train/val/test sub-folders)"
+            "no dataset given: pass a folder of class sub-folders (or train/val/test sub-folders), or "
+            "several folders that are one class each"
         )
-    return [p for p in config.data.split(os.pathsep) if p]
+    return roots
 
 
 def scan(config: TrainConfig, should_stop: ShouldStop | None = None) -> Generator[Event, None, DatasetIndex]:
@@ -72,7 +77,7 @@ def scan(config: TrainConfig, should_stop: ShouldStop | None = None) -> Generato
     )
     yield DataProgress("scan", len(index.samples), len(index.samples))
     if not index.split("train"):
-        raise DatasetError(f"{config.data}: no training images found")
+        raise DatasetError(f"{shown_list(paths)}: no training images found")
     return index
 
 
@@ -102,14 +107,58 @@ def decode(
         done_before += len(samples)
     train = decoded["train"]
     assert train is not None
-    if len(train.labels) == 0:
-        raise DatasetError("none of the training images could be decoded; see the skipped files above")
+    yield from _check_training_classes(index, train)
     if imagenet_stats:
         mean, std = _imagenet_stats(channels)
     else:
         mean, std = channel_mean_std(train.images)
     preprocessing = Preprocessing(size=size, channels=channels, mean=mean, std=std)
     return PreparedData(index, train, decoded["val"], decoded["test"], preprocessing)
+
+
+def _check_training_classes(index: DatasetIndex, train: DecodedSplit) -> Generator[Event, None, None]:
+    """Decoding drops bad files; say so when that empties the training set or one of its classes.
+
+    The errors name the files themselves: they end the run before the trainer lists skipped files. A class
+    left without training images is a warning (the model can never predict it), an error below two classes.
+    """
+    if len(train.labels) == 0:
+        raise DatasetError(
+            f"none of the {len(index.split('train'))} training images could be decoded: "
+            f"{describe_skipped(train.problems)}"
+        )
+    lost = _classes_lost_in_decoding(index, train)
+    for name, problems in lost.items():
+        yield Message(
+            f"class '{display_name(name)}' has no usable training image: all {len(problems)} could not be "
+            f"decoded ({describe_skipped(problems)}); the model will never learn to predict it",
+            "warning",
+        )
+    kept = sorted({index.classes[label] for label in train.labels.unique().tolist()})
+    if lost and len(kept) < 2:
+        raise DatasetError(
+            f"only class {shown_list(kept)} has training images that could be decoded; "
+            f"{shown_list(list(lost))} lost all of theirs, and a classifier needs at least two classes"
+        )
+
+
+def _classes_lost_in_decoding(index: DatasetIndex, train: DecodedSplit) -> dict[str, list[Problem]]:
+    """Classes that had training files in the index but none left after decoding, with their failures."""
+    kept = set(train.labels.unique().tolist())
+    failed_by_path = {problem.path: problem for problem in train.problems}
+    lost: dict[str, list[Problem]] = {}
+    for sample in index.split("train"):
+        if sample.label not in kept:
+            failure = failed_by_path.get(sample.path, Problem(sample.path, "could not be decoded"))
+            lost.setdefault(index.classes[sample.label], []).append(failure)
+    return lost
+
+
+def describe_skipped(problems: Sequence[Problem], shown: int = SKIPPED_SHOWN) -> str:
+    """'a.png (not an image), b.png (zero bytes) and 3 more': the first few skipped files with their reasons."""
+    named = [f"{display_name(p.path)} ({p.reason})" for p in problems[:shown]]
+    more = f" and {len(problems) - shown} more" if len(problems) > shown else ""
+    return ", ".join(named) + more if named else "no file was reported"
 
 
 def with_progress(

@@ -7,7 +7,18 @@ dataclass that survives `dataclasses.asdict` -> JSON.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class RunStatus(StrEnum):
+    """How a run stands. A str, so JSON, the registry and older code comparing with "finished" all agree."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process ended without finishing (killed, crashed)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,24 @@ class Message(Event):
 
 
 @dataclass(frozen=True)
+class FileSkipped(Event):
+    """An image that could not be used (undecodable, unreadable…); the run goes on without it."""
+
+    path: str  # as on disk (may hold non-UTF-8 bytes as lone surrogates: show it with event_text)
+    reason: str
+
+
+@dataclass(frozen=True)
+class Paused(Event):
+    """Training waits between two steps until resumed (or stopped)."""
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    """Training goes on after a pause."""
+
+
+@dataclass(frozen=True)
 class StepEnded(Event):
     step: int  # global step, counting from 1
     epoch: int  # 1-based epoch this step belongs to
@@ -87,7 +116,7 @@ class CheckpointSaved(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "finished" | "stopped" | "failed"
+    status: RunStatus  # FINISHED | STOPPED | FAILED
     reason: str = ""
     run_id: str = ""
     checkpoint: str | None = None

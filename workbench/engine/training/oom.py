@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import torch
 
-from workbench.engine.errors import WorkbenchError
+from workbench.engine.errors import WorkbenchError, first_line
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ class OomBackoff:
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
-                detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                detail = first_line(exc)
             # Out of the except block, the traceback — and the failed attempt's tensors its frames hold —
             # is gone, so releasing now really frees that memory.
             self._shrink(detail)

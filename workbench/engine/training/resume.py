@@ -37,11 +37,21 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     """The state to continue run `ref`; `epochs`, when given, changes the run's total epoch count."""
     record = registry.get(ref)
     run_dir = Path(record.run_dir)
+    if not run_dir.is_dir():
+        raise WorkbenchError(
+            f"the folder of run {record.run_id}, {run_dir}, is missing (deleted or moved); move it back, or "
+            f"remove the run from the list with `workbench runs --delete {record.run_id}`"
+        )
     last = run_dir / "checkpoints" / ckpt.LAST
     if not last.is_file():
         raise WeightsError(f"run {record.run_id} has no checkpoint to resume from; start a new run instead")
     payload = ckpt.load_checkpoint(last)
     config = TrainConfig.from_dict(payload["config"])
+    if epochs is not None and epochs <= payload["epoch"]:
+        raise WorkbenchError(
+            f"run {record.run_id} has already trained {payload['epoch']} epoch(s); --epochs is the run's total, "
+            f"so give more than {payload['epoch']} to continue it (--epochs {epochs} would train nothing)"
+        )
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)

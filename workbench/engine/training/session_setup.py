@@ -13,6 +13,7 @@ from workbench.engine.data import BatchIterator
 from workbench.engine.device import autocast_dtype, prefers_channels_last
 from workbench.engine.errors import WeightsError
 from workbench.engine.models import build_model, replace_head
+from workbench.engine.names import class_key
 from workbench.engine.runs import FollowerRunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
@@ -134,7 +135,7 @@ def build_run_model(
             raise WeightsError(f"{config.weights} holds a {start_from['model']} model, not {config.model}")
         model = build_model(config.model, len(start_from["classes"]), config.channels, **config.model_args)
         model.load_state_dict(start_from["model_state"])
-        if start_from["classes"] != data.classes:
+        if [class_key(c) for c in start_from["classes"]] != [class_key(c) for c in data.classes]:
             replace_head(model, num_classes)
             yield Message(f"started from {config.weights} with a new head for {num_classes} classes")
         return model

@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from workbench.engine import paths
+from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import DecodeCancelled, guess_image_geometry
 from workbench.engine.device import describe_device, pick_device
-from workbench.engine.errors import WorkbenchError
+from workbench.engine.errors import WorkbenchError, first_line
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
 from workbench.engine.models import check_input_size
@@ -39,9 +40,13 @@ from workbench.engine.training.events import (
     CheckpointSaved,
     EpochEnded,
     Event,
+    FileSkipped,
     Message,
+    Paused,
+    Resumed,
     RunFinished,
     RunStarted,
+    RunStatus,
     StepEnded,
 )
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
@@ -100,24 +105,37 @@ class Trainer:
             yield from self._run()
         except WorkbenchError as exc:
             if self._stop.is_set() and self._handle is None:  # cancelled while scanning or decoding
-                yield RunFinished("stopped", "stopped before training began", run_id=self.run_id or "")
+                yield RunFinished(RunStatus.STOPPED, "stopped before training began", run_id=self.run_id or "")
             else:
                 yield self._fail(str(exc))
         except Exception as exc:  # a bug, not bad input: keep the details where the user can send them
-            log = (self.run_dir or paths.data_dir_path()) / "error.log"
-            with contextlib.suppress(OSError):
-                log.write_text("".join(traceback.format_exception(exc)))
-            yield self._fail(f"internal error: {type(exc).__name__}: {exc} (details in {log})")
+            yield self._fail(
+                f"internal error: {type(exc).__name__}: {first_line(exc)}{self._save_details(exc)}"
+            )
         finally:
             if self._handle is not None:
                 self._handle.close()
             self._dist.shutdown()
 
+    def _save_details(self, exc: Exception) -> str:
+        """Write the traceback to error.log and return where it is, for the failure message.
+
+        The log used to be written with `write_text` under `suppress(OSError)`: on a full disk the file was
+        created, the write failed, and the message pointed at an empty log. Now it is written atomically
+        (all or nothing) and a failed write is said in the message instead of pointing at nothing.
+        """
+        log = (self.run_dir or paths.data_dir_path()) / "error.log"
+        try:
+            write_bytes_atomic(log, "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace"))
+        except OSError as write_error:
+            return f" (the details could not be saved to {log}: {write_error.strerror or write_error})"
+        return f" (details in {log})"
+
     def _fail(self, reason: str) -> RunFinished:
         if self._handle is not None:
             with contextlib.suppress(WorkbenchError):
-                self._handle.finish("failed", reason)
-        return RunFinished("failed", reason, run_id=self.run_id or "")
+                self._handle.finish(RunStatus.FAILED, reason)
+        return RunFinished(RunStatus.FAILED, reason, run_id=self.run_id or "")
 
     def _run(self) -> Generator[Event, None, None]:
         registry = self.registry or RunRegistry()
@@ -156,8 +174,8 @@ class Trainer:
                 probed = yield from fit_head_on_embeddings(session, self._stop_requested)
             except DecodeCancelled:
                 reason = "stopped by the user while computing embeddings"
-                session.handle.finish("stopped", reason)
-                yield RunFinished("stopped", reason, run_id=session.handle.run_id)
+                session.handle.finish(RunStatus.STOPPED, reason)
+                yield RunFinished(RunStatus.STOPPED, reason, run_id=session.handle.run_id)
                 return
             if probed and config.quick:
                 yield from self._finish(session, 0)
@@ -187,7 +205,7 @@ class Trainer:
         check_input_size(config.model, config.img_size)
         start_from = previous_run_checkpoint(config.weights) if resumed is None else None
         for problem in index.problems:
-            yield Message(f"skipped {problem.path}: {problem.reason}", "warning")
+            yield FileSkipped(problem.path, problem.reason)
         for warning in index.warnings:
             yield Message(warning, "warning")
         if not self._dist.is_main:
@@ -207,7 +225,7 @@ class Trainer:
             data.preprocessing.std = earlier["preprocessing"]["std"]
         for split in (data.train, data.val, data.test):
             for problem in split.problems if split is not None else ():
-                yield Message(f"skipped {problem.path}: {problem.reason}", "warning")
+                yield FileSkipped(problem.path, problem.reason)
         return config, data, start_from, notes
 
     # ---- 3. epochs ----------------------------------------------------------------------------------
@@ -239,9 +257,9 @@ class Trainer:
                 path = s.save(epoch, best=False, schedule_state=schedule_at_start, rng=rng_at_start)
                 yield CheckpointSaved(str(path), epoch)
                 reason = f"stopped by the user during epoch {epoch + 1}"
-                s.handle.finish("stopped", reason)
+                s.handle.finish(RunStatus.STOPPED, reason)
                 yield RunFinished(
-                    "stopped", reason, run_id=s.handle.run_id, checkpoint=str(path), epochs=epoch,
+                    RunStatus.STOPPED, reason, run_id=s.handle.run_id, checkpoint=str(path), epochs=epoch,
                     val_accuracy=s.best_acc,
                 )  # fmt: skip
                 return None
@@ -308,10 +326,10 @@ class Trainer:
         window_start = time.perf_counter()
         for step_in_epoch, (x, y) in enumerate(s.train_batches, start=1):
             if not self._running.is_set():
-                yield Message("paused")
+                yield Paused()
                 self._running.wait()
                 if not self._stop.is_set():
-                    yield Message("resumed")
+                    yield Resumed()
                 window_start = time.perf_counter()
             if self._stop.is_set():
                 return None
@@ -371,9 +389,9 @@ class Trainer:
             )  # fmt: skip
             if warning:
                 yield Message(warning, "warning")
-        s.handle.finish("finished", test_acc=test_acc)
+        s.handle.finish(RunStatus.FINISHED, test_acc=test_acc)
         final = best_path if best_path.is_file() else s.handle.checkpoints_dir / ckpt.LAST
         yield RunFinished(
-            "finished", "", run_id=s.handle.run_id, checkpoint=str(final), epochs=epochs_done,
+            RunStatus.FINISHED, "", run_id=s.handle.run_id, checkpoint=str(final), epochs=epochs_done,
             val_accuracy=s.best_acc, test_accuracy=test_acc,
         )  # fmt: skip

@@ -1,0 +1,112 @@
+"""The words for the engine's events, said once for both clients: the CLI prints these lines, the app logs
+them. Pure functions, no Qt, no printing.
+"""
+
+from __future__ import annotations
+
+from workbench.engine.names import display_name
+from workbench.engine.training.events import (
+    CheckpointSaved,
+    DataProgress,
+    EpochEnded,
+    Event,
+    FileSkipped,
+    Message,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+)
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """0.8123 → "81.2%"; None (not measured) → "n/a"."""
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def duration(seconds: float) -> str:
+    """75 → "1:15"; 3725 → "1:02:05"."""
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def line(event: Event, *, epochs: int = 0) -> str | None:
+    """The one line a person reads for `event`; None for events shown otherwise (steps: a progress bar).
+    `epochs`: the run's total, to say "epoch 3/10"."""
+    match event:
+        case FileSkipped():
+            return f"skipped {display_name(event.path)}: {event.reason}"
+        case Paused():
+            return "paused"
+        case Resumed():
+            return "resumed"
+        case Message():
+            return display_name(event.text)
+        case EpochEnded():
+            return epoch_line(event, epochs)
+        case CheckpointSaved():
+            return checkpoint_line(event)
+        case RunStarted():
+            return run_started_line(event)
+        case RunFinished():
+            return run_summary(event)
+        case DataProgress():
+            return data_progress_text(event)
+    return None
+
+
+def is_warning(event: Event) -> bool:
+    return isinstance(event, FileSkipped) or (isinstance(event, Message) and event.level == "warning")
+
+
+def epoch_line(event: EpochEnded, epochs: int = 0) -> str:
+    if event.stage:  # stage 1: the head fitted on frozen features (epoch 0)
+        cv = (
+            f" · cross-validated {percent(event.cv_accuracy)} ± {percent(event.cv_se or 0)}"
+            if event.cv_accuracy is not None
+            else ""
+        )
+        val = "" if event.val_acc is None else f" · val acc {percent(event.val_acc)} of {event.val_images} images"
+        return (
+            f"stage 1, instant model ({event.stage}): train acc {percent(event.train_acc)}{val}{cv} · "
+            f"{event.seconds:.1f} s"
+        )
+    val = "" if event.val_loss is None else f" · val loss {event.val_loss:.4f} acc {percent(event.val_acc)}"
+    speed = f" · {event.images_per_s:,.0f} img/s" if event.images_per_s else ""
+    return (
+        f"epoch {event.epoch}{f'/{epochs}' if epochs else ''}: train loss {event.train_loss:.4f} "
+        f"acc {percent(event.train_acc)}{val}{speed} · {event.seconds:.1f} s"
+    )
+
+
+def checkpoint_line(event: CheckpointSaved) -> str:
+    kept = ", the model the run keeps" if event.best else ""
+    return f"checkpoint saved (epoch {event.epoch}{kept}): {event.path}"
+
+
+def run_started_line(event: RunStarted) -> str:
+    return (
+        f"run {event.run_id}: {event.model} on {event.device}; {len(event.classes)} classes; "
+        f"{event.train_images:,} train / {event.val_images:,} val / {event.test_images:,} test images; "
+        f"{event.epochs} epochs of {event.steps_per_epoch} steps"
+    )
+
+
+def run_summary(event: RunFinished) -> str:
+    """Status, epochs, accuracies, and why it ended."""
+    summary = f"{event.status}"
+    if event.epochs:
+        summary += f" after {event.epochs} epoch{'s' if event.epochs != 1 else ''}"
+    if event.val_accuracy is not None:
+        summary += f" · best val accuracy {percent(event.val_accuracy)}"
+    if event.test_accuracy is not None:
+        summary += f" · test accuracy {percent(event.test_accuracy)}"
+    if event.reason:
+        summary += f" — {event.reason}"
+    return summary
+
+
+def data_progress_text(event: DataProgress) -> str:
+    return f"{event.stage}: {event.done:,} / {event.total:,} images" if event.total else f"{event.stage}…"
