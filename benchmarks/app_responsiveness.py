@@ -126,7 +126,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.app.main_window import MainWindow
+    from workbench.app.window.main_window import MainWindow
     from workbench.engine.runs import RunRegistry
     from workbench.engine.training.config import TrainConfig
 

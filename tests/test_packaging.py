@@ -144,7 +144,7 @@ def test_bundle_entry_runs_the_workbench_main():
 
 
 def test_resources_are_found_in_a_checkout_and_in_a_frozen_bundle(tmp_path, monkeypatch):
-    from workbench.app.settings import sample_dataset_path
+    from workbench.app.window.settings import sample_dataset_path
 
     assert resources_dir() == ROOT / "resources"
     assert resource_path("sample-data", "fashion-mnist-mini") == sample_dataset_path()

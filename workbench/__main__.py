@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not args or args[0] in ("app", "gui") or opens_folders:
-        from workbench.app.launch import main as launch_app
+        from workbench.app.window.launch import main as launch_app
 
         return launch_app(args if opens_folders else args[1:])
     from workbench.cli import main as cli_main

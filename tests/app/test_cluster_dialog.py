@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
 
-from workbench.app.main_window import MainWindow
-from workbench.app.settings import AppSettings
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings
 from workbench.engine.training.config import TrainConfig
 
 

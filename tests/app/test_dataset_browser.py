@@ -7,9 +7,9 @@ import shutil
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.app import dialogs
-from workbench.app.main_window import MainWindow
-from workbench.app.settings import AppSettings
+from workbench.app.qt import dialogs
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from tiny_run import train_tiny_run
 
-from workbench.app import dialogs
-from workbench.app.evaluation_view import EvaluationView
+from workbench.app.evaluation.view import EvaluationView
+from workbench.app.qt import dialogs
 from workbench.engine.evaluation.interpretation import ClassificationInterpretation
 
 
@@ -117,7 +117,7 @@ def test_a_top_loss_image_is_excluded_through_the_curator_after_confirmation(qtb
 
 
 def test_a_top_loss_image_is_relabeled_to_the_chosen_class(qtbot, trained, monkeypatch):
-    from workbench.app import evaluation_view
+    from workbench.app.evaluation import view as evaluation_view
 
     view = _evaluated_view(qtbot, trained)
     monkeypatch.setattr(dialogs, "confirm", lambda *_args, **_kwargs: True)

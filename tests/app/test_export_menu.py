@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from tiny_run import train_tiny_run
 
-from workbench.app.dialogs import ERROR_DIALOG_NAME
-from workbench.app.main_window import MainWindow
-from workbench.app.settings import AppSettings
+from workbench.app.qt.dialogs import ERROR_DIALOG_NAME
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import gc
 import weakref
 
-from workbench.app.gc_pump import UiThreadGarbageCollector
+from workbench.app.qt.gc_pump import UiThreadGarbageCollector
 
 
 class _Cycle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from workbench.app.hyperparameters import GROUPS, HyperparameterForm
+from workbench.app.training.hyperparameters import GROUPS, HyperparameterForm
 from workbench.engine.training.config import IMG_SIZE_RANGE, TrainConfig, options
 
 

@@ -11,7 +11,7 @@ import torch
 from PySide6.QtCore import Qt
 from tiny_run import train_tiny_run
 
-from workbench.app.inspector_view import InspectorView
+from workbench.app.inspector.view import InspectorView
 from workbench.engine.inspection.inspector import Inspector
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.trainer import Trainer

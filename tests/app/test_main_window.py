@@ -9,11 +9,11 @@ import sys
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListView, QMessageBox
 
-from workbench.app.dialogs import ERROR_DIALOG_NAME
-from workbench.app.main_window import MainWindow
-from workbench.app.settings import AppSettings, sample_dataset_path
-from workbench.app.thumbnails import ThumbItem, ThumbnailModel
-from workbench.app.training_panel import TrainingPanel
+from workbench.app.dataset.thumbnails import ThumbItem, ThumbnailModel
+from workbench.app.qt.dialogs import ERROR_DIALOG_NAME
+from workbench.app.training.panel import TrainingPanel
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings, sample_dataset_path
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training.config import TrainConfig
 
@@ -37,7 +37,7 @@ def _wait_idle(qtbot, win: MainWindow) -> None:
 
 def test_the_window_module_imports_no_torch_and_startup_is_reported(workbench_home):
     code = (
-        "import sys, workbench.app.launch, workbench.app.main_window;"
+        "import sys, workbench.app.window.launch, workbench.app.window.main_window;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'pyqtgraph')))"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -183,7 +183,7 @@ def test_a_failed_run_shows_the_engine_reason(qtbot, fmnist_small):
 
 
 def test_closing_while_training_asks_then_stops_with_a_checkpoint(qtbot, drop, fmnist_small, monkeypatch):
-    from workbench.app import dialogs
+    from workbench.app.qt import dialogs
 
     win = _open_window(qtbot, offer_sample=False)
     with qtbot.waitSignal(win.dataset_panel.dataset_loaded, timeout=60_000):

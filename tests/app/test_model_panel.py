@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressDialog
 
-from workbench.app.dataset_scan import DatasetSummary
-from workbench.app.model_panel import ModelPanel
+from workbench.app.dataset.scan import DatasetSummary
+from workbench.app.model.panel import ModelPanel
 
 
 def _summary(size: int, channels: int, classes: int, train: int) -> DatasetSummary:

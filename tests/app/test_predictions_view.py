@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tiny_run import train_tiny_run
 
-from workbench.app.predictions_view import PredictionsView, ProbabilityBar
+from workbench.app.predictions.view import PredictionsView, ProbabilityBar
 from workbench.cli.main import main as cli_main
 from workbench.engine.evaluation.predict import predictions_csv
 

@@ -9,10 +9,10 @@ import os
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.app import dialogs
-from workbench.app.main_window import MainWindow
-from workbench.app.runs_view import COLUMNS, RunsView
-from workbench.app.settings import AppSettings
+from workbench.app.qt import dialogs
+from workbench.app.runs.view import COLUMNS, RunsView
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.trainer import Trainer

@@ -6,7 +6,7 @@ import os
 
 from PySide6.QtCore import QByteArray
 
-from workbench.app.settings import AppSettings
+from workbench.app.window.settings import AppSettings
 from workbench.engine import paths
 
 

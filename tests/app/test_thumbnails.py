@@ -7,8 +7,8 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from workbench.app.thumbnail_filter import ThumbnailFilter
-from workbench.app.thumbnails import ThumbItem, ThumbnailModel, open_for_display
+from workbench.app.dataset.thumbnail_filter import ThumbnailFilter
+from workbench.app.dataset.thumbnails import ThumbItem, ThumbnailModel, open_for_display
 from workbench.engine import paths
 
 

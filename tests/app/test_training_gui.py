@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.app.main_window import MainWindow
-from workbench.app.settings import AppSettings
+from workbench.app.window.main_window import MainWindow
+from workbench.app.window.settings import AppSettings
 from workbench.engine.runs import RunRegistry
 
 

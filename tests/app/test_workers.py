@@ -7,7 +7,7 @@ import threading
 import shiboken6
 from PySide6.QtCore import QObject, QThread
 
-from workbench.app.workers import PUMP_HZ, EventPump, Failure, run_in_background
+from workbench.app.qt.workers import PUMP_HZ, EventPump, Failure, run_in_background
 from workbench.engine.errors import DatasetError
 
 

@@ -271,3 +271,14 @@ def test_predictions_csv_holds_a_non_utf8_name_as_readable_text(tmp_path, tiny_f
     assert code == 0, err
     rows = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
     assert rows[1].startswith(os.fsdecode(tmp_path) + "/th\\xe9.png,")
+
+
+def test_a_config_written_by_the_engine_reads_back_identically(tmp_path):
+    """Written with a TOML library: quotes, backslashes, non-Latin names and nested tables survive."""
+    config = TrainConfig(
+        data=[f'C:\\data\\"ti{os.pathsep}me"', "фото/猫"], model="course_cnn", epochs=3, lr=0.02,
+        augment=AugmentConfig(crop_padding=4, brightness=0.2), model_args={"width": 2}, run_name='my "best" run',
+    )
+    path = tmp_path / "run.toml"
+    path.write_text(config.to_toml(), encoding="utf-8")
+    assert TrainConfig.from_toml(path) == config

@@ -82,7 +82,7 @@ def _two_classes(root: Path, nested: Path) -> Path:
 
 
 def test_relabel_of_a_file_in_a_nested_same_name_folder_moves_it_to_the_class_the_scan_reads(tmp_path):
-    from workbench.app.curation import Curator
+    from workbench.engine.data.curation import Curator
 
     root = tmp_path / "pets"
     image = _two_classes(root, root / "cat" / "2019" / "cat" / "x.png")
@@ -96,7 +96,7 @@ def test_relabel_of_a_file_in_a_nested_same_name_folder_moves_it_to_the_class_th
 
 
 def test_relabel_with_the_roots_known_follows_the_scan_rule_in_every_layout(tmp_path):
-    from workbench.app.curation import Curator
+    from workbench.engine.data.curation import Curator
 
     # class folders, with the dataset root given as the app knows it
     plain = tmp_path / "plain"
@@ -125,7 +125,7 @@ def test_relabel_with_the_roots_known_follows_the_scan_rule_in_every_layout(tmp_
 
 
 def test_relabel_refuses_a_destination_the_scan_would_not_read_as_the_new_class(tmp_path):
-    from workbench.app.curation import Curator
+    from workbench.engine.data.curation import Curator
 
     root = tmp_path / "pets"
     image = _two_classes(root, root / "cat" / "x.png")
@@ -141,7 +141,7 @@ def test_relabel_refuses_a_destination_the_scan_would_not_read_as_the_new_class(
 
 
 def test_a_move_the_scan_would_not_read_as_the_new_class_is_put_back(tmp_path, monkeypatch):
-    import workbench.app.curation as curation
+    import workbench.engine.data.curation as curation
 
     root = tmp_path / "pets"
     image = _two_classes(root, root / "cat" / "x.png")
@@ -173,7 +173,7 @@ def test_the_scan_and_class_folder_of_agree_on_every_file_of_every_layout(tmp_pa
 
 
 def test_exclude_in_a_nested_same_name_folder_leaves_training(tmp_path):
-    from workbench.app.curation import EXCLUDED_FOLDER, Curator
+    from workbench.engine.data.curation import EXCLUDED_FOLDER, Curator
 
     root = tmp_path / "pets"
     image = _two_classes(root, root / "cat" / "2019" / "cat" / "x.png")
@@ -213,7 +213,7 @@ def test_a_non_utf8_class_folder_and_root_scan_split_and_warn_in_printable_text(
 
 
 def test_the_app_scan_of_a_non_utf8_folder_works(tmp_path):
-    from workbench.app.dataset_scan import scan_for_browser
+    from workbench.app.dataset.scan import scan_for_browser
 
     root = os.path.join(os.fsencode(tmp_path), b"photos-\xe9")
     for i in range(3):
@@ -370,7 +370,7 @@ def test_match_classes_compares_in_nfc():
 
 
 def test_relabel_to_a_class_named_in_nfc_uses_the_existing_nfd_folder(tmp_path):
-    from workbench.app.curation import Curator
+    from workbench.engine.data.curation import Curator
 
     nfd = unicodedata.normalize("NFD", "thé")
     write_png(tmp_path / "cafe" / "a.png", 1)

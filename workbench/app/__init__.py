@@ -1,8 +1,10 @@
-"""The desktop client: a PySide6 window over the headless engine (panels, workers, settings).
+"""The desktop client: a PySide6 window over the headless engine, one sub-package per tab of the window.
 
-Importing this package imports no Qt and no torch; `workbench.app.launch.main` starts the window.
+`window/` builds the main window and composes the tabs: `dataset/`, `model/`, `training/`, `evaluation/`,
+`predictions/`, `inspector/` and `runs/`, one each, in the window's order. The tabs never import one another:
+whatever passes between them (a run to evaluate, an image to inspect, settings to clone) is wired by the
+window. `qt/` holds what several tabs share (background workers, dialogs, plots, the run picker, lazy
+widgets) and imports nothing else of the app. tests/app/test_app_structure.py keeps it so.
+
+Importing this package imports no Qt and no torch; `workbench.app.window.launch.main` starts the window.
 """
-
-from workbench.app import none_guard
-
-none_guard.top_up()  # before any Qt call: see none_guard for the PySide6 6.12 / Python 3.11 bug

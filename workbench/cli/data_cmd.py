@@ -1,9 +1,10 @@
-"""`workbench data`: dataset helpers (Fashion-MNIST export, folder check)."""
+"""`workbench data`: dataset helpers (Fashion-MNIST export, folder check, review of suspected label errors)."""
 
 from __future__ import annotations
 
 import argparse
 
+from workbench.cli import arguments
 from workbench.cli.output import Output
 
 
@@ -23,6 +24,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("folder", nargs="+", help="a dataset folder, or several folders (each one class)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=run_check)
+
+    review = sub.add_parser(
+        "review",
+        help="rank the images whose folder's label looks wrong (a pretrained network's features, cross-validated)",
+    )
+    review.add_argument("folder", nargs="+", help="a dataset folder, or several folders (each one class)")
+    review.add_argument(
+        "--top", type=arguments.whole_number(1, 1_000_000), default=20, metavar="N", help="suspects listed (default 20)"
+    )
+    review.add_argument("--device", default="auto", type=arguments.device)
+    review.add_argument("--json", action="store_true")
+    review.set_defaults(handler=run_review)
 
 
 def run_fashion_mnist(args: argparse.Namespace) -> int:
@@ -57,6 +70,50 @@ def run_check(args: argparse.Namespace) -> int:
             "counts": counts,
             "problems": [{"path": p.path, "reason": p.reason} for p in index.problems],
             "warnings": index.warnings,
+        }
+    )
+    return 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    """Suspected label errors, most suspect first; nothing is moved or deleted."""
+    from workbench.engine.review import embed_dataset, out_of_fold_probabilities, rank_label_issues
+
+    out = Output(args.json)
+    embedded = embed_dataset(args.folder, device=args.device)
+    for note in embedded.notes:
+        out.say(note)
+    for problem in embedded.problems:
+        out.warn(f"skipped {problem.path}: {problem.reason}")
+    probabilities = out_of_fold_probabilities(
+        embedded.features, embedded.labels, len(embedded.classes), mirrored=embedded.mirrored
+    )
+    issues = rank_label_issues(probabilities, embedded.labels)[: args.top]
+    classes = embedded.classes
+    out.say(f"{len(embedded.paths)} images; the {len(issues)} whose label looks least likely (score: its label's "
+            "probability over its class's typical one; 1 = typical):")
+    for issue in issues:
+        out.say(
+            f"  {issue.score:5.2f}  {embedded.paths[issue.index]}: in '{classes[issue.given]}' "
+            f"({issue.given_probability:.0%}), looks like '{classes[issue.suggested]}' ({issue.suggested_probability:.0%})"
+        )
+    out.result(
+        {
+            "images": len(embedded.paths),
+            "classes": classes,
+            "size": embedded.size,
+            "label_issues": [
+                {
+                    "path": embedded.paths[i.index],
+                    "split": embedded.splits[i.index],
+                    "label": classes[i.given],
+                    "suggested": classes[i.suggested],
+                    "score": i.score,
+                    "label_probability": i.given_probability,
+                    "suggested_probability": i.suggested_probability,
+                }
+                for i in issues
+            ],
         }
     )
     return 0

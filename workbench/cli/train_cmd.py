@@ -216,17 +216,47 @@ class _ProgressView:
 
 
 def run_lr_find(args: argparse.Namespace) -> int:
-    from workbench.engine.training.lr_find import lr_find
+    import threading
+
+    from workbench.engine.training.events import DataProgress, StepEnded
+    from workbench.engine.training.lr_find import sweep
 
     out = Output(args.json)
-    result = lr_find(config_from_args(args), num_steps=args.steps)
+    view = _ProgressView(out)
+    stop = threading.Event()
+    events = sweep(config_from_args(args), num_steps=args.steps, should_stop=stop.is_set)
+    # Ctrl-C ends the sweep after its current step; the curve so far still gives a suggestion.
+    previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), out.say("\nstopping after this step…")))
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                result = done.value
+                break
+            match event:
+                case DataProgress():
+                    view.data_progress(event)
+                case StepEnded():
+                    _sweep_step(view, event)
+                case _:
+                    view.line(event)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        view.close()
     if not args.json:
-        for lr, loss in zip(
-            result.lrs[:: max(1, len(result.lrs) // 20)],
-            result.losses[:: max(1, len(result.lrs) // 20)],
-            strict=True,
-        ):
+        every = max(1, len(result.lrs) // 20)
+        for lr, loss in zip(result.lrs[::every], result.losses[::every], strict=True):
             out.say(f"  lr {lr:9.2e}  loss {loss:.4f}")
     out.say(f"suggested learning rate: {result.suggestion:.2e}")
     out.result(result.to_dict())
     return 0
+
+
+def _sweep_step(view: _ProgressView, event: Any) -> None:
+    """A bar over the sweep's steps on a terminal, with the rate and smoothed loss it has reached."""
+    if not view.out.interactive:
+        return
+    bar = view._bar(event.steps_per_epoch, "lr sweep", unit="step")
+    bar.n = event.step_in_epoch
+    bar.set_postfix_str(f"lr {event.lr:.2g}  loss {event.loss:.4f}", refresh=True)

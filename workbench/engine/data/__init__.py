@@ -4,7 +4,8 @@ Read in that order: `scan` (find files, classes and splits; built from `index`, 
 `splits` and `duplicates`; `layouts` also answers which class folder a file is in, for moves; names that are
 not UTF-8 or not NFC are shown and compared by `workbench.engine.names`), `decode` (one file → pixels), `cache`
 (a split → one tensor, decoded once; with `memory` for where it lives and `pack_store` for the disk cache),
-`stats` (normalization), `augment` and `batches` (the hot loop).
+`stats` (normalization), `augment` and `batches` (the hot loop). `curation` moves a file out of training or to
+another class on disk, by the scan's own rule, with undo.
 """
 
 from __future__ import annotations

@@ -324,18 +324,18 @@ class TrainConfig:
 
     # ---- TOML: a run's settings as a file to keep, share, or train on a cluster with --config ------------
     def to_toml(self) -> str:
-        lines = ["# CNN Workbench training configuration: workbench train --config THIS_FILE"]
-        tables: dict[str, dict[str, Any]] = {}
-        for key, value in self.to_dict().items():
+        """The options as a TOML file to keep, share, or train on a cluster with `--config` (None = left out:
+        the engine chooses)."""
+        import tomli_w
+
+        def present(value: Any) -> Any:
             if isinstance(value, dict):
-                tables[key] = value
-            elif value is not None:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for name, table in tables.items():
-            if table:
-                lines.append(f"\n[{name}]")
-                lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None)
-        return "\n".join(lines) + "\n"
+                return {k: present(v) for k, v in value.items() if v is not None}
+            return value
+
+        values = {k: present(v) for k, v in self.to_dict().items() if v is not None and v != {}}
+        header = "# CNN Workbench training configuration: workbench train --config THIS_FILE\n"
+        return header + tomli_w.dumps(values)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
@@ -366,15 +366,3 @@ _AUGMENT_RULES: dict[str, Rule] = {
     "brightness": _number(0, 1),
     "contrast": _number(0, 1),
 }
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot write {value!r} to TOML")

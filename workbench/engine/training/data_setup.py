@@ -1,7 +1,8 @@
 """Folder → decoded tensors, the first stretch of the data path, as a generator of progress events.
 
 `scan` indexes the folder; `decode` turns each split into cached uint8 tensors at the training size.
-Both yield `DataProgress` events and return their result (use `result = yield from ...`).
+Both yield `DataProgress` events and return their result (use `result = yield from ...`). `prepare_data`
+is the whole stretch a run (or an LR sweep) takes: scan, fill in the defaults, decode, normalize.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import torch
+
 from workbench.engine.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -18,14 +21,19 @@ from workbench.engine.data import (
     DecodedSplit,
     Problem,
     channel_mean_std,
+    guess_image_geometry,
     load_decoded,
     scan_dataset,
 )
 from workbench.engine.errors import DatasetError
+from workbench.engine.models import check_input_size
 from workbench.engine.names import display_name, shown_list
 from workbench.engine.training.checkpoint import Preprocessing
 from workbench.engine.training.config import TrainConfig, dataset_roots
-from workbench.engine.training.events import DataProgress, Event, Message
+from workbench.engine.training.defaults import resolve_defaults
+from workbench.engine.training.distributed import DistContext
+from workbench.engine.training.events import DataProgress, Event, FileSkipped, Message
+from workbench.engine.training.resume import ResumeState, previous_run_checkpoint
 
 ShouldStop = Callable[[], bool]
 T = TypeVar("T")
@@ -52,7 +60,68 @@ class PreparedData:
         return found
 
 
+@dataclass
+class RunData:
+    """What `prepare_data` hands on to model setup."""
+
+    config: TrainConfig  # every default filled in
+    data: PreparedData
+    start_from: dict | None  # the checkpoint of the user's earlier run the weights come from, if any
+    notes: list[str]  # the defaults chosen and why
+
+
 SKIPPED_SHOWN = 5  # skipped files a message names before "and N more"
+
+
+def prepare_data(
+    config: TrainConfig,
+    device: torch.device,
+    resumed: ResumeState | None = None,
+    dist_ctx: DistContext | None = None,
+    should_stop: ShouldStop | None = None,
+) -> Generator[Event, None, RunData]:
+    """Index the folder (or reuse the resumed run's index), fill in defaults, decode once into tensors, and
+    normalize as the starting weights expect: ImageNet statistics for ImageNet weights, an earlier run's
+    own statistics when starting from it, else the training images'."""
+    dist_ctx = dist_ctx or DistContext()
+    if resumed is None:
+        index = yield from scan(config, should_stop=should_stop)
+        typical_size, channels = guess_image_geometry(index.split("train"))
+        config, notes = resolve_defaults(
+            config,
+            typical_size=typical_size,
+            channels=channels,
+            num_train_images=len(index.split("train")),
+            device_type=device.type,
+        )
+    else:
+        index, notes = resumed.index, [f"resuming from epoch {resumed.epoch}"]
+    check_input_size(config.model, config.img_size)
+    start_from = previous_run_checkpoint(config.weights) if resumed is None else None
+    for problem in index.problems:
+        yield FileSkipped(problem.path, problem.reason)
+    for warning in index.warnings:
+        yield Message(warning, "warning")
+    if not dist_ctx.is_main:
+        dist_ctx.barrier()  # let rank 0 fill the decoded-image cache, then read it
+    data = yield from decode(
+        index,
+        config.img_size,
+        config.channels,
+        imagenet_stats=config.pretrained or (bool(config.weights) and start_from is None),
+        should_stop=should_stop,
+    )
+    if dist_ctx.is_main:
+        dist_ctx.barrier()
+    earlier = resumed.payload if resumed else start_from
+    if earlier is not None:  # those weights were trained with that normalization: keep it
+        data.preprocessing.mean = earlier["preprocessing"]["mean"]
+        data.preprocessing.std = earlier["preprocessing"]["std"]
+    for split in (data.train, data.val, data.test):
+        for problem in split.problems if split is not None else ():
+            yield FileSkipped(problem.path, problem.reason)
+    return RunData(config, data, start_from, notes)
+
 
 def data_paths(config: TrainConfig) -> list[str]:
     """The run's dataset folders (a list: see `config.dataset_roots`); none at all is a DatasetError."""

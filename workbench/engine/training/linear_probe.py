@@ -66,6 +66,25 @@ def _fit(
     return w.detach(), b.detach()
 
 
+@dataclass(frozen=True)
+class LinearHead:
+    """Logits of raw features: features @ weight.T + bias."""
+
+    weight: torch.Tensor  # (classes, features)
+    bias: torch.Tensor
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.weight.T + self.bias
+
+
+def fit_standardized_head(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> LinearHead:
+    """Softmax regression on standardized `x`, its weights mapped back so it takes raw features:
+    z·w = ((x − mu)/sd)·w = x·(w/sd) − (mu/sd)·w."""
+    mu, sd = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-6)
+    w, b = _fit((x - mu) / sd, y, classes, l2, None)
+    return LinearHead((w / sd[:, None]).T.contiguous(), b - (mu / sd) @ w)
+
+
 def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
     """A fold number for each image: every class spread evenly over the folds."""
     generator = torch.Generator().manual_seed(seed)
@@ -137,14 +156,11 @@ def fit_linear_probe(
         l2, cv_accuracy, cv_se = l2_grid[len(l2_grid) // 2 - 1], None, None
 
     x, y = rows(torch.arange(len(labels)))
-    mu, sd = standardize(x)
-    w, b = _fit((x - mu) / sd, y, classes, l2, None)
-    weight = (w / sd[:, None]).T.contiguous()  # back to raw features: z·w = x·(w/sd) − (mu/sd)·w
-    bias = b - (mu / sd) @ w
-    logits = x @ weight.T + bias
+    head = fit_standardized_head(x, y, classes, l2)
+    logits = head(x)
     return ProbeFit(
-        weight=weight,
-        bias=bias,
+        weight=head.weight,
+        bias=head.bias,
         l2=l2,
         folds=folds,
         cv_accuracy=cv_accuracy,

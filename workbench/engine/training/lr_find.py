@@ -1,23 +1,32 @@
-"""Learning-rate finder (Smith 2015, fastai's `lr_find`): sweep the rate exponentially over a few
-hundred steps, record the smoothed loss, and suggest a rate a decade below where it bottoms out."""
+"""Learning-rate finder (Smith 2015, fastai's `lr_find`): a short run of the trainer's own setup whose rate
+grows exponentially each step; it records the smoothed loss and suggests a rate a decade below where the loss
+bottoms out.
+
+The network, its weights (fresh, ImageNet, or an earlier run's with a new head), the transfer plan, the
+batches and their normalization all come from `session_setup.prepare_session`, as for a run: what the sweep
+measures is what training with the same settings would do. Nothing is written: no run, no checkpoint.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import torch
 
-from workbench.engine.data import BatchIterator, guess_image_geometry
+from workbench.engine.data import BatchIterator
 from workbench.engine.device import pick_device
-from workbench.engine.models import build_model
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.data_setup import decode, scan
-from workbench.engine.training.defaults import choose_strategy, resolve_defaults
-from workbench.engine.training.optim import build_optimizer
-from workbench.engine.training.steps import seed_everything, train_step
-from workbench.engine.training.transfer import TransferPlan
+from workbench.engine.training.events import Event, Message, StepEnded
+from workbench.engine.training.optim import current_lr
+from workbench.engine.training.session import Session
+from workbench.engine.training.session_setup import prepare_session
+from workbench.engine.training.steps import train_step
+
+SMOOTHING = 0.9  # the loss averaged over the last ~10 steps: smooth, and lagging a 100-step sweep little
+DIVERGED = 4.0  # the sweep ends once the smoothed loss is this many times its lowest (fastai's rule)
 
 
 @dataclass
@@ -50,98 +59,87 @@ def lr_find(
     end_lr: float = 1.0,
     should_stop: Callable[[], bool] | None = None,
 ) -> LRFindResult:
-    config.validate()
-    seed_everything(config.seed, False)
-    device = pick_device(config.device)
-    index = _drain(scan(config, should_stop=should_stop))
-    size, channels = guess_image_geometry(index.split("train"))
-    config, _ = resolve_defaults(
-        config, typical_size=size, channels=channels, num_train_images=len(index.split("train"))
-    )
-    data = _drain(
-        decode(
-            index, config.img_size, config.channels, imagenet_stats=config.pretrained, should_stop=should_stop
-        )
-    )
-    model = build_model(
-        config.model,
-        len(data.classes),
-        config.channels,
-        pretrained=config.pretrained,
-        weights_path=config.weights,
-        **config.model_args,
-    ).to(device)
-    if config.strategy is None:
-        config.strategy, _ = choose_strategy(config, model, len(data.train.labels))
-    plan = TransferPlan(
-        model,
-        config.strategy,
-        unfreeze=config.unfreeze,
-        backbone_lr_mult=config.backbone_lr_mult,
-        head_epochs=0,
-        pretrained=config.pretrained or bool(config.weights),
-    )
-    plan.start_epoch(0)
-    plan.train()
-    optimizer = build_optimizer(plan.param_groups(start_lr, config.weight_decay), config, start_lr)
-    base_lrs = [group["lr"] / start_lr for group in optimizer.param_groups]  # keep discriminative ratios
-    batches = BatchIterator(
-        data.train.images,
-        data.train.labels,
-        config.batch_size,
-        shuffle=True,
-        device=device,
-        mean=data.preprocessing.mean,
-        std=data.preprocessing.std,
-        augment=config.augment,
-        seed=config.seed,
-        drop_last=len(data.train.labels) > config.batch_size,
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=False)
-    gamma = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
+    """The sweep without its progress events (see `sweep` for those)."""
+    events = sweep(config, num_steps=num_steps, start_lr=start_lr, end_lr=end_lr, should_stop=should_stop)
+    while True:
+        try:
+            next(events)
+        except StopIteration as done:
+            return done.value
+
+
+def sweep(
+    config: TrainConfig,
+    *,
+    num_steps: int = 100,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    should_stop: Callable[[], bool] | None = None,
+) -> Generator[Event, None, LRFindResult]:
+    """Set up as the trainer does, then train `num_steps` steps at rates from `start_lr` to `end_lr`.
+
+    Yields the setup's events (DataProgress, FileSkipped, Message) and one StepEnded per step (its loss
+    smoothed, its `step_in_epoch` counting up to `num_steps`); returns the curve and the suggestion. Ends
+    early when the loss diverges or `should_stop()` says so.
+    """
+    device = pick_device(config.validate().device)
+    session = yield from prepare_session(config, device, should_stop=should_stop)
+    ratios = _rate_ratios(session.optimizer)
+    growth = (end_lr / start_lr) ** (1 / max(num_steps - 1, 1))
     lrs: list[float] = []
     losses: list[float] = []
-    smoothed, best = 0.0, math.inf
-    epoch = 0
-    while len(lrs) < num_steps:
-        batches.set_epoch(epoch)
-        for x, y in batches:
-            lr = start_lr * gamma ** len(lrs)
-            for group, ratio in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = lr * ratio
-            loss, _ = train_step(
-                model,
-                x,
-                y,
-                optimizer,
-                scaler,
-                amp_dtype=None,
-                label_smoothing=config.label_smoothing,
-                grad_clip=config.grad_clip,
-            )
-            value = loss.item()
-            smoothed = value if not lrs else 0.9 * smoothed + 0.1 * value
-            debiased = smoothed / (1 - 0.9 ** (len(lrs) + 1))
-            lrs.append(lr)
-            losses.append(debiased)
-            best = min(best, debiased)
-            if not math.isfinite(debiased) or debiased > 4 * best or len(lrs) >= num_steps:
-                break
-            if should_stop is not None and should_stop():
-                break
-        else:
-            epoch += 1
-            continue
-        break
+    average, lowest = 0.0, math.inf
+    session.plan.train()
+    started = time.perf_counter()
+    for step, (x, y) in enumerate(_endless(session.train_batches), start=1):
+        lr = start_lr * growth ** (step - 1)
+        for group, ratio in zip(session.optimizer.param_groups, ratios, strict=True):
+            group["lr"] = lr * ratio
+        loss = _train_step(session, x, y).item()
+        for text in session.oom.pop_messages():
+            yield Message(text, "warning")
+        # An exponential moving average started at 0, divided by (1 - beta^step) so its first values are
+        # the loss itself, not a tenth of it (or, divided without that start, ten times it).
+        average = SMOOTHING * average + (1 - SMOOTHING) * loss
+        smoothed = average / (1 - SMOOTHING**step)
+        lrs.append(lr)
+        losses.append(smoothed)
+        lowest = min(lowest, smoothed)
+        rate = step * len(y) / max(time.perf_counter() - started, 1e-9)
+        yield StepEnded(step, 1, smoothed, lr, rate, step, num_steps)
+        if not math.isfinite(smoothed) or smoothed > DIVERGED * lowest or step >= num_steps:
+            break
+        if should_stop is not None and should_stop():
+            break
     finite = [(lr, loss) for lr, loss in zip(lrs, losses, strict=True) if math.isfinite(loss)]
     lrs, losses = [p[0] for p in finite], [p[1] for p in finite]
     return LRFindResult(lrs, losses, suggest_lr(lrs, losses))
 
 
-def _drain(gen):
-    """Run an event generator to its end and return its value (lr_find reports no progress)."""
+def _rate_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
+    """Each parameter group's rate over the head's (the largest): the sweep keeps the plan's discriminative
+    rates (pretrained layers slower), so the rate it suggests is the one `config.lr` sets."""
+    top = current_lr(optimizer)
+    return [group["lr"] / top for group in optimizer.param_groups]
+
+
+def _train_step(session: Session, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One step exactly as the trainer takes it: mixed precision, clipping, label smoothing, and the
+    out-of-memory fallback to smaller micro-batches."""
+    assert session.oom is not None
+    return session.oom.run(
+        lambda micro: train_step(
+            session.forward_model, x, y, session.optimizer, session.scaler, amp_dtype=session.amp_dtype,
+            label_smoothing=session.config.label_smoothing, grad_clip=session.config.grad_clip,
+            micro_batch=micro,
+        )
+    )[0]  # fmt: skip
+
+
+def _endless(batches: BatchIterator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Training batches epoch after epoch: a small folder holds fewer batches than the sweep has steps."""
+    epoch = 0
     while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+        batches.set_epoch(epoch)
+        yield from batches
+        epoch += 1

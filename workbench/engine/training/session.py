@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from workbench.engine.training.transfer import TransferPlan
 
 @dataclass
 class Session:
-    """Everything a run holds while it trains."""
+    """Everything a run holds while it trains (built by session_setup.prepare_session)."""
 
     config: TrainConfig
     device: torch.device
@@ -34,9 +34,12 @@ class Session:
     amp_dtype: torch.dtype | None
     train_batches: BatchIterator
     eval_batches: dict[str, BatchIterator]
-    handle: RunHandle
     history: list[dict[str, Any]]
     start_epoch: int
+    notes: list[str] = field(default_factory=list)  # what setup chose and why, for RunStarted
+    # The run folder and registry row: the trainer opens it after setup (session_setup.open_run_folder);
+    # passes that record nothing, like lr_find, leave it None.
+    handle: RunHandle | None = None
     is_main: bool = True  # distributed: only rank 0 writes
     oom: OomBackoff | None = None  # set in __post_init__: halves the micro-batch on out-of-memory
 
@@ -62,6 +65,7 @@ class Session:
 
     def save(self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict) -> Path:
         """Write last.pt (and best.pt); `epoch` counts the epochs the weights have completed."""
+        assert self.handle is not None, "a session without a run folder saves nothing"
         folder = self.handle.checkpoints_dir
         if not self.is_main:
             return folder / ckpt.LAST

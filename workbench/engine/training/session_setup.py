@@ -1,5 +1,6 @@
-"""Setting up a run before its first step: the model, its transfer plan, batches, optimizer and schedule,
-and the run folder (created, reopened on resume, or followed on DDP ranks > 0)."""
+"""Setting up a run before its first step: data, the model, its transfer plan, batches, optimizer and
+schedule (`prepare_session`, shared by the Trainer and the LR finder), then the run folder (`open_run_folder`,
+the Trainer's alone: created, reopened on resume, or followed on DDP ranks > 0)."""
 
 from __future__ import annotations
 
@@ -14,31 +15,38 @@ from workbench.engine.device import autocast_dtype, prefers_channels_last
 from workbench.engine.errors import WeightsError
 from workbench.engine.models import build_model, replace_head
 from workbench.engine.names import class_key
-from workbench.engine.runs import FollowerRunHandle, RunRegistry
+from workbench.engine.runs import FollowerRunHandle, RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.data_setup import PreparedData, with_progress
+from workbench.engine.training.data_setup import PreparedData, ShouldStop, prepare_data, with_progress
 from workbench.engine.training.defaults import choose_strategy
 from workbench.engine.training.distributed import DistContext, per_rank_batch
 from workbench.engine.training.events import DataProgress, Event, Message
-from workbench.engine.training.optim import build_optimizer, build_schedule
+from workbench.engine.training.optim import Schedule, build_optimizer, build_schedule
 from workbench.engine.training.resume import ResumeState
 from workbench.engine.training.session import Session
+from workbench.engine.training.steps import seed_everything
 from workbench.engine.training.transfer import TransferPlan
 
 
-def build_session(
-    registry: RunRegistry,
+def prepare_session(
     config: TrainConfig,
-    data: PreparedData,
     device: torch.device,
-    resumed: ResumeState | None,
-    start_from: dict | None,
-    dist_ctx: DistContext,
+    *,
+    resumed: ResumeState | None = None,
+    dist_ctx: DistContext | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Generator[Event, None, Session]:
-    """Model (on the device, in its fast memory layout), transfer plan, batches, optimizer, schedule and the
-    run folder: everything the epochs need. Yields Messages (advice, download progress) on the way."""
-    model = yield from build_run_model(config, data, resumed, start_from)
+    """Everything a run needs before its first step, and nothing written to the runs folder: data →
+    defaults → model (fresh, pretrained, an earlier run's, or the resumed one) → transfer plan → batches
+    → optimizer and schedule. The one setup path: the Trainer then opens a run folder (`open_run_folder`);
+    the LR finder sweeps on the session as it is, so both train the same network on the same tensors.
+    Yields DataProgress, FileSkipped and Messages (advice, download progress) on the way."""
+    dist_ctx = dist_ctx or DistContext()
+    seed_everything(config.seed, config.deterministic)  # same seed: same weights and batches, whoever asks
+    prepared = yield from prepare_data(config, device, resumed, dist_ctx, should_stop)
+    config, data = prepared.config, prepared.data
+    model = yield from build_run_model(config, data, resumed, prepared.start_from)
     if config.strategy is None:
         config.strategy, advice = choose_strategy(config, model, len(data.train.labels))
         if advice:
@@ -54,6 +62,29 @@ def build_session(
         pretrained=config.pretrained or bool(config.weights),
         freeze_bn_stats=bool(config.freeze_bn_stats),
     )
+    train_batches, eval_batches = _batches(config, data, device, channels_last, dist_ctx)
+    start_epoch = resumed.epoch if resumed else 0
+    plan.start_epoch(start_epoch)
+    optimizer = build_optimizer(plan.param_groups(config.lr, config.weight_decay), config, config.lr)
+    scheduled_epochs = config.epochs - start_epoch if resumed and resumed.schedule_reset else config.epochs
+    schedule = build_schedule(optimizer, config, len(train_batches) * scheduled_epochs, scheduled_epochs)
+    amp_dtype = autocast_dtype(device, model) if config.amp else None
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if resumed is not None:
+        _restore_training_state(resumed, optimizer, schedule, scaler)
+    return Session(
+        config=config, device=device, data=data, model=model,
+        forward_model=wrap_for_training(model, config, device, dist_ctx), plan=plan, optimizer=optimizer,
+        schedule=schedule, scaler=scaler, amp_dtype=amp_dtype, train_batches=train_batches,
+        eval_batches=eval_batches, history=list(resumed.history) if resumed else [], start_epoch=start_epoch,
+        notes=prepared.notes, is_main=dist_ctx.is_main,
+    )  # fmt: skip
+
+
+def _batches(
+    config: TrainConfig, data: PreparedData, device: torch.device, channels_last: bool, dist_ctx: DistContext
+) -> tuple[BatchIterator, dict[str, BatchIterator]]:
+    """The training batches (this rank's share, shuffled, augmented) and the val/test batches."""
     normalize = {"mean": data.preprocessing.mean, "std": data.preprocessing.std}
     train_batches = BatchIterator(
         data.train.images,
@@ -82,42 +113,42 @@ def build_session(
         for name, split in (("val", data.val), ("test", data.test))
         if split is not None and len(split.labels)
     }
-    start_epoch = resumed.epoch if resumed else 0
-    plan.start_epoch(start_epoch)
-    optimizer = build_optimizer(plan.param_groups(config.lr, config.weight_decay), config, config.lr)
-    scheduled_epochs = config.epochs - start_epoch if resumed and resumed.schedule_reset else config.epochs
-    schedule = build_schedule(optimizer, config, len(train_batches) * scheduled_epochs, scheduled_epochs)
-    amp_dtype = autocast_dtype(device, model) if config.amp else None
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    if resumed is not None:
-        payload = resumed.payload
-        with contextlib.suppress(ValueError, KeyError):  # a changed trainable set means a fresh optimizer
-            optimizer.load_state_dict(payload["optimizer_state"])
-        if not resumed.schedule_reset:
-            schedule.load_state_dict(payload.get("scheduler_state"))
-        if payload.get("scaler_state"):
-            scaler.load_state_dict(payload["scaler_state"])
-        ckpt.restore_rng_state(payload["rng"])
-    forward_model = wrap_for_training(model, config, device, dist_ctx)
+    return train_batches, eval_batches
 
+
+def _restore_training_state(
+    resumed: ResumeState, optimizer: torch.optim.Optimizer, schedule: Schedule, scaler: torch.amp.GradScaler
+) -> None:
+    """Optimizer, schedule, loss scaler and RNG as the resumed run's last checkpoint left them."""
+    payload = resumed.payload
+    with contextlib.suppress(ValueError, KeyError):  # a changed trainable set means a fresh optimizer
+        optimizer.load_state_dict(payload["optimizer_state"])
+    if not resumed.schedule_reset:
+        schedule.load_state_dict(payload.get("scheduler_state"))
+    if payload.get("scaler_state"):
+        scaler.load_state_dict(payload["scaler_state"])
+    ckpt.restore_rng_state(payload["rng"])
+
+
+def open_run_folder(
+    registry: RunRegistry, session: Session, resumed: ResumeState | None, dist_ctx: DistContext
+) -> RunHandle:
+    """The run's folder and registry row: created, reopened on resume, or followed on DDP ranks > 0."""
+    config = session.config
     if not dist_ctx.is_main:
         run_id, run_dir = dist_ctx.broadcast(None)
-        handle = FollowerRunHandle(run_id, Path(run_dir))
+        handle: RunHandle = FollowerRunHandle(run_id, Path(run_dir))
     elif resumed is not None:
         handle = registry.reopen_run(resumed.run_id)
     else:
         handle = registry.create_run(
             model=config.model, dataset=config.data, config=config.to_dict(), name=config.run_name
         )
-        handle.write_json("dataset.json", data.index.to_dict())
+        handle.write_json("dataset.json", session.data.index.to_dict())
     if dist_ctx.enabled and dist_ctx.is_main:
         dist_ctx.broadcast((handle.run_id, str(handle.run_dir)))
     handle.update(model=config.model, config=config.to_dict())
-    return Session(
-        config, device, data, model, forward_model, plan, optimizer, schedule, scaler, amp_dtype,
-        train_batches, eval_batches, handle, list(resumed.history) if resumed else [], start_epoch,
-        is_main=dist_ctx.is_main,
-    )  # fmt: skip
+    return handle
 
 
 def build_run_model(

@@ -5,8 +5,8 @@
         ...
     trainer.stop()                   # from any thread; ends with a usable checkpoint
 
-Read `_run()` top to bottom: data → model and optimizer (session_setup.py) → epochs of steps → checkpoints
-→ test split.
+Read `_run()` top to bottom: data, model and optimizer (session_setup.prepare_session, which the LR finder
+shares) → run folder → epochs of steps → checkpoints → test split.
 """
 
 from __future__ import annotations
@@ -24,23 +24,20 @@ import torch
 
 from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
-from workbench.engine.data import DecodeCancelled, guess_image_geometry
+from workbench.engine.data import DecodeCancelled
 from workbench.engine.device import describe_device, pick_device
 from workbench.engine.errors import WorkbenchError, first_line
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
-from workbench.engine.models import check_input_size
 from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.data_setup import PreparedData, decode, scan
-from workbench.engine.training.defaults import describe_plan, resolve_defaults
+from workbench.engine.training.defaults import describe_plan
 from workbench.engine.training.distributed import DistContext, init_from_env
 from workbench.engine.training.events import (
     CheckpointSaved,
     EpochEnded,
     Event,
-    FileSkipped,
     Message,
     Paused,
     Resumed,
@@ -51,10 +48,10 @@ from workbench.engine.training.events import (
 )
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
 from workbench.engine.training.probe_stage import STAGE, fit_head_on_embeddings
-from workbench.engine.training.resume import ResumeState, load_resume_state, previous_run_checkpoint
+from workbench.engine.training.resume import load_resume_state
 from workbench.engine.training.session import Session
-from workbench.engine.training.session_setup import build_session, wrap_for_training
-from workbench.engine.training.steps import evaluate_batches, seed_everything, train_step
+from workbench.engine.training.session_setup import open_run_folder, prepare_session, wrap_for_training
+from workbench.engine.training.steps import evaluate_batches, train_step
 
 STEP_REPORTS_PER_EPOCH = 100  # enough points for a smooth curve, few enough to cost nothing
 
@@ -146,13 +143,14 @@ class Trainer:
             )
             self.run_id, self.run_dir = resumed.run_id, resumed.run_dir
         config = (resumed.config if resumed else self.config).validate()
-        seed_everything(config.seed, config.deterministic)
         self._dist, rank_device = init_from_env(config.device)
         device = rank_device or pick_device(config.device)
 
-        config, data, start_from, notes = yield from self._prepare_data(config, resumed, device)
-        session = yield from build_session(registry, config, data, device, resumed, start_from, self._dist)
-        self._handle = session.handle
+        session = yield from prepare_session(
+            config, device, resumed=resumed, dist_ctx=self._dist, should_stop=self._stop_requested
+        )
+        config, data = session.config, session.data  # with every default filled in
+        session.handle = self._handle = open_run_folder(registry, session, resumed, self._dist)
         self.run_id, self.run_dir = session.handle.run_id, session.handle.run_dir
         yield RunStarted(
             run_id=session.handle.run_id,
@@ -166,7 +164,7 @@ class Trainer:
             epochs=config.epochs,
             steps_per_epoch=session.steps_per_epoch,
             start_epoch=session.start_epoch,
-            notes=[*notes, session.plan.describe()],
+            notes=[*session.notes, session.plan.describe()],
             plan=describe_plan(config),
         )
         if config.linear_probe and resumed is None and session.start_epoch == 0:
@@ -185,50 +183,7 @@ class Trainer:
             return
         yield from self._finish(session, epochs_done)
 
-    # ---- 1. data ------------------------------------------------------------------------------------
-    def _prepare_data(
-        self, config: TrainConfig, resumed: ResumeState | None, device: torch.device
-    ) -> Generator[Event, None, tuple[TrainConfig, PreparedData, dict | None, list[str]]]:
-        """Index the folder (or reuse the run's index), fill in defaults, decode once into tensors."""
-        if resumed is None:
-            index = yield from scan(config, should_stop=self._stop_requested)
-            typical_size, channels = guess_image_geometry(index.split("train"))
-            config, notes = resolve_defaults(
-                config,
-                typical_size=typical_size,
-                channels=channels,
-                num_train_images=len(index.split("train")),
-                device_type=device.type,
-            )
-        else:
-            index, notes = resumed.index, [f"resuming from epoch {resumed.epoch}"]
-        check_input_size(config.model, config.img_size)
-        start_from = previous_run_checkpoint(config.weights) if resumed is None else None
-        for problem in index.problems:
-            yield FileSkipped(problem.path, problem.reason)
-        for warning in index.warnings:
-            yield Message(warning, "warning")
-        if not self._dist.is_main:
-            self._dist.barrier()  # let rank 0 fill the decoded-image cache, then read it
-        data = yield from decode(
-            index,
-            config.img_size,
-            config.channels,
-            imagenet_stats=config.pretrained or (bool(config.weights) and start_from is None),
-            should_stop=self._stop_requested,
-        )
-        if self._dist.is_main:
-            self._dist.barrier()
-        earlier = resumed.payload if resumed else start_from
-        if earlier is not None:  # those weights were trained with that normalization: keep it
-            data.preprocessing.mean = earlier["preprocessing"]["mean"]
-            data.preprocessing.std = earlier["preprocessing"]["std"]
-        for split in (data.train, data.val, data.test):
-            for problem in split.problems if split is not None else ():
-                yield FileSkipped(problem.path, problem.reason)
-        return config, data, start_from, notes
-
-    # ---- 3. epochs ----------------------------------------------------------------------------------
+    # ---- epochs ------------------------------------------------------------------------------------
     def _train_epochs(self, s: Session) -> Generator[Event, None, int | None]:
         """Train to the end (returns the epochs done) or until stopped (returns None)."""
         config = s.config
@@ -365,7 +320,7 @@ class Trainer:
                 window_start = now
         return loss_sum.item(), int(correct.item()), seen
 
-    # ---- 4. test split ------------------------------------------------------------------------------
+    # ---- test split --------------------------------------------------------------------------------
     def _finish(self, s: Session, epochs_done: int) -> Generator[Event, None, None]:
         test_acc = None
         best_path = s.handle.checkpoints_dir / ckpt.BEST
@@ -374,7 +329,9 @@ class Trainer:
                 s.model.load_state_dict(ckpt.load_checkpoint(best_path, map_location=s.device)["model_state"])
             config = s.config.to_dict()
             judged = for_evaluation(s.forward_model, config)
-            test_acc = evaluate_batches(judged, s.eval_batches["test"], s.amp_dtype)["acc"]
+            # In fp32, as `workbench eval` and the app's Evaluate judge the same checkpoint: under bf16/fp16
+            # autocast a few borderline images flip and the run's figure would differ from theirs.
+            test_acc = evaluate_batches(judged, s.eval_batches["test"], None)["acc"]
             if uses_flip_tta(config):
                 yield Message(
                     f"test accuracy {test_acc:.2%}, averaged over each image and its mirror (the model "

@@ -1,0 +1,333 @@
+"""Evaluation of a run on its test (or validation) images: accuracy, top-5, per-class metrics, the confusion
+matrix with its images per cell, the most confused pairs, and the top losses, which can be opened, excluded
+or relabeled through the dataset browser's curator.
+
+The forward pass runs in a worker (`ClassificationInterpretation.from_run`); the view only draws its answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.app.evaluation.confusion_matrix import ConfusionMatrixView
+from workbench.app.evaluation.gallery import OutcomeGallery
+from workbench.app.qt import dialogs
+from workbench.app.qt.run_picker import RunPicker
+from workbench.app.qt.workers import Failure, run_in_background
+
+SPLITS = ("auto", "test", "val", "all")
+METRIC_COLUMNS = ("class", "precision", "recall", "F1", "images")
+
+
+def interpret_run(run_ref: str, split: str) -> tuple[Any, Any]:  # worker thread: imports torch
+    """The interpretation and report of a run on the dataset it was trained on."""
+    from workbench.engine.errors import ConfigError
+    from workbench.engine.evaluation.interpretation import ClassificationInterpretation
+    from workbench.engine.runs import RunRegistry
+    from workbench.engine.training.config import dataset_roots
+
+    record = RunRegistry().get(run_ref)
+    data = dataset_roots(record.config.get("data"))
+    if not data:
+        raise ConfigError(
+            f"run {record.run_id} does not record its dataset folder, so it cannot be evaluated"
+        )
+    interpretation = ClassificationInterpretation.from_run(record.run_id, data, split=split)
+    return interpretation, interpretation.report()
+
+
+class EvaluationView(QWidget):
+    evaluated = Signal(object)  # EvaluationReport
+    inspect_requested = Signal(str)  # an image path, for the feature-map inspector
+
+    def __init__(self, curator_source: Callable[[], Any] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._curator_source = curator_source
+        self._own_curator: Any = None
+        self.interpretation: Any = None
+        self.report: Any = None
+        self.busy = False
+
+        self.runs = RunPicker()
+        self.split = QComboBox()
+        self.split.addItems(SPLITS)
+        self.split.setToolTip("auto: the test split if the dataset has one, else every image")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("Run the model over the split's images (in the background)")
+        self.evaluate_button.clicked.connect(lambda: self.evaluate())
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)  # busy indicator
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.hide()
+        self.summary = QLabel("Pick a run and press Evaluate.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        top.addWidget(self.runs, 1)
+        top.addWidget(QLabel("Split:"))
+        top.addWidget(self.split)
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.busy_bar)
+
+        self.matrix = ConfusionMatrixView()
+        self.matrix.cell_chosen.connect(self.show_cell)
+        self.normalize = QCheckBox("Row-normalized")
+        self.normalize.setToolTip("Show each row as shares of the true class's images instead of counts")
+        self.normalize.toggled.connect(self.matrix.set_normalized)
+        matrix_box = QWidget()
+        matrix_layout = QVBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_title = QHBoxLayout()
+        title = QLabel("<b>Confusion matrix</b> rows: true, columns: predicted")
+        title.setWordWrap(True)  # may wrap, never widen the window
+        matrix_title.addWidget(title, 1)
+        matrix_title.addWidget(self.normalize)
+        matrix_layout.addLayout(matrix_title)
+        matrix_layout.addWidget(self.matrix, 1)
+
+        self.cell_title = QLabel("Click a cell of the matrix to see its images.")
+        self.cell_title.setWordWrap(True)
+        self.cell_gallery = OutcomeGallery()
+        self.cell_gallery.outcome_activated.connect(self.open_image)
+        self.losses_gallery = OutcomeGallery()
+        self.losses_gallery.outcome_activated.connect(self.open_image)
+        self.metrics_table = QTableWidget(0, len(METRIC_COLUMNS))
+        self.metrics_table.setHorizontalHeaderLabels(list(METRIC_COLUMNS))
+        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.metrics_table.setSortingEnabled(True)
+        self.confused_list = QListWidget()
+        self.confused_list.itemClicked.connect(self._on_confused_pair)
+
+        self.details = QTabWidget()
+        self.details.addTab(self._page(self.cell_title, self.cell_gallery), "Cell images")
+        self.details.addTab(self._losses_page(), "Top losses")
+        self.details.addTab(self.metrics_table, "Per class")
+        self.details.addTab(self.confused_list, "Most confused")
+
+        splitter = QSplitter()
+        splitter.addWidget(matrix_box)
+        splitter.addWidget(self.details)
+        splitter.setSizes([620, 560])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.summary)
+        layout.addWidget(splitter, 1)
+
+    @staticmethod
+    def _page(*widgets: QWidget) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 4, 0, 0)
+        for widget in widgets:
+            layout.addWidget(widget, 1 if isinstance(widget, OutcomeGallery) else 0)
+        return page
+
+    def _losses_page(self) -> QWidget:
+        buttons = QHBoxLayout()
+        for text, tip, slot in (
+            ("Open", "Open the image in the system viewer", self._open_selected),
+            ("Inspect", "Show the image in the feature-map inspector", self._inspect_selected),
+            (
+                "Exclude…",
+                "Move the image out of the dataset (undo in the Dataset tab)",
+                self.exclude_selected,
+            ),
+            ("Relabel…", "Move the image to another class folder", self.relabel_selected),
+        ):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        explanation = QLabel("The images the model is most wrong about, highest loss first.")
+        explanation.setWordWrap(True)
+        page = self._page(explanation)
+        page.layout().addWidget(self.losses_gallery, 1)
+        page.layout().addLayout(buttons)
+        return page
+
+    # ---- evaluating ----------------------------------------------------------------------------
+    def set_run(self, run_id: str) -> None:
+        """Choose a run (from the runs view or the training panel); the picker lists it once it is known."""
+        self.runs.refresh(select=run_id)
+
+    def evaluate(self, run_id: str | None = None) -> None:
+        run_id = run_id or self.runs.current_run_id()
+        if not run_id:
+            dialogs.show_error(self, "No run", "Train a model first, or pick a run from the list.")
+            return
+        if self.busy:
+            return
+        self.busy = True
+        self.evaluate_button.setEnabled(False)
+        self.busy_bar.show()
+        self.summary.setText(f"Evaluating {run_id}…")
+        run_in_background(
+            self,
+            interpret_run,
+            run_id,
+            self.split.currentText(),
+            on_done=self._show,
+            on_error=self._failed,
+            on_finished=self._idle,
+        )
+
+    def _idle(self) -> None:
+        self.busy = False
+        self.evaluate_button.setEnabled(True)
+        self.busy_bar.hide()
+
+    def _failed(self, failure: Failure) -> None:
+        self.summary.setText(f"Evaluation failed: {failure.message}")
+        dialogs.show_error(
+            self, "Evaluation failed", failure.message, "" if failure.is_user_error else failure.details
+        )
+
+    def _show(self, result: tuple[Any, Any]) -> None:
+        self.interpretation, self.report = result
+        self._own_curator = None  # the next move follows this run's dataset folders
+        report = self.report
+        top5 = f" · top-5 {report.top5:.1%}" if report.top5 is not None else ""
+        loss = f" · loss {report.loss:.3f}" if report.loss is not None else ""
+        self.summary.setText(
+            f"<b>accuracy {report.accuracy:.1%}</b>{top5}{loss} · macro F1 {report.macro_f1:.3f} · "
+            f"{report.num_images} images"
+            + (" · each image averaged with its mirror" if report.extra.get("flip_averaged") else "")
+        )
+        self.matrix.show_matrix(report.confusion, report.classes)
+        self._fill_metrics(report)
+        self.confused_list.clear()
+        for pair in self.interpretation.most_confused():
+            item = QListWidgetItem(f"{pair.true_class} → {pair.predicted_class}: {pair.count}")
+            item.setData(Qt.ItemDataRole.UserRole, (pair.true_class, pair.predicted_class))
+            self.confused_list.addItem(item)
+        self.losses_gallery.show_outcomes(self.interpretation.top_losses(60))
+        self.cell_gallery.clear()
+        self.cell_title.setText("Click a cell of the matrix to see its images.")
+        self.evaluated.emit(report)
+
+    def _fill_metrics(self, report: Any) -> None:
+        table = self.metrics_table
+        table.setSortingEnabled(False)
+        table.setRowCount(len(report.per_class))
+        for row, metrics in enumerate(report.per_class):
+            values = (metrics.precision, metrics.recall, metrics.f1)
+            table.setItem(row, 0, QTableWidgetItem(metrics.name))
+            for column, value in enumerate(values, start=1):
+                item = QTableWidgetItem(f"{value:.3f}")
+                item.setData(Qt.ItemDataRole.EditRole, round(value, 3))
+                table.setItem(row, column, item)
+            support = QTableWidgetItem()
+            support.setData(Qt.ItemDataRole.EditRole, metrics.support)
+            table.setItem(row, 4, support)
+        table.setSortingEnabled(True)
+
+    # ---- cells and images ----------------------------------------------------------------------
+    def show_cell(self, true_index: int, predicted_index: int) -> None:
+        if self.interpretation is None:
+            return
+        outcomes = self.interpretation.cell(true_index, predicted_index)
+        classes = self.interpretation.classes
+        self.cell_title.setText(
+            f"True <b>{classes[true_index]}</b>, predicted <b>{classes[predicted_index]}</b>: "
+            f"{len(outcomes)} image(s), highest loss first"
+        )
+        self.cell_gallery.show_outcomes(outcomes)
+        self.details.setCurrentIndex(0)
+
+    def _on_confused_pair(self, item: QListWidgetItem) -> None:
+        true_class, predicted_class = item.data(Qt.ItemDataRole.UserRole)
+        classes = self.interpretation.classes
+        self.show_cell(classes.index(true_class), classes.index(predicted_class))
+
+    def open_image(self, outcome: Any) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(outcome.path))
+
+    def _selected_or_warn(self) -> Any | None:
+        outcome = self.losses_gallery.selected_outcome()
+        if outcome is None:
+            dialogs.show_error(self, "No image selected", "Select an image in the top-losses gallery first.")
+        return outcome
+
+    def _open_selected(self) -> None:
+        outcome = self._selected_or_warn()
+        if outcome is not None:
+            self.open_image(outcome)
+
+    def _inspect_selected(self) -> None:
+        outcome = self._selected_or_warn()
+        if outcome is not None:
+            self.inspect_requested.emit(outcome.path)
+
+    # ---- curation (through the dataset browser's curator, so Undo there works) -----------------
+    def _curator(self) -> Any:
+        if self._curator_source is not None:
+            return self._curator_source()
+        if self._own_curator is None:  # a view used on its own, without the dataset browser
+            from workbench.engine.data.curation import Curator
+
+            predictions = getattr(self.interpretation, "predictions", None)
+            self._own_curator = Curator(roots=getattr(predictions, "roots", None))
+        return self._own_curator
+
+    def exclude_selected(self) -> None:
+        outcome = self._selected_or_warn()
+        if outcome is None or not dialogs.confirm(
+            self,
+            "Exclude image",
+            f"Exclude {outcome.path} from the dataset?\nIt moves to a hidden .excluded folder; "
+            "Undo in the Dataset tab brings it back.",
+        ):
+            return
+        self._curate(outcome, lambda curator: curator.exclude(outcome.path, outcome.true_class))
+
+    def relabel_selected(self) -> None:
+        outcome = self._selected_or_warn()
+        if outcome is None:
+            return
+        classes = [name for name in self.interpretation.classes if name != outcome.true_class]
+        suggested = classes.index(outcome.predicted_class) if outcome.predicted_class in classes else 0
+        new_class, ok = QInputDialog.getItem(
+            self, "Relabel image", f"Move {outcome.path} to class:", classes, suggested, False
+        )
+        if not ok or not dialogs.confirm(
+            self, "Relabel image", f"Move the image from '{outcome.true_class}' to '{new_class}'?"
+        ):
+            return
+        self._curate(outcome, lambda curator: curator.relabel(outcome.path, outcome.true_class, new_class))
+
+    def _curate(self, outcome: Any, action: Callable[[Any], Any]) -> None:
+        from workbench.engine.errors import WorkbenchError
+
+        try:
+            move = action(self._curator())
+        except WorkbenchError as exc:  # a file that moved or vanished since the evaluation
+            dialogs.show_error(self, "Could not change the dataset", str(exc))
+            return
+        self.losses_gallery.remove_path(outcome.path)
+        self.cell_gallery.remove_path(outcome.path)
+        self.summary.setText(f"{self.summary.text()}<br>Moved: {move.detail}")

@@ -1,0 +1,337 @@
+"""The model picker: the zoo as a searchable table, a Keras-style summary of the selected model at the
+dataset's input size, the starting weights and the transfer strategy (preselected from the engine's advisor).
+
+This module assembles the pieces and runs their background work; the pieces live in zoo_table.py,
+zoo_size_sweep.py, layer_summary.py, start_from.py and weights_download.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QSplitter, QVBoxLayout, QWidget
+
+from workbench.app.model.layer_summary import LayerSummaryView
+from workbench.app.model.start_from import (
+    SOURCE_FILE,
+    SOURCE_PRETRAINED,
+    SOURCE_RUN,
+    SOURCE_SCRATCH,
+    STRATEGY_TEXT,
+    StartFromBox,
+)
+from workbench.app.model.weights_download import WeightsDownload
+from workbench.app.model.zoo_info import DEFAULT_INPUT, ZooRow, training_size
+from workbench.app.model.zoo_size_sweep import ZooSizeSweep
+from workbench.app.model.zoo_table import (
+    COLUMNS,
+    NameRole,
+    SortRole,
+    ZooFilter,
+    ZooModel,
+    human_count,
+    zoo_view,
+)
+from workbench.app.qt import dialogs
+from workbench.app.qt.workers import Failure, run_in_background
+
+# Names that lived here before the split, still importable from this module.
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_MODEL",
+    "SOURCE_FILE",
+    "SOURCE_PRETRAINED",
+    "SOURCE_RUN",
+    "SOURCE_SCRATCH",
+    "STRATEGY_TEXT",
+    "ModelPanel",
+    "NameRole",
+    "SortRole",
+    "ZooFilter",
+    "human_count",
+]
+
+DEFAULT_MODEL = "course_cnn"
+
+
+class ModelPanel(QWidget):
+    model_changed = Signal(str)
+    status_message = Signal(str)
+    zoo_loaded = Signal(int)  # number of models
+    summary_shown = Signal(str)  # model name
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._specs: dict[str, Any] = {}
+        self._input = DEFAULT_INPUT  # (typical image side, channels, classes)
+        self._num_train = 0
+        self._sweep = ZooSizeSweep(self, self._on_zoo_row)
+        self._summary_request = 0
+        self._preferred: str | None = None
+        self._download = WeightsDownload(self, self.status_message.emit, self._update_weights_controls)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText(
+            "Search models: name, family or description (e.g. 'resnet', 'mobile', '2014')"
+        )
+        self.search.setClearButtonEnabled(True)
+        self.pretrained_only = QCheckBox("with pretrained weights only")
+        self.automatic = QCheckBox("Let the workbench choose (recommended)")
+        self.automatic.setChecked(True)
+        self.automatic.setToolTip(
+            "The engine picks the model, weights, image size and recipe from your images: below 2,500 "
+            "training images an ImageNet-pretrained EfficientNet-Lite0 (a linear head on its features in "
+            "seconds, then fine-tuning), above that a network trained from scratch. The Train tab says what "
+            "it chose and why. Picking a model in the table turns this off."
+        )
+        self.input_label = QLabel()
+        self.input_label.setObjectName("hintLabel")
+        top = QHBoxLayout()
+        top.addWidget(self.automatic)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.pretrained_only)
+        top.addWidget(self.input_label)
+
+        self.zoo = ZooModel(self)
+        self.zoo_filter = ZooFilter()
+        self.zoo_filter.setSourceModel(self.zoo)
+        self.table = zoo_view(self.zoo_filter)
+        self.table.clicked.connect(lambda _index: self.automatic.setChecked(False))  # a user's own pick
+        self.automatic.toggled.connect(self._on_automatic)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.search.textChanged.connect(self._apply_search)
+        self.pretrained_only.toggled.connect(self._apply_search)
+
+        self.layer_summary = LayerSummaryView()
+        # Shortcuts kept from before the split (tests and the screenshot script read them).
+        self.summary_table = self.layer_summary.table
+        self.totals = self.layer_summary.totals
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.layer_summary)
+        split.setSizes([620, 700])
+
+        self.start_from = StartFromBox()
+        self.start_from.source_changed.connect(self._on_source_changed)
+        self.start_from.download_button.clicked.connect(self.download_selected_weights)
+        self.start_from.similar_domain.currentIndexChanged.connect(self._request_advice)
+        # Shortcuts kept from before the split (tests read them).
+        self.pretrained_radio = self.start_from.pretrained_radio
+        self.download_button = self.start_from.download_button
+        self.run_combo = self.start_from.run_combo
+        self.advice_label = self.start_from.advice_label
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.start_from)
+        self._on_automatic(self.automatic.isChecked())
+        self._set_input_label()
+        self._update_weights_controls()
+
+    # ---- zoo -----------------------------------------------------------------------------------
+    def load_zoo(self, preferred: str | None = None) -> None:
+        """List the zoo in the background (imports the engine), then fill in sizes model by model."""
+        from workbench.app.model.zoo_info import list_specs
+
+        self._preferred = preferred
+        run_in_background(self, list_specs, on_done=self._on_specs, on_error=self._on_zoo_failed)
+        self.refresh_runs()
+
+    def _on_specs(self, specs: list[Any]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        self.table.setSortingEnabled(False)
+        self.zoo.set_specs(specs, self._input[0])
+        self.table.setSortingEnabled(True)
+        self.zoo_loaded.emit(len(specs))
+        wanted = self._preferred if self._preferred in self._specs else DEFAULT_MODEL
+        if wanted in self._specs and self.selected_model() is None:
+            self.select_model(wanted, by_user=False)
+        self._start_sweep()
+
+    def _on_zoo_failed(self, failure: Failure) -> None:
+        self.layer_summary.title.setText(f"Cannot load the model zoo: {failure.message}")
+        dialogs.show_error(
+            self, "Model zoo", failure.message, "" if failure.is_user_error else failure.details
+        )
+
+    def _start_sweep(self) -> None:
+        """Fill the Params/MACs columns for the current input size (see ZooSizeSweep)."""
+        self._sweep.start(self._specs, self._input)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._sweep.pending:
+            self._start_sweep()
+
+    def sizes_known(self) -> int:
+        """How many models have their parameters and MACs computed for the current input."""
+        return self._sweep.known(self._input)
+
+    def _on_zoo_row(self, row: ZooRow) -> None:
+        if row.dataset_input != self._input:
+            return  # a late row from the sweep of a previous dataset
+        self.zoo.show_sizes(row, self._input[1])
+
+    def _apply_search(self) -> None:
+        self.zoo_filter.set_search(self.search.text(), self.pretrained_only.isChecked())
+
+    def model_names(self) -> list[str]:
+        """Names in the order the table shows them (after search and sort)."""
+        return self.zoo_filter.names()
+
+    # ---- selection and summary -----------------------------------------------------------------
+    def selected_model(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].data(NameRole) if rows else None
+
+    def _on_automatic(self, automatic: bool) -> None:
+        # The starting-point controls only apply to a model the user picked: greyed, they can't contradict
+        # what the engine will choose.
+        self.start_from.setEnabled(not automatic)
+        self.start_from.setToolTip(
+            "The workbench chooses the weights and strategy; untick 'Let the workbench choose' to set them."
+            if automatic
+            else ""
+        )
+
+    def chosen_model(self) -> str | None:
+        """The model to train, or None when the engine chooses ("Let the workbench choose")."""
+        return None if self.automatic.isChecked() else self.selected_model()
+
+    def select_model(self, name: str, *, by_user: bool = True) -> bool:
+        if by_user:
+            self.automatic.setChecked(False)
+        for row in range(self.zoo_filter.rowCount()):
+            index = self.zoo_filter.index(row, 0)
+            if index.data(NameRole) == name:
+                self.table.selectRow(row)
+                self.table.scrollTo(index)
+                return True
+        return False
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        name = self.selected_model()
+        if name is None:
+            return
+        spec = self._specs.get(name)
+        self._update_weights_controls()
+        if spec is not None:
+            self.layer_summary.show_model(name, spec)
+        self._request_summary()
+        self._request_advice()
+        self.model_changed.emit(name)
+
+    def _request_summary(self) -> None:
+        from workbench.app.model.zoo_info import summary_for
+
+        name = self.selected_model()
+        spec = self._specs.get(name or "")
+        if spec is None:
+            return
+        self._summary_request += 1
+        request = self._summary_request
+        size = training_size(spec, self._input[0])
+        self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
+        run_in_background(
+            self,
+            summary_for,
+            spec.name,
+            size,
+            self._input[1],
+            self._input[2],
+            on_done=lambda summary: self._show_summary(request, summary),
+            on_error=lambda failure: self._summary_failed(request, failure),
+        )
+
+    def _show_summary(self, request: int, summary: Any) -> None:
+        if request != self._summary_request:
+            return  # the user has selected another model since
+        self.layer_summary.show_summary(summary, self._input[2])
+        self.summary_shown.emit(summary.model)
+
+    def _summary_failed(self, request: int, failure: Failure) -> None:
+        if request == self._summary_request:
+            self.layer_summary.show_failure(failure.message)
+
+    def summary_layer_names(self) -> list[str]:
+        return self.layer_summary.layer_names()
+
+    # ---- dataset -------------------------------------------------------------------------------
+    def set_dataset(self, summary: Any) -> None:
+        """A new dataset: sizes, MACs, the summary and the advice follow its image size and classes."""
+        self._input = (
+            summary.typical_size or DEFAULT_INPUT[0],
+            summary.channels or DEFAULT_INPUT[1],
+            max(len(summary.classes), 2),
+        )
+        self._num_train = summary.split_total("train")
+        self.start_from.assume_domain(self._input[1])
+        self._set_input_label()
+        if self._specs:
+            self.zoo.reset_sizes(self._specs, self._input[0])
+            self._start_sweep()
+            self._request_summary()
+        self._request_advice()
+
+    def _set_input_label(self) -> None:
+        size, channels, classes = self._input
+        self.input_label.setText(f"dataset: {size}×{size}×{channels}, {classes} classes")
+
+    # ---- weights and transfer ------------------------------------------------------------------
+    def weights_source(self) -> int:
+        return self.start_from.source()
+
+    def set_weights_source(self, source: int) -> None:
+        self.start_from.set_source(source)
+
+    def _on_source_changed(self) -> None:
+        self._update_weights_controls()
+        self._request_advice()
+
+    def _update_weights_controls(self) -> None:
+        spec = self._specs.get(self.selected_model() or "")
+        has_weights = bool(spec is not None and spec.pretrained)
+        self.start_from.update_controls(has_weights, downloading=self._download.running)
+
+    def refresh_runs(self) -> None:
+        from workbench.app.model.zoo_info import earlier_runs
+
+        run_in_background(self, earlier_runs, on_done=self.start_from.set_runs, on_error=lambda failure: None)
+
+    def _request_advice(self) -> None:
+        from workbench.app.model.zoo_info import advise
+
+        name = self.selected_model()
+        if name is None or self.weights_source() == SOURCE_SCRATCH:
+            return
+        run_in_background(
+            self,
+            advise,
+            self._num_train,
+            self.start_from.images_like_imagenet(),
+            name,
+            self._input[1],
+            self._input[2],
+            on_done=self.start_from.show_advice,
+            on_error=lambda failure: self.advice_label.setText(f"(no advice: {failure.message})"),
+        )
+
+    def transfer_options(self) -> dict[str, Any]:
+        """TrainConfig fields for the chosen starting point."""
+        return self.start_from.transfer_options()
+
+    # ---- weight download -----------------------------------------------------------------------
+    def download_selected_weights(self) -> None:
+        name = self.selected_model()
+        if name is None or self._download.running:
+            return
+        self._download.start(name)
+        self._update_weights_controls()
+
+    def shutdown(self) -> None:
+        """Abandon the size sweep and any download (the window is closing)."""
+        self._sweep.stop()
+        self._download.cancel()

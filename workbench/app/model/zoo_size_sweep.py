@@ -1,0 +1,69 @@
+"""The size sweep behind the zoo table's Params/MACs columns: every model summarized at the dataset's input,
+in the background, with the results kept per input so switching datasets back costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from workbench.app.model.zoo_info import ZooRow
+from workbench.app.qt.workers import run_generator_in_background
+
+DatasetInput = tuple[int, int, int]  # (typical image side, channels, classes)
+
+
+class ZooSizeSweep:
+    """Feeds `on_row` one ZooRow per model: cached rows at once, the missing ones as the worker yields them.
+
+    The sweep summarizes every model, so it runs only while `owner` (the table's panel) is on screen: a user
+    who never opens the Model tab costs no CPU. Until then it is `pending`, and the panel restarts it when shown.
+    """
+
+    def __init__(self, owner: QWidget, on_row: Callable[[ZooRow], None]) -> None:
+        self._owner = owner
+        self._on_row = on_row
+        self._worker: Any = None
+        self._cache: dict[DatasetInput, dict[str, ZooRow]] = {}
+        self.pending = False
+
+    def start(self, specs: dict[str, Any], dataset_input: DatasetInput) -> None:
+        """Report the sizes of every spec at `dataset_input`: from the cache, else in the background."""
+        from workbench.app.model.zoo_info import zoo_rows
+
+        if self._worker is not None:
+            self._worker.quit()
+            self._worker = None
+        cached = self._cache.setdefault(dataset_input, {})
+        for row in cached.values():
+            self._on_row(row)
+        missing = [spec for name, spec in specs.items() if name not in cached]
+        if not missing or not self._owner.isVisible():
+            self.pending = bool(missing)
+            return
+        self.pending = False
+        size, channels, classes = dataset_input
+        self._worker = run_generator_in_background(
+            self._owner,
+            zoo_rows,
+            missing,
+            size,
+            channels,
+            classes,
+            on_yield=self._remember,
+            on_error=lambda failure: None,
+        )
+
+    def _remember(self, row: ZooRow) -> None:
+        self._cache.setdefault(row.dataset_input, {})[row.name] = row
+        self._on_row(row)
+
+    def known(self, dataset_input: DatasetInput) -> int:
+        """How many models have their parameters and MACs computed for `dataset_input`."""
+        return len(self._cache.get(dataset_input, {}))
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()

@@ -1,0 +1,135 @@
+"""The zoo as a searchable, sortable table: the item model (one row a model), its search filter and the view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from workbench.app.model.zoo_info import ZooRow, training_size
+from workbench.app.qt.qt_compat import refilter
+
+SortRole = Qt.ItemDataRole.UserRole + 10
+NameRole = Qt.ItemDataRole.UserRole + 11
+COLUMNS = ("Model", "Family", "Year", "Params", "MACs", "Input", "Pretrained")
+PARAMS_COLUMN, MACS_COLUMN, INPUT_COLUMN, PRETRAINED_COLUMN = 3, 4, 5, 6
+
+
+def human_count(value: int | None) -> str:
+    if value is None:
+        return "–"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return str(value)
+
+
+def _cell(text: str, sort_value: Any = None, tip: str = "") -> QStandardItem:
+    item = QStandardItem(text)
+    if isinstance(sort_value, int):
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    item.setData(text.lower() if sort_value is None else sort_value, SortRole)
+    item.setEditable(False)
+    if tip:
+        item.setToolTip(tip)
+    return item
+
+
+class ZooModel(QStandardItemModel):
+    """One row a zoo model; Params and MACs show "…" until the size sweep reports them for the dataset."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+
+    def set_specs(self, specs: list[Any], image_side: int) -> None:
+        self.removeRows(0, self.rowCount())
+        for spec in specs:
+            size = training_size(spec, image_side)
+            row = [
+                _cell(spec.name, tip=spec.description),
+                _cell(spec.family),
+                _cell(str(spec.year), spec.year),
+                _cell("…", -1),
+                _cell("…", -1),
+                _cell(f"{size}px", size),
+                _cell("yes" if spec.pretrained else "–"),
+            ]
+            row[0].setData(spec.name, NameRole)
+            self.appendRow(row)
+
+    def reset_sizes(self, specs: dict[str, Any], image_side: int) -> None:
+        """Blank the Params/MACs columns and set the Input column for a new dataset until the sweep refills."""
+        for source_row in range(self.rowCount()):
+            spec = specs.get(self.item(source_row, 0).data(NameRole))
+            for column in (PARAMS_COLUMN, MACS_COLUMN):
+                self.item(source_row, column).setText("…")
+                self.item(source_row, column).setData(-1, SortRole)
+            if spec is not None:
+                self._set_input_size(source_row, training_size(spec, image_side))
+
+    def show_sizes(self, row: ZooRow, channels: int) -> None:
+        """Fill in one model's parameters, MACs and training size from the sweep."""
+        for source_row in range(self.rowCount()):
+            if self.item(source_row, 0).data(NameRole) != row.name:
+                continue
+            tip = row.error or f"at {row.img_size}×{row.img_size}×{channels}"
+            for column, value in ((PARAMS_COLUMN, row.params), (MACS_COLUMN, row.macs)):
+                item = self.item(source_row, column)
+                item.setText(human_count(value))
+                item.setData(-1 if value is None else value, SortRole)
+                item.setToolTip(tip if value is None else f"{value:,} {tip}")
+            self._set_input_size(source_row, row.img_size)
+            return
+
+    def _set_input_size(self, source_row: int, size: int) -> None:
+        item = self.item(source_row, INPUT_COLUMN)
+        item.setText(f"{size}px")
+        item.setData(size, SortRole)
+
+
+class ZooFilter(QSortFilterProxyModel):
+    """Case-insensitive search over name, family and description; optionally only models with weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSortRole(SortRole)
+        self._text = ""
+        self.pretrained_only = False
+
+    def set_search(self, text: str, pretrained_only: bool) -> None:
+        def change() -> None:
+            self._text, self.pretrained_only = text.strip().lower(), pretrained_only
+
+        refilter(self, change)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Any) -> bool:
+        model = self.sourceModel()
+        name_item = model.item(source_row, 0)
+        if self.pretrained_only and model.item(source_row, PRETRAINED_COLUMN).text() != "yes":
+            return False
+        haystack = " ".join([name_item.text(), model.item(source_row, 1).text(), name_item.toolTip()]).lower()
+        return all(word in haystack for word in self._text.split())
+
+    def names(self) -> list[str]:
+        """Model names in the order the table shows them (after search and sort)."""
+        return [self.index(r, 0).data(NameRole) for r in range(self.rowCount())]
+
+
+def zoo_view(proxy: ZooFilter) -> QTableView:
+    """A read-only, single-selection table over the filter, sorted by family and stretched on the name."""
+    table = QTableView()
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.setAlternatingRowColors(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
