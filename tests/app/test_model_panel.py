@@ -70,8 +70,8 @@ def test_transfer_options_follow_the_weights_source_and_advisor(qtbot):
     panel.shutdown()
 
 
-def test_downloading_weights_runs_behind_a_progress_dialog(qtbot):
-    """efficientnet_lite0's ImageNet weights ship in a pip package, so this runs offline, for real."""
+def test_weights_already_on_disk_are_not_offered_for_download(qtbot):
+    """efficientnet_lite0's ImageNet weights ship in a pip package: nothing to download, and the button says so."""
     panel = ModelPanel()
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
@@ -81,13 +81,10 @@ def test_downloading_weights_runs_behind_a_progress_dialog(qtbot):
     panel.automatic.click()  # the user takes over
     assert panel.start_from.isEnabled() and panel.chosen_model() == "efficientnet_lite0"
     panel.pretrained_radio.setChecked(True)
-    assert panel.download_button.isEnabled()
-    with qtbot.waitSignal(panel.status_message, timeout=120_000) as ready:
-        qtbot.mouseClick(panel.download_button, Qt.MouseButton.LeftButton)
-        assert not panel.download_button.isEnabled()  # one download at a time
-    assert ready.args[0].startswith("ImageNet weights for efficientnet_lite0 are ready")
-    qtbot.waitUntil(panel.download_button.isEnabled, timeout=10_000)
-    assert panel.findChild(QProgressDialog) is None or not panel.findChild(QProgressDialog).isVisible()
+    qtbot.waitUntil(lambda: panel.download_button.text() == "Weights on disk", timeout=30_000)
+    assert not panel.download_button.isEnabled()
+    assert "efficientnet-lite0" in panel.download_button.toolTip()
+    assert panel.findChild(QProgressDialog) is None
     panel.shutdown()
 
 
@@ -96,10 +93,34 @@ def test_by_default_the_workbench_chooses_until_the_user_picks_a_model(qtbot):
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
         panel.load_zoo()
-    qtbot.waitUntil(lambda: panel.selected_model() is not None, timeout=10_000)
+    assert panel.selected_model() is None  # no dataset: nothing to choose for yet
+    panel.set_dataset(_summary(28, 1, 10, 60_000))
+    qtbot.waitUntil(lambda: panel.selected_model() == "compact_vgg", timeout=30_000)  # the engine's pick
     assert panel.automatic.isChecked() and panel.chosen_model() is None  # TrainConfig(model=None)
     row = panel.table.visualRect(panel.zoo_filter.index(2, 0)).center()
     qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=row)
     assert not panel.automatic.isChecked()
     assert panel.chosen_model() == panel.selected_model() is not None
     panel.shutdown()
+
+
+def test_a_remembered_pick_comes_back_unless_it_is_what_the_engine_chooses(qtbot):
+    """The window remembers the last selected model; the engine's own choice must not turn into a user's pick."""
+    user = ModelPanel()
+    qtbot.addWidget(user)
+    with qtbot.waitSignal(user.zoo_loaded, timeout=60_000):
+        user.load_zoo(preferred="lenet5")
+    user.set_dataset(_summary(28, 1, 10, 60_000))  # the engine would train compact_vgg
+    qtbot.waitUntil(lambda: not user.automatic.isChecked(), timeout=30_000)
+    assert user.chosen_model() == "lenet5"
+    user.shutdown()
+
+    engine = ModelPanel()
+    qtbot.addWidget(engine)
+    with qtbot.waitSignal(engine.zoo_loaded, timeout=60_000):
+        engine.load_zoo(preferred="compact_vgg")
+    engine.set_dataset(_summary(28, 1, 10, 60_000))
+    qtbot.waitUntil(lambda: engine.engine_choice() == "compact_vgg", timeout=30_000)
+    assert engine.automatic.isChecked() and engine.chosen_model() is None
+    assert engine.selected_model() == "compact_vgg"
+    engine.shutdown()

@@ -122,6 +122,8 @@ def test_opening_a_run_in_the_window_points_the_views_at_it_and_clone_copies_set
     win.training_panel.form.batch_size.setValue(16)
     win.runs_view.buttons["clone"].click()
     assert win.tabs.currentWidget() is win.training_panel
+    # the run's dataset is reopened first; its settings land once it has loaded
+    qtbot.waitUntil(lambda: win.training_panel.form.values()["batch_size"] == 64, timeout=20_000)
     values = win.training_panel.form.values()
     assert values["batch_size"] == 64 and values["lr"] == pytest.approx(0.05)
     win.shutdown_workers()

@@ -69,13 +69,15 @@ def test_train_shows_live_curves_and_records_the_run(qtbot, window, drop, fmnist
     assert event.run_id in window.run_label.text()
     assert panel.continue_button.isEnabled() and panel.again_button.isEnabled()
 
-    # Continue training: a new run that starts from the finished run's weights, listed as an earlier run.
-    qtbot.waitUntil(lambda: window.model_panel.run_combo.findData(event.run_id) >= 0, timeout=10_000)
+    # Continue training: the same run trains further (as many more epochs as the Epochs field), and the curves
+    # show its whole history, the first two epochs included.
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as again:
         qtbot.mouseClick(panel.continue_button, Qt.MouseButton.LeftButton)
     assert again.args[0].status == "finished", again.args[0].reason
-    assert again.args[0].run_id != event.run_id
-    assert RunRegistry().get(again.args[0].run_id).config["weights"] == event.run_id
+    assert again.args[0].run_id == event.run_id
+    assert list(panel.plots.series("val_acc")[0]) == [1, 2, 3, 4]
+    record = RunRegistry().get(event.run_id)
+    assert record.status == "finished" and len(record.metrics) == 4
 
     qtbot.mouseClick(panel.again_button, Qt.MouseButton.LeftButton)
     assert panel.form.isEnabled() and panel.state == "idle"

@@ -86,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     from workbench.engine.errors import ConfigError
-    from workbench.engine.training import event_text
+    from workbench.engine.training import event_text, run_actions
     from workbench.engine.training.events import (
         DataProgress,
         FileSkipped,
@@ -95,13 +95,17 @@ def run_train(args: argparse.Namespace) -> int:
         RunStatus,
         StepEnded,
     )
-    from workbench.engine.training.trainer import Trainer
-
     out = Output(args.json)
     if not args.data and not args.resume and not args.config:
         raise ConfigError("give a dataset folder to train on, or --resume RUN to continue a run")
     config = config_from_args(args)
-    trainer = Trainer(config, resume=args.resume) if args.resume else Trainer(config)
+    # `--resume RUN`: a stopped run resumes; with `--epochs N` a finished one continues (the same run)
+    action = (
+        run_actions.continue_or_resume(args.resume, epochs=config.epochs)
+        if args.resume
+        else run_actions.new_run(config)
+    )
+    trainer = action.trainer()
     view = _ProgressView(out)
     started: RunStarted | None = None
     finished: RunFinished | None = None

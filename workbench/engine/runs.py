@@ -723,6 +723,14 @@ class RunRegistry:
         self._update(record.run_id, status="running", reason="", pid=os.getpid())
         return handle
 
+    def rename(self, run_id: str, name: str) -> RunRecord:
+        """Give a run another name (a label only: its id and folder stay); the row and its run.json change
+        together. Returns the renamed run."""
+        self._require_writable()
+        record = self.get(run_id)
+        self._update(record.run_id, touch=False, name=_check_name(name.strip()))
+        return self.get(record.run_id)
+
     def delete(self, run_id: str) -> None:
         """Delete a run's folder (only ever `runs/<run-id>` of this registry) and its row."""
         self._require_writable()
@@ -759,9 +767,11 @@ class RunRegistry:
                 raise WorkbenchError(f"run {handle.run_id} is in use by another process") from None
         handle._lock_file = lock
 
-    def _update(self, run_id: str, **fields: Any) -> None:
-        """Change a row, then its run.json (the copy a rebuild reads), so the two stay in step."""
-        fields["updated"] = time.time()
+    def _update(self, run_id: str, *, touch: bool = True, **fields: Any) -> None:
+        """Change a row, then its run.json (the copy a rebuild reads), so the two stay in step. `touch=False`
+        keeps `updated` (a rename is no training activity: the run's duration must not change)."""
+        if touch:
+            fields["updated"] = time.time()
         values = {key: printable(value) if isinstance(value, str) else value for key, value in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in values)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.app.dataset.thumbnails import ThumbItem, ThumbnailModel
 from workbench.app.qt import dialogs
@@ -35,6 +35,7 @@ class CurationActions(QWidget):
         self._thumbnails = thumbnails
         self._selected_item = selected_item
         self._locked = False
+        self._read_only = ""  # why this dataset's files must not move ("" when they may)
         self.exclude_button = QPushButton("Exclude from training")
         self.exclude_button.setToolTip(
             "Move the file into a hidden .excluded folder (after confirmation; undoable)"
@@ -49,6 +50,13 @@ class CurationActions(QWidget):
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Undo the last exclusion or move (Ctrl+Z)")
         self.undo_button.clicked.connect(self.undo)
+        self._tips = {
+            button: button.toolTip() for button in (self.exclude_button, self.move_button, self.move_target)
+        }
+        self.read_only_label = QLabel()
+        self.read_only_label.setObjectName("hintLabel")
+        self.read_only_label.setWordWrap(True)
+        self.read_only_label.hide()
         move_row = QHBoxLayout()
         move_row.addWidget(self.move_button)
         move_row.addWidget(self.move_target, 1)
@@ -57,6 +65,7 @@ class CurationActions(QWidget):
         layout.addWidget(self.exclude_button)
         layout.addLayout(move_row)
         layout.addWidget(self.undo_button)
+        layout.addWidget(self.read_only_label)
 
     def set_classes(self, classes: list[str]) -> None:
         """The classes an image can be moved to.
@@ -79,9 +88,23 @@ class CurationActions(QWidget):
         self._locked = locked
         self.update_buttons()
 
+    def set_read_only(self, reason: str) -> None:
+        """A dataset whose files must not move (installed sample, read-only folder): curation is off, and
+        its buttons and a note say why."""
+        self._read_only = reason
+        self.read_only_label.setText(f"Curation is off: {reason}" if reason else "")
+        self.read_only_label.setVisible(bool(reason))
+        for widget, tip in self._tips.items():
+            widget.setToolTip(reason or tip)
+        self.update_buttons()
+
+    @property
+    def read_only(self) -> str:
+        return self._read_only
+
     def update_buttons(self) -> None:
         item = self._selected_item()
-        usable = item is not None and not item.excluded and not self._locked
+        usable = item is not None and not item.excluded and not self._locked and not self._read_only
         self.exclude_button.setEnabled(usable)
         self.move_button.setEnabled(usable)
         self.move_target.setEnabled(usable)
@@ -90,6 +113,9 @@ class CurationActions(QWidget):
     def exclude_selected(self, *, confirmed: bool = False) -> None:
         item = self._selected_item()
         if item is None or item.excluded or self._locked:
+            return
+        if self._read_only:
+            self.status_message.emit(f"Cannot exclude: {self._read_only}")
             return
         if not confirmed and not dialogs.confirm(
             self,
@@ -103,6 +129,9 @@ class CurationActions(QWidget):
     def move_selected(self, *, confirmed: bool = False) -> None:
         item = self._selected_item()
         target = self.target_class()
+        if self._read_only:
+            self.status_message.emit(f"Cannot move: {self._read_only}")
+            return
         if item is None or item.excluded or self._locked or not target or target == item.class_name:
             if item is not None and target == item.class_name:
                 self.status_message.emit(f"The image is already in class '{display_name(target)}'.")

@@ -35,6 +35,7 @@ from workbench.app.dataset.thumbnails import ThumbItem
 from workbench.app.qt import dialogs
 from workbench.app.qt.workers import Failure
 from workbench.engine.data.curation import Curator
+from workbench.resources import read_only_reason
 
 if TYPE_CHECKING:
     from workbench.app.dataset.balance_chart import ClassBalanceChart
@@ -188,7 +189,10 @@ class DatasetPanel(QWidget):
         self._set_scanning(False)
         self.show_summary(summary)
         self.dataset_loaded.emit(summary)
-        self.status_message.emit(f"Loaded {summary.status_text()}")
+        read_only = self.curation.read_only
+        self.status_message.emit(
+            f"Loaded {summary.status_text()}" + (f" — read-only: {read_only}" if read_only else "")
+        )
 
     def _on_scan_failed(self, failure: Failure) -> None:
         self._set_scanning(False)
@@ -209,6 +213,7 @@ class DatasetPanel(QWidget):
         self.title.setToolTip("\n".join(summary.folders))
         self.image_grid.show_dataset(summary)
         self.curation.set_classes(summary.classes)
+        self.curation.set_read_only(read_only_reason(summary.folders))
         self.problems_box.show_problems(summary.problems)
         self._refresh_counts(recount_items=False)  # the worker counted them
         self._apply_filter()

@@ -27,6 +27,21 @@ def cell_color(share: float, on_diagonal: bool) -> QColor:
     )
 
 
+HEADER_PADDING = 14  # the header section's margins and sort-indicator-free frame
+HEADER_LINE = 9  # characters per header line before wrapping at a space
+
+
+def header_label(name: str) -> str:
+    """A class name wrapped at spaces into lines of about HEADER_LINE characters ("Ankle boot" → "Ankle\nboot")."""
+    lines: list[str] = []
+    for word in name.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= HEADER_LINE:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines) or name
+
+
 class ConfusionMatrixView(QTableWidget):
     cell_chosen = Signal(int, int)  # true class index, predicted class index
 
@@ -35,6 +50,7 @@ class ConfusionMatrixView(QTableWidget):
         self._counts: list[list[int]] = []
         self._classes: list[str] = []
         self._normalized = False
+        self.column_min_width = 0
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -52,8 +68,24 @@ class ConfusionMatrixView(QTableWidget):
         self.setRowCount(len(classes))
         self.setColumnCount(len(classes))
         self.setVerticalHeaderLabels([f"{name} (true)" for name in classes])
-        self.setHorizontalHeaderLabels(list(classes))
+        self._set_column_headers()
         self._fill()
+
+    def _set_column_headers(self) -> None:
+        """Predicted-class names readable in full: wrapped at spaces onto a few lines, every column at least as
+        wide as the longest line (the table scrolls rather than cutting a name), the full name as tooltip."""
+        header = self.horizontalHeader()
+        metrics = header.fontMetrics()
+        widest = 0
+        for column, name in enumerate(self._classes):
+            label = header_label(name)
+            item = QTableWidgetItem(label)
+            item.setToolTip(f"predicted {name}")
+            self.setHorizontalHeaderItem(column, item)
+            widest = max(widest, *(metrics.horizontalAdvance(line) for line in label.split("\n")))
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header.setMinimumSectionSize(widest + HEADER_PADDING)
+        self.column_min_width = widest + HEADER_PADDING
 
     def set_normalized(self, normalized: bool) -> None:
         self._normalized = normalized

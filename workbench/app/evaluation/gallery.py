@@ -22,7 +22,9 @@ OUTCOME_ROLE = Qt.ItemDataRole.UserRole
 
 
 def outcome_caption(outcome: Any) -> str:
-    return f"{outcome.true_class}\n→ {outcome.predicted_class} {outcome.probability:.0%}"
+    """True class, → predicted class, then its probability and the loss the gallery is ordered by (highest
+    first), one per line so no line wraps into the next: the number the order follows is under each image."""
+    return f"{outcome.true_class}\n→ {outcome.predicted_class}\n{outcome.probability:.0%} · loss {outcome.loss:.2f}"
 
 
 class OutcomeGallery(QListWidget):
@@ -32,7 +34,7 @@ class OutcomeGallery(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.setGridSize(QSize(THUMB_SIDE + 40, THUMB_SIDE + 44))
+        self.setGridSize(QSize(THUMB_SIDE + 40, THUMB_SIDE + 60))  # three caption lines
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(True)

@@ -8,6 +8,7 @@ The forward pass runs in a worker (`ClassificationInterpretation.from_run`); the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -39,13 +40,35 @@ from workbench.app.qt.workers import Failure, run_in_background
 
 SPLITS = ("auto", "test", "val", "all")
 METRIC_COLUMNS = ("class", "precision", "recall", "F1", "images")
+# Which checkpoint to evaluate: the one the run's own test figure judged (best.pt, else last.pt), or last.pt.
+CHECKPOINTS = (
+    ("kept", "best.pt (the model the run keeps)"),
+    ("last", "last.pt (the last epoch)"),
+)
 
 
-def interpret_run(run_ref: str, split: str) -> tuple[Any, Any]:  # worker thread: imports torch
-    """The interpretation and report of a run on the dataset it was trained on."""
-    from workbench.engine.errors import ConfigError
+@dataclass(frozen=True)
+class EvaluatedWith:
+    """How the shown figures were measured, and what the run itself recorded for the same measurement."""
+
+    run_id: str
+    checkpoint: str  # file name: best.pt or last.pt
+    split: str  # the split actually evaluated (auto resolved)
+    flip_averaged: bool
+    run_test_acc: float | None  # the run's own test accuracy, when it measured this checkpoint the same way
+    validation_warning: str | None  # the validation split is too small to pick the best epoch reliably
+
+
+def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[Any, Any, EvaluatedWith]:
+    """The interpretation and report of a run on the dataset it was trained on (worker thread: imports torch).
+
+    By default the same measurement as the run's own test accuracy: its kept checkpoint, its test split
+    ("auto" for a run that has one), its test procedure (flip-averaged if it trained with flips)."""
+    from workbench.engine.errors import ConfigError, WeightsError
     from workbench.engine.evaluation.interpretation import ClassificationInterpretation
+    from workbench.engine.evaluation.uncertainty import run_split_counts, small_validation_warning
     from workbench.engine.runs import RunRegistry
+    from workbench.engine.training.checkpoint import LAST, find_checkpoint
     from workbench.engine.training.config import dataset_roots
 
     record = RunRegistry().get(run_ref)
@@ -54,8 +77,24 @@ def interpret_run(run_ref: str, split: str) -> tuple[Any, Any]:  # worker thread
         raise ConfigError(
             f"run {record.run_id} does not record its dataset folder, so it cannot be evaluated"
         )
-    interpretation = ClassificationInterpretation.from_run(record.run_id, data, split=split)
-    return interpretation, interpretation.report()
+    kept = find_checkpoint(record.run_id)  # best.pt, else last.pt: what the run's own test figure judged
+    path = kept.parent / LAST if checkpoint == "last" else kept
+    if not path.is_file():
+        raise WeightsError(f"run {record.run_id} has no {path.name}")
+    if split == "auto" and record.test_acc is not None:
+        split = "test"  # the run's own test split, even a random one the folder itself does not show
+    interpretation = ClassificationInterpretation.from_run(str(path), data, split=split)
+    report = interpretation.report()
+    same_measurement = path == kept and split == "test"
+    with_ = EvaluatedWith(
+        run_id=record.run_id,
+        checkpoint=path.name,
+        split=split,
+        flip_averaged=bool(report.extra.get("flip_averaged")),
+        run_test_acc=record.test_acc if same_measurement else None,
+        validation_warning=small_validation_warning(run_split_counts(record.run_dir), record.best_val_acc),
+    )
+    return interpretation, report, with_
 
 
 class EvaluationView(QWidget):
@@ -73,7 +112,18 @@ class EvaluationView(QWidget):
         self.runs = RunPicker()
         self.split = QComboBox()
         self.split.addItems(SPLITS)
-        self.split.setToolTip("auto: the test split if the dataset has one, else every image")
+        self.split.setToolTip(
+            "auto: the run's test split if it has one (the split its own test accuracy is measured on), "
+            "else every image"
+        )
+        self.checkpoint = QComboBox()
+        for key, text in CHECKPOINTS:
+            self.checkpoint.addItem(text, key)
+        self.checkpoint.setToolTip(
+            "best.pt: the model the run keeps (its best validation epoch), which the run's own test accuracy "
+            "judges; last.pt: the weights of the last epoch"
+        )
+        self.evaluated_with: EvaluatedWith | None = None
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Run the model over the split's images (in the background)")
         self.evaluate_button.clicked.connect(lambda: self.evaluate())
@@ -89,6 +139,8 @@ class EvaluationView(QWidget):
         top.addWidget(self.runs, 1)
         top.addWidget(QLabel("Split:"))
         top.addWidget(self.split)
+        top.addWidget(QLabel("Checkpoint:"))
+        top.addWidget(self.checkpoint)
         top.addWidget(self.evaluate_button)
         top.addWidget(self.busy_bar)
 
@@ -163,7 +215,9 @@ class EvaluationView(QWidget):
             button.clicked.connect(slot)
             buttons.addWidget(button)
         buttons.addStretch(1)
-        explanation = QLabel("The images the model is most wrong about, highest loss first.")
+        explanation = QLabel(
+            "The images the model is most wrong about, highest loss first (the loss is under each image)."
+        )
         explanation.setWordWrap(True)
         page = self._page(explanation)
         page.layout().addWidget(self.losses_gallery, 1)
@@ -191,6 +245,7 @@ class EvaluationView(QWidget):
             interpret_run,
             run_id,
             self.split.currentText(),
+            self.checkpoint.currentData(),
             on_done=self._show,
             on_error=self._failed,
             on_finished=self._idle,
@@ -207,17 +262,11 @@ class EvaluationView(QWidget):
             self, "Evaluation failed", failure.message, "" if failure.is_user_error else failure.details
         )
 
-    def _show(self, result: tuple[Any, Any]) -> None:
-        self.interpretation, self.report = result
+    def _show(self, result: tuple[Any, Any, EvaluatedWith]) -> None:
+        self.interpretation, self.report, self.evaluated_with = result
         self._own_curator = None  # the next move follows this run's dataset folders
         report = self.report
-        top5 = f" · top-5 {report.top5:.1%}" if report.top5 is not None else ""
-        loss = f" · loss {report.loss:.3f}" if report.loss is not None else ""
-        self.summary.setText(
-            f"<b>accuracy {report.accuracy:.1%}</b>{top5}{loss} · macro F1 {report.macro_f1:.3f} · "
-            f"{report.num_images} images"
-            + (" · each image averaged with its mirror" if report.extra.get("flip_averaged") else "")
-        )
+        self.summary.setText(self.summary_text(report, self.evaluated_with))
         self.matrix.show_matrix(report.confusion, report.classes)
         self._fill_metrics(report)
         self.confused_list.clear()
@@ -229,6 +278,27 @@ class EvaluationView(QWidget):
         self.cell_gallery.clear()
         self.cell_title.setText("Click a cell of the matrix to see its images.")
         self.evaluated.emit(report)
+
+    @staticmethod
+    def summary_text(report: Any, with_: EvaluatedWith) -> str:
+        """The accuracy with what it measured: checkpoint, split, test procedure; whether it is the run's own
+        test figure; and a warning when the validation split was too small to pick the best epoch."""
+        from workbench.engine.evaluation.figures import provenance
+
+        top5 = f" · top-5 {report.top5:.1%}" if report.top5 is not None else ""
+        loss = f" · loss {report.loss:.3f}" if report.loss is not None else ""
+        lines = [
+            f"<b>accuracy {report.accuracy:.1%}</b>{top5}{loss} · macro F1 {report.macro_f1:.3f} · "
+            f"{report.num_images} images ({with_.split} split)",
+            f"measured with {provenance(with_.checkpoint, with_.flip_averaged)}",
+        ]
+        if with_.run_test_acc is not None:
+            lines.append(
+                f"the run's own test accuracy, measured the same way: {with_.run_test_acc:.1%}"
+            )
+        if with_.validation_warning:
+            lines.append(f"<span style='color:#a15c00'>⚠ {with_.validation_warning}</span>")
+        return "<br>".join(lines)
 
     def _fill_metrics(self, report: Any) -> None:
         table = self.metrics_table
@@ -254,7 +324,7 @@ class EvaluationView(QWidget):
         classes = self.interpretation.classes
         self.cell_title.setText(
             f"True <b>{classes[true_index]}</b>, predicted <b>{classes[predicted_index]}</b>: "
-            f"{len(outcomes)} image(s), highest loss first"
+            f"{len(outcomes)} image(s), highest loss first (the loss is under each image)"
         )
         self.cell_gallery.show_outcomes(outcomes)
         self.details.setCurrentIndex(0)

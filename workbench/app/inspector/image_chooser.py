@@ -3,6 +3,8 @@ augmented (flip, shift), as the `ImageRequest` that every page sends to the work
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
@@ -16,9 +18,10 @@ class ImageChooser(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.path: str | None = None
+        self.dataset_folder: str | None = None  # where the image dialog starts (the run's dataset)
         self.image_button = QPushButton("Image…")
         self.image_button.setToolTip("Choose an image (or drop one on this view)")
-        self.image_button.clicked.connect(self.pick)
+        self.image_button.clicked.connect(lambda: self.pick())
         self.flip = QCheckBox("Flip")
         self.flip.setToolTip("Mirror the image left-right to see the maps move")
         self.shift_x, self.shift_y = QSpinBox(), QSpinBox()
@@ -34,8 +37,10 @@ class ImageChooser(QWidget):
             layout.addWidget(widget)
 
     def pick(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Image to inspect", self.path or "", dialogs.IMAGE_FILTER)
+        start = os.path.dirname(self.path) if self.path else dialogs.start_folder(self.dataset_folder)
+        path, _ = QFileDialog.getOpenFileName(self, "Image to inspect", start, dialogs.IMAGE_FILTER)
         if path:
+            dialogs.remember_folder(path)
             self.set_path(path)
 
     def set_path(self, path: str) -> None:

@@ -20,8 +20,16 @@ class LatestRequests:
         self._numbers: dict[str, int] = {}
         self._pending = 0  # requests still running in workers
 
-    def start(self, kind: str, func: Callable[..., Any], *args: Any, on_done: Callable[[Any], None]) -> None:
-        """`func(*args)` in a worker; `on_done(result)` unless another request of `kind` started since."""
+    def start(
+        self,
+        kind: str,
+        func: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[Failure], None] | None = None,
+    ) -> None:
+        """`func(*args)` in a worker; `on_done(result)` unless another request of `kind` started since;
+        failures go to `on_error`, else to the view's error handler."""
         number = self._numbers.get(kind, 0) + 1
         self._numbers[kind] = number
 
@@ -36,7 +44,7 @@ class LatestRequests:
         self._pending += 1
         self._busy_bar.show()
         run_in_background(
-            self._owner, func, *args, on_done=done, on_error=self._on_error, on_finished=finished
+            self._owner, func, *args, on_done=done, on_error=on_error or self._on_error, on_finished=finished
         )
 
     @property

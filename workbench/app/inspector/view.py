@@ -56,9 +56,13 @@ class InspectorView(QWidget):
         self.pictures: work.LayerPictures | None = None
         self.filters: work.FilterPictures | None = None
         self._loading_run: str | None = None
+        self._layer_tree: Any = None
+        self._quiet_failure = False
+        self._sample_image: str | None = None  # the run's own image shown until the user picks one
 
         self.runs = RunPicker()
         self.runs.run_chosen.connect(self.load_run)
+        self.runs.runs_listed.connect(self._on_runs_listed)  # open the selected run without a Reload
         self.latest = QCheckBox("Newest checkpoint")
         self.latest.setToolTip("Inspect the last epoch saved (works while the run is still training)")
         self.reload_button = QPushButton("Reload")
@@ -139,6 +143,7 @@ class InspectorView(QWidget):
         self.load_run(run_id)
 
     def load_run(self, run_id: str) -> None:
+        quiet, self._quiet_failure = self._quiet_failure, False
         if not run_id:
             dialogs.show_error(self, "No run", "Train a model first, or pick a run from the list.")
             return
@@ -150,6 +155,7 @@ class InspectorView(QWidget):
             self.latest.isChecked(),
             on_done=self._on_loaded,
             message=f"Loading {run_id}…",
+            on_error=(lambda failure: self.status.setText(failure.message)) if quiet else None,
         )
 
     def checkpoint_saved(self, run_id: str | None) -> None:
@@ -157,14 +163,42 @@ class InspectorView(QWidget):
         if run_id and self.latest.isChecked() and self.runs.current_run_id() == run_id:
             self.load_run(run_id)
 
-    def _on_loaded(self, result: tuple[Any, Any]) -> None:
-        self.inspector, tree = result
+    def _on_runs_listed(self, _count: int) -> None:
+        """The picker listed the runs: inspect the one it shows, unless that is already loaded or loading."""
+        record = self.runs.current_record()
+        if record is None or record.run_id == self._loading_run:
+            return
+        if not record.checkpoint:  # a run that just started: nothing to inspect until its first epoch ends
+            self.status.setText(f"Run {record.run_id} has no checkpoint yet; it appears after its first epoch.")
+            return
+        self._quiet_failure = True  # opened without being asked: a failure is told in the status line only
+        self.load_run(record.run_id)
+
+    def first_layer(self) -> str | None:
+        """The layer to show first: the first convolution (its maps still look like the image), else the
+        first inspectable layer."""
+        names = self.layer_names()
+        if self._layer_tree is not None:
+            convs = {node.name for node in self._layer_tree.walk() if node.kind == "conv"}
+            for name in names:
+                if name in convs:
+                    return name
+        return names[0] if names else None
+
+    def _on_loaded(self, loaded: work.LoadedRun) -> None:
+        self.inspector, tree = loaded.inspector, loaded.tree
+        self._layer_tree = tree
         current = self.current_layer()
         self.tree.fill(tree, self.palette().placeholderText())
         self.cam_page.set_classes(self.inspector.classes)
+        self.image_chooser.dataset_folder = loaded.dataset_folder
+        if self.image_chooser.path is None and loaded.sample_image:
+            self.image_chooser.path = loaded.sample_image  # no signal: the layer below asks for the maps once
+            self._sample_image = loaded.sample_image
         self.status.setText(f"Model: {self.inspector.checkpoint}")
         self.model_loaded.emit(str(self.inspector.checkpoint))
-        if current and self.select_layer(current):
+        layer = current if current in self.layer_names() else self.first_layer()
+        if layer and self.select_layer(layer):
             return
         self._refresh_page()
 
@@ -270,9 +304,9 @@ class InspectorView(QWidget):
             message="Reading the filters…",
         )
 
-    def _start(self, kind: str, func: Any, *args: Any, on_done: Any, message: str) -> None:
+    def _start(self, kind: str, func: Any, *args: Any, on_done: Any, message: str, on_error: Any = None) -> None:
         self.status.setText(message)
-        self.requests.start(kind, func, *args, on_done=on_done)
+        self.requests.start(kind, func, *args, on_done=on_done, on_error=on_error)
 
     @property
     def busy(self) -> bool:
@@ -289,7 +323,11 @@ class InspectorView(QWidget):
         self.pictures = pictures
         self.maps_page.show_layer(pictures)
         self.side.show_input(pictures.input_rgb)
-        self.status.setText(f"{pictures.layer}: {pictures.channels} channels")
+        image = os.path.basename(self.image_path or "")
+        self.status.setText(
+            f"{pictures.layer}: {pictures.channels} channels · image {image}"
+            + (" (from the run's dataset; Image… or a drop picks another)" if self._sample_image == self.image_path else "")
+        )
         self.maps_page.select_first()  # enlarges the first channel
         self.layer_shown.emit(pictures.layer, pictures.channels)
 

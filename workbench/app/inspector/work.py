@@ -38,11 +38,44 @@ class LayerPictures:
     normalized: Any  # (C, H, W) tensor in [0, 1] as the tiles show it, for enlarging a channel
 
 
-def load_inspector(run_ref: str, latest: bool) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class LoadedRun:
+    """What the inspector needs of a run to show something at once: the model, its layer tree, an image of the
+    run's own dataset to look at until the user picks one, and that dataset's folder (for the image dialog)."""
+
+    inspector: Any
+    tree: Any
+    sample_image: str | None
+    dataset_folder: str | None
+
+
+def load_inspector(run_ref: str, latest: bool) -> LoadedRun:
     from workbench.engine.inspection.inspector import Inspector
 
     inspector = Inspector.load(run_ref, latest=latest)
-    return inspector, inspector.layer_tree()
+    sample, folder = run_sample_image(inspector.checkpoint)
+    return LoadedRun(inspector, inspector.layer_tree(), sample, folder)
+
+
+def run_sample_image(checkpoint: Any) -> tuple[str | None, str | None]:
+    """(the first test image of the run's dataset, else its first validation or training image; the dataset's
+    first root), read from the run's dataset.json; (None, None) for a bare checkpoint file or an older run."""
+    import json
+    import os
+    from pathlib import Path
+
+    if checkpoint is None:
+        return None, None
+    try:
+        index = json.loads((Path(checkpoint).parent.parent / "dataset.json").read_text())
+        paths, splits, roots = index["paths"], index["splits"], index.get("roots") or [None]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+    for wanted in ("test", "val", "train"):
+        for path, split in zip(paths, splits, strict=False):
+            if split == wanted and os.path.isfile(path):
+                return path, roots[0]
+    return None, roots[0]
 
 
 def input_rgb(inspector: Any, request: ImageRequest) -> np.ndarray:

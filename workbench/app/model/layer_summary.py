@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -50,6 +51,9 @@ class LayerSummaryView(QWidget):
             self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.totals = QLabel()
         self.totals.setWordWrap(True)
+        self._summary: Any = None
+        self._classes = 0
+        self._split: tuple[int, int, str] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -78,14 +82,35 @@ class LayerSummaryView(QWidget):
                 if column >= 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
+        self._summary, self._classes = summary, classes
+        self._show_totals()
+
+    def show_split(self, split: tuple[int, int, str] | None) -> None:
+        """Trainable and frozen parameters under the strategy training will use, with its description
+        (None: not known yet). The summary alone cannot say: it sees every parameter as trainable."""
+        self._split = split
+        self._show_totals()
+
+    def _show_totals(self) -> None:
+        summary = self._summary
+        if summary is None:
+            return
+        if self._split is None:
+            training = "trainable and frozen: working out…"
+        else:
+            trainable, frozen, how = self._split
+            training = (
+                f"<b>{trainable:,}</b> trainable, <b>{frozen:,}</b> frozen" if frozen else "all trainable"
+            ) + f" — {html.escape(how)}"
         shape = "×".join(map(str, summary.input_shape))
         self.totals.setText(
-            f"<b>{summary.total_params:,}</b> parameters ({summary.trainable_params:,} trainable) · "
+            f"<b>{summary.total_params:,}</b> parameters ({training}) · "
             f"<b>{human_count(summary.macs)}</b> MACs = {human_count(summary.flops)} FLOPs per image · "
-            f"input {shape} · {classes} classes"
+            f"input {shape} · {self._classes} classes"
         )
 
     def show_failure(self, message: str) -> None:
+        self._summary = None
         self.table.setRowCount(0)
         self.totals.setText(f"⚠ {message}")
 

@@ -7,6 +7,7 @@ zoo_size_sweep.py, layer_summary.py, start_from.py and weights_download.py.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
@@ -69,7 +70,13 @@ class ModelPanel(QWidget):
         self._sweep = ZooSizeSweep(self, self._on_zoo_row)
         self._summary_request = 0
         self._preferred: str | None = None
-        self._download = WeightsDownload(self, self.status_message.emit, self._update_weights_controls)
+        self._download = WeightsDownload(self, self.status_message.emit, self._after_download)
+        self._weights_on_disk: dict[str, str] = {}  # model -> its weights file, "" while still to download
+        self._dataset_loaded = False
+        self._choice: Any = None  # the engine's DefaultChoice for the loaded dataset
+        self._choice_request = 0
+        self._remembered: str | None = None  # the model remembered from the last session, until settled
+        self._split_request = 0
 
         self.search = QLineEdit()
         self.search.setPlaceholderText(
@@ -87,6 +94,9 @@ class ModelPanel(QWidget):
         )
         self.input_label = QLabel()
         self.input_label.setObjectName("hintLabel")
+        self.choice_label = QLabel()
+        self.choice_label.setObjectName("hintLabel")
+        self.choice_label.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.automatic)
         top.addWidget(self.search, 1)
@@ -111,7 +121,7 @@ class ModelPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.layer_summary)
-        split.setSizes([620, 700])
+        split.setSizes([780, 560])  # the zoo table has the wider rows
 
         self.start_from = StartFromBox()
         self.start_from.source_changed.connect(self._on_source_changed)
@@ -123,8 +133,10 @@ class ModelPanel(QWidget):
         self.run_combo = self.start_from.run_combo
         self.advice_label = self.start_from.advice_label
 
+        self.start_from.strategy_changed.connect(self._request_split)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.choice_label)
         layout.addWidget(split, 1)
         layout.addWidget(self.start_from)
         self._on_automatic(self.automatic.isChecked())
@@ -133,7 +145,12 @@ class ModelPanel(QWidget):
 
     # ---- zoo -----------------------------------------------------------------------------------
     def load_zoo(self, preferred: str | None = None) -> None:
-        """List the zoo in the background (imports the engine), then fill in sizes model by model."""
+        """List the zoo in the background (imports the engine), then fill in sizes model by model.
+
+        `preferred`: the model selected last time. With "Let the workbench choose" on, the table shows the
+        engine's choice for the loaded dataset; a remembered model that differs from it was the user's own pick,
+        and comes back as such (the box unticked). The window remembers every selection, the engine's
+        included, so one equal to the engine's choice is taken for the engine's."""
         from workbench.app.model.zoo_info import list_specs
 
         self._preferred = preferred
@@ -146,9 +163,11 @@ class ModelPanel(QWidget):
         self.zoo.set_specs(specs, self._input[0])
         self.table.setSortingEnabled(True)
         self.zoo_loaded.emit(len(specs))
-        wanted = self._preferred if self._preferred in self._specs else DEFAULT_MODEL
-        if wanted in self._specs and self.selected_model() is None:
-            self.select_model(wanted, by_user=False)
+        if self._preferred in self._specs and self.selected_model() is None:
+            self._remembered = self._preferred  # settled when the engine's choice for the dataset is known
+            self.select_model(self._preferred, by_user=False)
+        if self.automatic.isChecked() and self._dataset_loaded:
+            self._request_choice()
         self._start_sweep()
 
     def _on_zoo_failed(self, failure: Failure) -> None:
@@ -196,6 +215,105 @@ class ModelPanel(QWidget):
             if automatic
             else ""
         )
+        self._show_choice_text()
+        if automatic:
+            self._request_choice()
+        self._request_split()
+
+    # ---- the engine's own choice ("Let the workbench choose") ----------------------------------
+    def _request_choice(self) -> None:
+        """Ask the engine which model it would train on the loaded dataset (the CLI's default too)."""
+        from workbench.app.model.zoo_info import default_choice
+
+        if not self._dataset_loaded or not self._specs:
+            return
+        self._choice_request += 1
+        request = self._choice_request
+        run_in_background(
+            self,
+            default_choice,
+            self._input[0],
+            self._input[1],
+            self._num_train,
+            on_done=lambda choice: self._on_choice(request, choice),
+            on_error=lambda failure: self.choice_label.setText(
+                f"(cannot work out the default: {failure.message})"
+            ),
+        )
+
+    def _on_choice(self, request: int, choice: Any) -> None:
+        if request != self._choice_request:
+            return  # another dataset since
+        self._choice = choice
+        self._show_choice_text()
+        remembered, self._remembered = self._remembered, None
+        if self.automatic.isChecked() and remembered is not None and remembered != choice.model:
+            self.select_model(remembered)  # the user's own pick from last time: theirs again
+            return
+        if self.automatic.isChecked():
+            if self.selected_model() == choice.model:
+                self._request_summary()  # at the side the engine chose
+            self.select_model(choice.model, by_user=False)
+            self._request_split()
+
+    def engine_choice(self) -> str | None:
+        """The model the engine would train on the loaded dataset (None until known)."""
+        return self._choice.model if self._choice is not None else None
+
+    def _show_choice_text(self) -> None:
+        if not self.automatic.isChecked():
+            self.choice_label.setText("")
+        elif self._choice is None:
+            self.choice_label.setText(
+                "The workbench picks the model once a dataset is loaded."
+                if not self._dataset_loaded
+                else "Working out which model suits this dataset…"
+            )
+        else:
+            choice = self._choice
+            weights = "ImageNet weights" if choice.pretrained else "random weights (from scratch)"
+            why = _reason(choice.model, choice.notes[0] if choice.notes else "")
+            self.choice_label.setToolTip("\n".join(choice.notes))
+            self.choice_label.setText(
+                f"The workbench will train <b>{choice.model}</b> from {weights} at {choice.img_size} px"
+                + (", linear head first (stage 1), then fine-tuning (stage 2)" if choice.linear_probe else "")
+                + (f". Why: {html.escape(why)}" if why else "")
+            )
+
+    # ---- trainable vs frozen under the strategy that will be used ------------------------------
+    def _split_options(self, name: str) -> dict[str, Any]:
+        choice = self._choice
+        if self.automatic.isChecked():
+            if choice is not None and choice.model == name:
+                return {"pretrained": choice.pretrained, "linear_probe": choice.linear_probe}
+            return {}
+        if self.weights_source() == SOURCE_SCRATCH:
+            return {}
+        return {
+            "strategy": self.start_from.strategy.currentData(),
+            "pretrained": True,
+            "unfreeze": self.start_from.unfreeze_blocks(),
+        }
+
+    def _request_split(self) -> None:
+        from workbench.app.model.zoo_info import parameter_split
+
+        name = self.selected_model()
+        if name is None or name not in self._specs:
+            return
+        self._split_request += 1
+        request = self._split_request
+        self.layer_summary.show_split(None)
+        run_in_background(
+            self,
+            parameter_split,
+            name,
+            self._input[1],
+            self._input[2],
+            self._split_options(name),
+            on_done=lambda split: request == self._split_request and self.layer_summary.show_split(split),
+            on_error=lambda failure: None,
+        )
 
     def chosen_model(self) -> str | None:
         """The model to train, or None when the engine chooses ("Let the workbench choose")."""
@@ -220,7 +338,10 @@ class ModelPanel(QWidget):
         self._update_weights_controls()
         if spec is not None:
             self.layer_summary.show_model(name, spec)
+            if spec.pretrained and name not in self._weights_on_disk:
+                self._request_weights_on_disk(name)
         self._request_summary()
+        self._request_split()
         self._request_advice()
         self.model_changed.emit(name)
 
@@ -233,7 +354,11 @@ class ModelPanel(QWidget):
             return
         self._summary_request += 1
         request = self._summary_request
-        size = training_size(spec, self._input[0])
+        choice = self._choice
+        if self.automatic.isChecked() and choice is not None and choice.model == spec.name:
+            size = choice.img_size  # the side the engine will train its own choice at
+        else:
+            size = training_size(spec, self._input[0])
         self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
         run_in_background(
             self,
@@ -268,12 +393,18 @@ class ModelPanel(QWidget):
             max(len(summary.classes), 2),
         )
         self._num_train = summary.split_total("train")
+        self._dataset_loaded = True
+        self._choice = None
         self.start_from.assume_domain(self._input[1])
         self._set_input_label()
+        self._show_choice_text()
         if self._specs:
             self.zoo.reset_sizes(self._specs, self._input[0])
             self._start_sweep()
             self._request_summary()
+            self._request_split()
+        if self.automatic.isChecked():
+            self._request_choice()
         self._request_advice()
 
     def _set_input_label(self) -> None:
@@ -290,11 +421,35 @@ class ModelPanel(QWidget):
     def _on_source_changed(self) -> None:
         self._update_weights_controls()
         self._request_advice()
+        self._request_split()
 
     def _update_weights_controls(self) -> None:
-        spec = self._specs.get(self.selected_model() or "")
+        name = self.selected_model() or ""
+        spec = self._specs.get(name)
         has_weights = bool(spec is not None and spec.pretrained)
-        self.start_from.update_controls(has_weights, downloading=self._download.running)
+        self.start_from.update_controls(
+            has_weights, downloading=self._download.running, on_disk=self._weights_on_disk.get(name)
+        )
+
+    def _request_weights_on_disk(self, name: str) -> None:
+        """Ask the engine whether `name`'s weights are already here (then there is nothing to download)."""
+        from workbench.app.model.zoo_info import weights_on_disk
+
+        run_in_background(
+            self, weights_on_disk, name, on_done=self._on_weights_on_disk, on_error=lambda f: None
+        )
+
+    def _on_weights_on_disk(self, found: tuple[str, str]) -> None:
+        name, path = found
+        self._weights_on_disk[name] = path
+        self._update_weights_controls()
+
+    def _after_download(self) -> None:
+        name = self.selected_model()
+        self._weights_on_disk.clear()  # a download (or a failed one) changes what is on disk
+        self._update_weights_controls()
+        if name is not None:
+            self._request_weights_on_disk(name)
 
     def refresh_runs(self) -> None:
         from workbench.app.model.zoo_info import earlier_runs
@@ -335,3 +490,11 @@ class ModelPanel(QWidget):
         """Abandon the size sweep and any download (the window is closing)."""
         self._sweep.stop()
         self._download.cancel()
+
+
+def _reason(model: str, note: str) -> str:
+    """The why of the engine's model note ("model X (why; choose another with --model)"), without the CLI hint."""
+    prefix = f"model {model} ("
+    if note.startswith(prefix):
+        note = note[len(prefix) :].rstrip(")")
+    return note.split("; choose another with --model")[0]

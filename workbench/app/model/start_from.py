@@ -36,6 +36,7 @@ class StartFromBox(QGroupBox):
     """The starting-weights radios with their inputs, the domain question, the strategy and the advice."""
 
     source_changed = Signal()  # another radio is now checked
+    strategy_changed = Signal()  # another strategy, or the advisor's number of top blocks
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Starting weights and transfer learning", parent)
@@ -74,6 +75,7 @@ class StartFromBox(QGroupBox):
         self.strategy = QComboBox()
         for key in STRATEGIES:
             self.strategy.addItem(STRATEGY_TEXT.get(key, key), key)
+        self.strategy.currentIndexChanged.connect(lambda _index: self.strategy_changed.emit())
         for combo in (self.run_combo, self.similar_domain, self.strategy):
             # Long entries must not set the window's minimum width: the combo elides, its popup shows all.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -105,13 +107,28 @@ class StartFromBox(QGroupBox):
     def set_source(self, source: int) -> None:
         self.source_group.button(source).setChecked(True)
 
-    def update_controls(self, has_weights: bool, downloading: bool) -> None:
-        """Enable what the checked source uses; ImageNet weights only for a model that has them."""
+    def update_controls(self, has_weights: bool, downloading: bool, on_disk: str | None = None) -> None:
+        """Enable what the checked source uses; ImageNet weights only for a model that has them, and "Download
+        now" only while they are not on this computer (`on_disk`: their file; "" not there; None unknown)."""
         self.pretrained_radio.setEnabled(has_weights)
         if not has_weights and self.pretrained_radio.isChecked():
             self.scratch_radio.setChecked(True)
         source = self.source()
-        self.download_button.setEnabled(has_weights and source == SOURCE_PRETRAINED and not downloading)
+        if on_disk:
+            self.download_button.setText("Weights on disk")
+            self.download_button.setToolTip(
+                f"The ImageNet weights are already on this computer, nothing to download:\n{on_disk}"
+            )
+        else:
+            self.download_button.setText("Download now")
+            self.download_button.setToolTip(
+                "Fetch the ImageNet weights into torch's cache (otherwise done when training starts)"
+                if has_weights
+                else "This model has no ImageNet weights"
+            )
+        self.download_button.setEnabled(
+            has_weights and source == SOURCE_PRETRAINED and not downloading and on_disk == ""
+        )
         self.weights_path.setEnabled(source == SOURCE_FILE)
         self.run_combo.setEnabled(source == SOURCE_RUN)
         transfer = source != SOURCE_SCRATCH
@@ -151,6 +168,11 @@ class StartFromBox(QGroupBox):
             self.strategy.setCurrentIndex(index)
         self._unfreeze = advice.unfreeze_blocks
         self.advice_label.setText(f"Advisor: {advice.reason}")
+        self.strategy_changed.emit()
+
+    def unfreeze_blocks(self) -> int:
+        """Top blocks that train under fine-tune-top (the advisor's figure for this model and dataset)."""
+        return max(1, self._unfreeze)
 
     def transfer_options(self) -> dict[str, Any]:
         """TrainConfig fields for the chosen starting point."""

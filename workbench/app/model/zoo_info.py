@@ -30,6 +30,12 @@ class ZooRow:
     macs: int | None
     dataset_input: tuple[int, int, int]  # (typical image side, channels, classes) these numbers are for
     error: str = ""
+    depth: int | None = None  # layers with weights
+    weights_mb: float | None = None  # pretrained weights file
+    top1: float | None = None  # ImageNet-1K accuracy of the pretrained weights, percent
+    top5: float | None = None
+    metrics_source: str = ""
+    ms_per_image: float | None = None  # inference on this machine's CPU at img_size (measured, cached)
 
 
 def training_size(spec: Any, typical_size: int) -> int:
@@ -43,33 +49,55 @@ def list_specs() -> list[Any]:
     return list_models()
 
 
-def summary_for(name: str, img_size: int, channels: int, num_classes: int) -> Any:
-    """The engine's ModelSummary, computed on the meta device (falls back to a real pass if an op lacks it)."""
+def _build_and_summarize(name: str, img_size: int, channels: int, num_classes: int) -> tuple[Any, int]:
+    """The engine's ModelSummary and depth, computed on the meta device (falls back to a real pass if an
+    op lacks it)."""
     import torch
 
     from workbench.engine.models import build_model, summarize
+    from workbench.engine.models.catalog import depth
 
     try:
         with torch.device("meta"):
             model = build_model(name, num_classes, channels)
-        return summarize(model, img_size=img_size, in_channels=channels, num_classes=num_classes)
+        summary = summarize(model, img_size=img_size, in_channels=channels, num_classes=num_classes)
     except (NotImplementedError, RuntimeError):
-        return summarize(name, img_size=img_size, in_channels=channels, num_classes=num_classes)
+        model = build_model(name, num_classes, channels)
+        summary = summarize(name, img_size=img_size, in_channels=channels, num_classes=num_classes)
+    return summary, depth(model)
 
 
-def zoo_rows(specs: list[Any], typical_size: int, channels: int, num_classes: int) -> Iterator[ZooRow]:
-    """One row per model with parameters and MACs at the size it would train at; a generator so the
-    table fills progressively and a new dataset can abandon the sweep between models."""
+def summary_for(name: str, img_size: int, channels: int, num_classes: int) -> Any:
+    """The engine's ModelSummary, computed on the meta device (falls back to a real pass if an op lacks it)."""
+    return _build_and_summarize(name, img_size, channels, num_classes)[0]
+
+
+def zoo_rows(
+    specs: list[Any], typical_size: int, channels: int, num_classes: int, *, measure_speed: bool = True
+) -> Iterator[ZooRow]:
+    """One row per model with parameters, depth, MACs at the size it would train at and its published
+    ImageNet figures; then (`measure_speed`) each row again with its milliseconds per image measured on this
+    machine (cached on disk by the engine). A generator so the table fills progressively and a new dataset
+    can abandon the sweep between models."""
+    import dataclasses
+
     from workbench.engine.errors import WorkbenchError
+    from workbench.engine.models.catalog import PublishedMetrics, ms_per_image, published_metrics
 
+    rows = []
     for spec in specs:
         size = training_size(spec, typical_size)
+        depth = None
         try:
-            summary = summary_for(spec.name, size, channels, num_classes)
+            summary, depth = _build_and_summarize(spec.name, size, channels, num_classes)
             params, macs, error = summary.total_params, summary.macs, ""
         except (WorkbenchError, NotImplementedError, RuntimeError) as exc:
             params, macs, error = None, None, str(exc)
-        yield ZooRow(
+        try:
+            metrics = published_metrics(spec.name)
+        except Exception:  # noqa: BLE001 - a model without metadata still lists
+            metrics = PublishedMetrics(None, None, None, "")
+        row = ZooRow(
             spec.name,
             spec.family,
             spec.year,
@@ -80,7 +108,48 @@ def zoo_rows(specs: list[Any], typical_size: int, channels: int, num_classes: in
             macs,
             (typical_size, channels, num_classes),
             error,
+            depth,
+            metrics.weights_mb,
+            metrics.top1,
+            metrics.top5,
+            metrics.source,
         )
+        rows.append(row)
+        yield row
+    if not measure_speed:
+        return
+    for row in rows:
+        if row.error:
+            continue
+        try:
+            ms = ms_per_image(row.name, row.img_size, channels)
+        except (WorkbenchError, RuntimeError, MemoryError):
+            continue
+        yield dataclasses.replace(row, ms_per_image=ms)
+
+
+def weights_on_disk(name: str) -> tuple[str, str]:
+    """(model, local path of its ImageNet weights or "" when they still need downloading)."""
+    from workbench.engine.models.catalog import weights_location
+
+    path = weights_location(name)
+    return name, str(path) if path is not None else ""
+
+
+def parameter_split(
+    name: str, channels: int, num_classes: int, options: dict[str, Any]
+) -> tuple[int, int, str]:
+    """Trainable and frozen parameters under the strategy of `options` (the engine's TransferPlan)."""
+    from workbench.engine.models.catalog import parameter_split as split
+
+    return split(name, channels, num_classes, **options)
+
+
+def default_choice(typical_size: int, channels: int, num_train_images: int) -> Any:
+    """The model the engine trains for this dataset when the user picks none (as the CLI does)."""
+    from workbench.engine.models.catalog import default_choice as choose
+
+    return choose(typical_size, channels, num_train_images)
 
 
 def download_weights(name: str, progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> str:

@@ -1,4 +1,7 @@
-"""The zoo as a searchable, sortable table: the item model (one row a model), its search filter and the view."""
+"""The zoo as a searchable, sortable table in the manner of the course's "Keras Applications" table: per
+model its parameters, depth, MACs, the size and ImageNet top-1/top-5 accuracy of its pretrained weights and
+the milliseconds per image measured on this machine (all from the engine's catalog, through the size sweep);
+the item model (one row a model), its search filter and the view."""
 
 from __future__ import annotations
 
@@ -13,8 +16,45 @@ from workbench.app.qt.qt_compat import refilter
 
 SortRole = Qt.ItemDataRole.UserRole + 10
 NameRole = Qt.ItemDataRole.UserRole + 11
-COLUMNS = ("Model", "Family", "Year", "Params", "MACs", "Input", "Pretrained")
-PARAMS_COLUMN, MACS_COLUMN, INPUT_COLUMN, PRETRAINED_COLUMN = 3, 4, 5, 6
+COLUMNS = (
+    "Model",
+    "Family",
+    "Year",
+    "Params",
+    "Depth",
+    "MACs",
+    "Size (MB)",
+    "Top-1",
+    "Top-5",
+    "ms/image",
+    "Input",
+    "Pretrained",
+)
+(
+    PARAMS_COLUMN,
+    DEPTH_COLUMN,
+    MACS_COLUMN,
+    SIZE_COLUMN,
+    TOP1_COLUMN,
+    TOP5_COLUMN,
+    SPEED_COLUMN,
+    INPUT_COLUMN,
+    PRETRAINED_COLUMN,
+) = range(3, 12)
+COLUMN_TIPS = {
+    "Params": "Parameters (weights and biases) at the dataset's channels and classes",
+    "Depth": "Layers with weights: convolutions and fully connected layers",
+    "MACs": "Multiply-accumulates for one image at the Input size (FLOPs = 2 × MACs)",
+    "Size (MB)": "Size of the pretrained ImageNet weights file",
+    "Top-1": "ImageNet-1K validation accuracy of the pretrained weights: the right class is the top guess",
+    "Top-5": "ImageNet-1K validation accuracy of the pretrained weights: the right class is among the top 5",
+    "ms/image": "Milliseconds per image to classify, measured on this computer's CPU at the Input size "
+    "(measured once in the background, then remembered)",
+    "Input": "Image side the model trains at on this dataset",
+    "Pretrained": "ImageNet weights available",
+}
+# Columns the sweep fills (blank "…" until it reports, re-blanked for a new dataset).
+_SWEPT = (PARAMS_COLUMN, DEPTH_COLUMN, MACS_COLUMN, SPEED_COLUMN)
 
 
 def human_count(value: int | None) -> str:
@@ -43,6 +83,9 @@ class ZooModel(QStandardItemModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(COLUMNS))
+        for column, name in enumerate(COLUMNS):
+            if name in COLUMN_TIPS:
+                self.horizontalHeaderItem(column).setToolTip(COLUMN_TIPS[name])
 
     def set_specs(self, specs: list[Any], image_side: int) -> None:
         self.removeRows(0, self.rowCount())
@@ -54,6 +97,11 @@ class ZooModel(QStandardItemModel):
                 _cell(str(spec.year), spec.year),
                 _cell("…", -1),
                 _cell("…", -1),
+                _cell("…", -1),
+                _cell("…" if spec.pretrained else "–", -1),
+                _cell("…" if spec.pretrained else "–", -1),
+                _cell("…" if spec.pretrained else "–", -1),
+                _cell("…", -1),
                 _cell(f"{size}px", size),
                 _cell("yes" if spec.pretrained else "–"),
             ]
@@ -64,7 +112,7 @@ class ZooModel(QStandardItemModel):
         """Blank the Params/MACs columns and set the Input column for a new dataset until the sweep refills."""
         for source_row in range(self.rowCount()):
             spec = specs.get(self.item(source_row, 0).data(NameRole))
-            for column in (PARAMS_COLUMN, MACS_COLUMN):
+            for column in _SWEPT:
                 self.item(source_row, column).setText("…")
                 self.item(source_row, column).setData(-1, SortRole)
             if spec is not None:
@@ -81,8 +129,32 @@ class ZooModel(QStandardItemModel):
                 item.setText(human_count(value))
                 item.setData(-1 if value is None else value, SortRole)
                 item.setToolTip(tip if value is None else f"{value:,} {tip}")
+            self._set_number(source_row, DEPTH_COLUMN, row.depth, "{:d}", "")
+            source = f"ImageNet-1K, from the {row.metrics_source}" if row.metrics_source else ""
+            if row.pretrained:
+                self._set_number(source_row, SIZE_COLUMN, row.weights_mb, "{:.1f}", "")
+                self._set_number(source_row, TOP1_COLUMN, row.top1, "{:.1f}%", source)
+                self._set_number(source_row, TOP5_COLUMN, row.top5, "{:.1f}%", source)
+            if row.ms_per_image is not None:
+                self._set_number(
+                    source_row, SPEED_COLUMN, row.ms_per_image, "{:.1f}", f"measured here at {row.img_size}px"
+                )
             self._set_input_size(source_row, row.img_size)
             return
+
+    def _set_number(self, source_row: int, column: int, value: Any, form: str, tip: str) -> None:
+        item = self.item(source_row, column)
+        item.setText("–" if value is None else form.format(value))
+        item.setData(-1 if value is None else value, SortRole)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setToolTip(tip)
+
+    def value(self, name: str, column: int) -> str:
+        """The text of `name`'s cell in `column` (as the table shows it)."""
+        for source_row in range(self.rowCount()):
+            if self.item(source_row, 0).data(NameRole) == name:
+                return self.item(source_row, column).text()
+        return ""
 
     def _set_input_size(self, source_row: int, size: int) -> None:
         item = self.item(source_row, INPUT_COLUMN)

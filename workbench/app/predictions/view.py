@@ -80,12 +80,12 @@ class PredictionsView(QWidget):
         self.top_k.setValue(3)
         self.top_k.setToolTip("How many classes to show per image")
         self.add_button = QPushButton("Add images…")
-        self.add_button.clicked.connect(self.pick_images)
+        self.add_button.clicked.connect(lambda: self.pick_images())  # not `checked` as the start folder
         self.dataset_button = QPushButton("From dataset…")
         self.dataset_button.setToolTip("Pick images from the dataset folder")
-        self.dataset_button.clicked.connect(self.pick_from_dataset)
+        self.dataset_button.clicked.connect(lambda: self.pick_from_dataset())
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self.export_csv_dialog)
+        self.export_button.clicked.connect(lambda: self.export_csv_dialog())
         self.export_button.setEnabled(False)
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -127,14 +127,18 @@ class PredictionsView(QWidget):
         event.acceptProposedAction()
         self.predict(paths)
 
+    def _dataset_folder(self) -> str:
+        return (self._dataset_folder_source() if self._dataset_folder_source else "") or ""
+
     def pick_images(self, start: str = "") -> None:
+        start = start or dialogs.start_folder(self._dataset_folder())
         files, _ = QFileDialog.getOpenFileNames(self, "Images to classify", start, dialogs.IMAGE_FILTER)
         if files:
+            dialogs.remember_folder(files[0])
             self.predict(files)
 
     def pick_from_dataset(self) -> None:
-        folder = self._dataset_folder_source() if self._dataset_folder_source else ""
-        self.pick_images(folder or "")
+        self.pick_images(dialogs.start_folder(self._dataset_folder()))
 
     def set_run(self, run_id: str) -> None:
         self.runs.refresh(select=run_id)
@@ -215,8 +219,10 @@ class PredictionsView(QWidget):
 
     # ---- CSV -----------------------------------------------------------------------------------
     def export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export predictions", "predictions.csv", "CSV (*.csv)")
+        start = dialogs.start_folder(self._dataset_folder(), "predictions.csv")
+        path, _ = QFileDialog.getSaveFileName(self, "Export predictions", start, "CSV (*.csv)")
         if path:
+            dialogs.remember_folder(path)
             self.export_csv(path)
 
     def export_csv(self, path: str) -> None:

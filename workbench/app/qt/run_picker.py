@@ -40,7 +40,7 @@ class RunPicker(QWidget):
         refresh = QToolButton()
         refresh.setText("↻")
         refresh.setToolTip("Re-read the run history")
-        refresh.clicked.connect(self.refresh)
+        refresh.clicked.connect(lambda: self.refresh())  # not `checked` as the run to select
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo, 1)

@@ -6,6 +6,7 @@ the dialog then reports the file written and the largest difference between the 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -61,7 +62,7 @@ class ExportDialog(QDialog):
         self.out.setPlaceholderText("default: the run's exports/ folder")
         self.out.setToolTip("A folder, or a file name with the format's extension")
         browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        browse.clicked.connect(lambda: self._browse())
         out_row = QHBoxLayout()
         out_row.addWidget(self.out, 1)
         out_row.addWidget(browse)
@@ -78,7 +79,7 @@ class ExportDialog(QDialog):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
-        self.export_button.clicked.connect(self.start_export)
+        self.export_button.clicked.connect(lambda: self.start_export())
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -91,8 +92,13 @@ class ExportDialog(QDialog):
         self.format.setCurrentIndex(self.format.findData(key))
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.out.text())
+        record = self.runs.current_record()
+        exports = os.path.join(record.run_dir, "exports") if record is not None else None
+        typed = os.path.dirname(self.out.text()) if os.path.splitext(self.out.text())[1] else self.out.text()
+        start = dialogs.start_folder(typed if os.path.isdir(typed) else exports)
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", start)
         if folder:
+            dialogs.remember_folder(folder)
             self.out.setText(folder)
 
     def start_export(self) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -28,17 +29,83 @@ from workbench.app.qt.workers import Failure, run_in_background
 from workbench.engine.names import display_name
 from workbench.engine.training.event_text import duration, percent
 
-COLUMNS = ("run", "model", "dataset", "status", "best val acc", "test acc", "date", "duration")
+COLUMNS = (
+    "run",
+    "name",
+    "model",
+    "dataset",
+    "image size",
+    "weights",
+    "strategy",
+    "epochs",
+    "status",
+    "best val acc",
+    "test acc (best.pt)",
+    "date",
+    "duration",
+)
+NAME_COLUMN = COLUMNS.index("name")
+HEADER_TIPS = {
+    "name": "The run's name: double-click (or F2) to rename it",
+    "weights": "What training started from: ImageNet weights (pretrained), random ones (scratch), or an "
+    "earlier run's",
+    "best val acc": "Validation accuracy of best.pt, the model the run keeps (its best epoch), measured during "
+    "training on a single view of each image",
+    "test acc (best.pt)": "Test accuracy of best.pt, the model the run keeps, on the run's test split: a single "
+    "view of each image, or each image averaged with its mirror for runs trained with flips (as `workbench eval` "
+    "and Evaluate measure it by default)",
+    "epochs": "Epochs done / epochs asked for",
+}
 RECORD_ROLE = Qt.ItemDataRole.UserRole
 
 
-def list_runs_and_warnings() -> tuple[list[Any], list[str]]:  # worker thread
-    """The runs and what the registry had to say while reading them (a rebuilt registry, a damaged row)."""
+def list_runs_and_warnings() -> tuple[list[Any], list[str], dict[str, bool]]:  # worker thread
+    """The runs, what the registry had to say while reading them (a rebuilt registry, a damaged row), and
+    which runs have a best.pt (the checkpoint their test accuracy judged; else last.pt)."""
+    import os
+
     from workbench.engine.runs import RunRegistry
 
     registry = RunRegistry()
     records = registry.list_runs()
-    return records, list(registry.warnings)
+    has_best = {
+        record.run_id: os.path.isfile(os.path.join(record.run_dir, "checkpoints", "best.pt")) for record in records
+    }
+    return records, list(registry.warnings), has_best
+
+
+def rename_run(run_id: str, name: str) -> Any:  # worker thread
+    from workbench.engine.runs import RunRegistry
+
+    return RunRegistry().rename(run_id, name)
+
+
+def validation_warning(run_dir: str, best_val_acc: float | None) -> str | None:  # worker thread
+    from workbench.engine.evaluation.uncertainty import run_split_counts, small_validation_warning
+
+    return small_validation_warning(run_split_counts(run_dir), best_val_acc)
+
+
+def weights_text(config: dict[str, Any]) -> str:
+    weights = config.get("weights")
+    if weights:
+        return f"from {weights}" if len(str(weights)) <= 24 else f"from …{str(weights)[-22:]}"
+    return "pretrained" if config.get("pretrained") else "scratch"
+
+
+def epochs_text(record: Any) -> str:
+    asked = record.config.get("epochs")
+    return f"{record.epochs_done}/{asked}" if asked else str(record.epochs_done)
+
+
+def test_acc_text(record: Any, has_best: bool) -> str:
+    """The run's test accuracy with the procedure it was measured with (and the checkpoint if not best.pt)."""
+    from workbench.engine.evaluation.figures import uses_flip_tta
+
+    if record.test_acc is None:
+        return "–"
+    how = "mirror-averaged" if uses_flip_tta(record.config) else "single view"
+    return f"{percent(record.test_acc)} ({how if has_best else 'last.pt, ' + how})"
 
 
 def delete_run(run_id: str) -> str:  # worker thread
@@ -80,21 +147,42 @@ class RunsView(QWidget):
     inspect_requested = Signal(str)
     clone_requested = Signal(object)  # RunRecord whose config the training panel should take
     run_deleted = Signal(str)
+    run_renamed = Signal(str, str)  # run id, new name
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.records: dict[str, Any] = {}
+        self.has_best: dict[str, bool] = {}
         self.opened: Any = None
+        self.validation_warning: str | None = None
+        self._filling = False
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for column, key in enumerate(COLUMNS):
+            if key in HEADER_TIPS:
+                self.table.horizontalHeaderItem(column).setToolTip(HEADER_TIPS[key])
+        # Only the name cells are editable (their items carry the flag): double-click, F2, or a click on the
+        # selected name; a double-click elsewhere opens the run.
+        self.table.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.SelectedClicked
+        )
+        self.table.itemChanged.connect(self._on_item_changed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSortingEnabled(True)
-        self.table.cellDoubleClicked.connect(lambda row, _column: self.open_run(self._run_at(row)))
+        self.table.cellDoubleClicked.connect(
+            lambda row, column: column != NAME_COLUMN and self.open_run(self._run_at(row))
+        )
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter runs (name, model, dataset, status…)")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setToolTip("Show only the runs whose row contains every word typed here")
+        self.filter.textChanged.connect(lambda _text: self.apply_filter())
 
         buttons = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
@@ -119,10 +207,10 @@ class RunsView(QWidget):
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
-            button.clicked.connect(slot)
+            button.clicked.connect(lambda _checked=False, slot=slot: slot())  # never `checked` as an argument
             buttons.addWidget(button)
             self.buttons[key] = button
-        buttons.addStretch(1)
+        buttons.addWidget(self.filter, 1)
 
         # What the registry repaired or could not: shown above the table until the next refresh.
         self.warning = QLabel()
@@ -170,37 +258,122 @@ class RunsView(QWidget):
             self, "Run history", failure.message, "" if failure.is_user_error else failure.details
         )
 
-    def _show_listing(self, listing: tuple[list[Any], list[str]]) -> None:
-        records, warnings = listing
+    def _show_listing(self, listing: tuple[Any, ...]) -> None:
+        records, warnings = listing[0], listing[1]
+        self.has_best = listing[2] if len(listing) > 2 else {}
         self.warning.setText("\n".join(f"⚠ {text}" for text in warnings))
         self.warning.setVisible(bool(warnings))
         self._show_runs(records)
 
+    def _cells(self, record: Any) -> list[SortItem]:
+        from workbench.engine.evaluation.figures import run_test_provenance
+
+        config = record.config
+        size = config.get("img_size")
+        strategy = config.get("strategy") or ("–" if not config.get("pretrained") and not config.get("weights") else "")
+        has_best = self.has_best.get(record.run_id, True)
+        seconds = record.updated - record.created
+        cells = [
+            SortItem(record.run_id, record.run_id),
+            SortItem(record.name, record.name.lower()),
+            SortItem(record.model, record.model),
+            SortItem(record.dataset, record.dataset),
+            SortItem(f"{size} px" if size else "–", size),
+            SortItem(weights_text(config), weights_text(config)),
+            SortItem(strategy or "–", strategy),
+            SortItem(epochs_text(record), record.epochs_done),
+            SortItem(record.status, record.status),
+            SortItem(percent(record.best_val_acc), record.best_val_acc),
+            SortItem(test_acc_text(record, has_best), record.test_acc),
+            SortItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)), record.created),
+            SortItem(duration(seconds), seconds),
+        ]
+        cells[0].setData(RECORD_ROLE, record.run_id)
+        cells[COLUMNS.index("dataset")].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
+        cells[COLUMNS.index("weights")].setToolTip(str(config.get("weights") or weights_text(config)))
+        if record.test_acc is not None:
+            cells[COLUMNS.index("test acc (best.pt)")].setToolTip(
+                f"measured with {run_test_provenance(config, has_best)}"
+            )
+        if record.status in ("missing", "damaged"):  # the run cannot be used as listed: say why
+            cells[COLUMNS.index("status")].setToolTip(record.reason)
+        for column, item in enumerate(cells):
+            if column != NAME_COLUMN:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        cells[NAME_COLUMN].setToolTip(f"{record.name}\n(double-click or F2 to rename)")
+        return cells
+
     def _show_runs(self, records: list[Any]) -> None:
         self.records = {record.run_id: record for record in records}
         table = self.table
+        self._filling = True
         table.setSortingEnabled(False)
         table.setRowCount(len(records))
         for row, record in enumerate(records):
-            cells = (
-                SortItem(record.run_id, record.run_id),
-                SortItem(record.model, record.model),
-                SortItem(record.dataset, record.dataset),
-                SortItem(record.status, record.status),
-                SortItem(percent(record.best_val_acc), record.best_val_acc),
-                SortItem(percent(record.test_acc), record.test_acc),
-                SortItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)), record.created),
-                SortItem(duration(record.updated - record.created), record.updated - record.created),
-            )
-            cells[0].setData(RECORD_ROLE, record.run_id)
-            cells[2].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
-            if record.status in ("missing", "damaged"):  # the run cannot be used as listed: say why
-                cells[3].setToolTip(record.reason)
-            for column, item in enumerate(cells):
+            for column, item in enumerate(self._cells(record)):
                 table.setItem(row, column, item)
         table.setSortingEnabled(True)
         table.sortItems(COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
+        self._filling = False
+        self.apply_filter()
         self.runs_listed.emit(len(records))
+
+    def apply_filter(self) -> None:
+        """Hide the rows that do not contain every word of the filter box (any column, any case)."""
+        words = self.filter.text().lower().split()
+        for row in range(self.table.rowCount()):
+            text = " ".join(
+                item.text().lower()
+                for column in range(self.table.columnCount())
+                if (item := self.table.item(row, column)) is not None
+            )
+            self.table.setRowHidden(row, not all(word in text for word in words))
+
+    def visible_run_ids(self) -> list[str]:
+        return [self._run_at(row) for row in range(self.table.rowCount()) if not self.table.isRowHidden(row)]
+
+    # ---- renaming ------------------------------------------------------------------------------
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != NAME_COLUMN:
+            return
+        run_id = self._run_at(item.row())
+        record = self.records.get(run_id)
+        name = item.text().strip()
+        if record is None or name == record.name:
+            return
+        if not name:  # an emptied name: keep the old one
+            self._set_name_cell(run_id, record.name)
+            return
+        run_in_background(
+            self,
+            rename_run,
+            run_id,
+            name,
+            on_done=self._on_renamed,
+            on_error=lambda failure: self._rename_failed(run_id, failure),
+        )
+
+    def rename(self, run_id: str, name: str) -> None:
+        """Rename a run as editing its name cell does."""
+        self._set_name_cell(run_id, name, quiet=False)
+
+    def _set_name_cell(self, run_id: str, name: str, *, quiet: bool = True) -> None:
+        item = self.table.item(self.row_of(run_id), NAME_COLUMN)
+        self._filling = quiet
+        item.setText(name)
+        self._filling = False
+
+    def _on_renamed(self, record: Any) -> None:
+        self.records[record.run_id] = record
+        self._set_name_cell(record.run_id, record.name)
+        if self.opened is not None and self.opened.run_id == record.run_id:
+            self.open_run(record.run_id)
+        self.run_renamed.emit(record.run_id, record.name)
+
+    def _rename_failed(self, run_id: str, failure: Failure) -> None:
+        if run_id in self.records:
+            self._set_name_cell(run_id, self.records[run_id].name)
+        dialogs.show_error(self, "Could not rename the run", failure.message)
 
     def run_ids(self) -> list[str]:
         return [self._run_at(row) for row in range(self.table.rowCount())]
@@ -230,13 +403,19 @@ class RunsView(QWidget):
         self.charts.setCurrentIndex(0)
         last = record.metrics[-1] if record.metrics else {}
         config = record.config
+        from workbench.engine.evaluation.figures import run_test_provenance
+
+        has_best = self.has_best.get(record.run_id, True)
         lines = [
-            f"<b>{record.run_id}</b> · {record.name}",
+            f"<b>{record.name}</b> · {record.run_id}",
             f"model <b>{record.model}</b> · status {record.status}"
             + (f" ({record.reason})" if record.reason else ""),
             f"dataset {record.dataset}",
-            f"epochs {record.epochs_done} · best val acc {percent(record.best_val_acc)} · "
-            f"test acc {percent(record.test_acc)}",
+            f"epochs {epochs_text(record)} · image size {config.get('img_size') or '–'} px · "
+            f"weights {weights_text(config)} · strategy {config.get('strategy') or '–'}",
+            f"best val acc {percent(record.best_val_acc)} (best.pt, single view, during training)",
+            f"test acc {percent(record.test_acc)}"
+            + (f" (measured with {run_test_provenance(config, has_best)})" if record.test_acc is not None else ""),
             f"last epoch: train loss {last.get('train_loss', float('nan')):.4f}, "
             f"val loss {last.get('val_loss') or float('nan'):.4f}"
             if last
@@ -247,6 +426,21 @@ class RunsView(QWidget):
         ]
         self.details.setText("<br>".join(lines))
         self.run_opened.emit(record)
+        run_in_background(
+            self,
+            validation_warning,
+            record.run_dir,
+            record.best_val_acc,
+            on_done=lambda warning, run_id=record.run_id: self._show_validation_warning(run_id, warning),
+        )
+
+    def _show_validation_warning(self, run_id: str, warning: str | None) -> None:
+        """Called out beside the accuracy: the validation split was too small to pick the best epoch."""
+        self.validation_warning = warning
+        if warning and self.opened is not None and self.opened.run_id == run_id:
+            self.details.setText(
+                f"{self.details.text()}<br><span style='color:#a15c00'>⚠ {warning}</span>"
+            )
 
     def _open_selected(self) -> None:
         run_id = self._one_selected()

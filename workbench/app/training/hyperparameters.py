@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -52,6 +53,8 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
         ("amp", "mixed precision"),
     ],
 }
+# What a newcomer sets; every other group sits under the "Advanced" disclosure (which remembers its state).
+BASICS = ("epochs", "lr", "img_size")
 STEPS = {"weight_decay": (1e-4, 5), "label_smoothing": (0.05, 2), "val_split": (0.05, 2)}  # step, decimals
 
 
@@ -110,6 +113,7 @@ class HyperparameterForm(QWidget):
 
     changed = Signal()
     lr_find_requested = Signal()
+    advanced_toggled = Signal(bool)  # the Advanced disclosure opened (True) or closed
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -170,18 +174,36 @@ class HyperparameterForm(QWidget):
             ("Contrast", self.contrast),
         ]
 
+        def row(name: str, label: str) -> tuple[str, QWidget]:
+            return (
+                "" if isinstance(self.fields.get(name), QCheckBox) else label,
+                lr_widget if name == "lr" else self.fields[name],
+            )
+
+        labels = {name: label for rows in GROUPS.values() for name, label in rows}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._group("Training", [row(name, labels[name]) for name in BASICS]))
+        self.advanced_button = QToolButton()
+        self.advanced_button.setObjectName("advancedButton")
+        self.advanced_button.setText("Advanced: optimizer, augmentation, hardware")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.setToolTip("Show or hide the detailed settings (the engine chooses them when left alone)")
+        layout.addWidget(self.advanced_button)
+        self.advanced = QWidget()
+        advanced_layout = QVBoxLayout(self.advanced)
+        advanced_layout.setContentsMargins(0, 0, 0, 0)
         for title, rows in GROUPS.items():
-            shown_rows = [
-                ("" if isinstance(self.fields.get(name), QCheckBox) else label,
-                 lr_widget if name == "lr" else self.fields[name])
-                for name, label in rows
-            ]
+            shown_rows = [row(name, label) for name, label in rows if name not in BASICS]
             if title.startswith("Augmentation"):
                 shown_rows = augment_rows + shown_rows
-            layout.addWidget(self._group(title, shown_rows))
+            advanced_layout.addWidget(self._group(title, shown_rows))
+        layout.addWidget(self.advanced)
         layout.addStretch(1)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        self._show_advanced(False)
 
         for widget in (*self.fields.values(), self.shift, self.brightness, self.contrast, self.flip):
             _on_change(widget, self.changed)
@@ -201,6 +223,18 @@ class HyperparameterForm(QWidget):
             else:
                 form.addRow(widget)
         return group
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.advanced_toggled.emit(shown)
+
+    def advanced_shown(self) -> bool:
+        return self.advanced_button.isChecked()
+
+    def set_advanced_shown(self, shown: bool) -> None:
+        self.advanced_button.setChecked(shown)
+        self._show_advanced(shown)
 
     def _update_augment_fields(self) -> None:
         manual = not self.augment_auto.isChecked()

@@ -8,11 +8,10 @@ LR finder (`lr_finder`), the log pane (`log`), the form (`hyperparameters`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -27,12 +26,14 @@ from PySide6.QtWidgets import (
 
 from workbench.app.qt import dialogs
 from workbench.app.qt.lazy import LazyWidget
-from workbench.app.qt.workers import Failure, TrainingSession
+from workbench.app.qt.workers import Failure, TrainingSession, run_in_background
 from workbench.app.training.hyperparameters import HyperparameterForm
 from workbench.app.training.log import RunLog
 from workbench.app.training.lr_finder import LRFinderRunner
 from workbench.app.training.progress import TrainingProgress
+from workbench.app.training.wording import app_message, error_message
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.training import run_actions
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.events import RunFinished, RunStarted, RunStatus
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from workbench.app.qt.plots import LRFinderPlot, TrainingPlots
 
 ConfigSource = Callable[[], TrainConfig]  # raises WorkbenchError when something is missing
+PlanInputs = Callable[[], "dict[str, Any] | None"]  # typical_size, channels, num_train_images of the dataset
+PLAN_DELAY_MS = 250  # the plan sentence follows the form after the user stops typing
 
 
 class TrainingPanel(QWidget):
@@ -51,9 +54,14 @@ class TrainingPanel(QWidget):
     checkpoint_saved = Signal(str)  # a checkpoint of the current run was written (its path)
     session_ended = Signal()  # the worker thread is done (after RunFinished, or after a crash)
 
-    def __init__(self, config_source: ConfigSource, parent: QWidget | None = None):
+    def __init__(
+        self, config_source: ConfigSource, parent: QWidget | None = None, *, plan_inputs: PlanInputs | None = None
+    ):
         super().__init__(parent)
         self._config_source = config_source
+        self._plan_inputs = plan_inputs
+        self._plan_request = 0
+        self.start_from_run: str | None = None  # "Train again with changes": the new run starts from its weights
         self.session: TrainingSession | None = None
         self.state = "idle"
         self.last_run_id: str | None = None
@@ -78,12 +86,13 @@ class TrainingPanel(QWidget):
         )
         self.continue_button = self._button(
             "Continue training",
-            "Resume a stopped run, or train a finished one further from its weights",
+            "Go on with the same run: a stopped run resumes where it stopped; a finished one trains "
+            "further (as many more epochs as the Epochs field, or as it has trained), its history kept",
             self.continue_training,
         )
         self.again_button = self._button(
             "Train again with changes",
-            "Clear the curves and unlock the settings for a new run",
+            "A new run that starts from this run's weights: change the settings, then press Train",
             self.prepare_new_run,
         )
         self.start_button.setObjectName("startButton")
@@ -109,7 +118,13 @@ class TrainingPanel(QWidget):
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextFormat(Qt.TextFormat.RichText)
+        self.plan_label.setObjectName("planLabel")
         self.plan_label.hide()
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(self._preview_plan)
+        self.form.changed.connect(self.refresh_plan)
 
         self._plots = LazyWidget(_make_training_plots)
         self.log = RunLog()
@@ -137,8 +152,12 @@ class TrainingPanel(QWidget):
         right.addWidget(self.log)
         right.setStretchFactor(0, 4)
         right.setStretchFactor(1, 1)
+        right.setChildrenCollapsible(False)
+        self.views.setMinimumHeight(CURVES_MIN_HEIGHT)
+        self.curves_splitter = right
 
         body = QSplitter(Qt.Orientation.Horizontal)
+        self.body_splitter = body
         body.addWidget(form_scroll)
         body.addWidget(right)
         body.setStretchFactor(0, 0)
@@ -196,7 +215,7 @@ class TrainingPanel(QWidget):
             config = self._config_source()
             config.validate()
         except WorkbenchError as exc:
-            dialogs.show_error(self, error_title, str(exc))
+            dialogs.show_error(self, error_title, error_message(exc))
             return None
         return config
 
@@ -204,25 +223,55 @@ class TrainingPanel(QWidget):
         if self.is_training:
             return
         config = self._valid_config("Cannot start training")
-        if config is not None:
-            self._launch(config, resume=None)
+        if config is None:
+            return
+        if self.start_from_run:
+            self._launch(run_actions.train_again(self.start_from_run, config))
+        else:
+            self._launch(run_actions.new_run(config))
 
     def continue_training(self) -> None:
-        """A stopped run resumes where it stopped; a finished one trains further starting from its weights."""
-        if self.is_training or self.last_config is None or self.last_run_id is None:
+        """The same run goes on (the engine's run_actions): a stopped one resumes where it stopped, a finished
+        one trains further (the Epochs field's count more, or as many again), its curves showing every epoch."""
+        if self.is_training or self.last_run_id is None:
             return
-        if self.last_status == "finished":
-            config = dataclasses.replace(self.last_config, weights=self.last_run_id, pretrained=False)
-            self._launch(config, resume=None)
-        else:
-            self._launch(self.last_config, resume=self.last_run_id)
+        try:
+            action = run_actions.continue_or_resume(self.last_run_id, more=self.form.values()["epochs"] or 0)
+        except WorkbenchError as exc:
+            dialogs.show_error(self, "Cannot continue training", error_message(exc))
+            return
+        self._launch(action)
 
     def prepare_new_run(self) -> None:
+        """"Train again with changes": unlock the settings; Train then starts a new run from this run's weights."""
+        self.start_from_run = self.last_run_id if self.last_checkpoint or self.last_status == "finished" else None
         self.plots.clear()
         self.progress.setValue(0)
         self.progress.setFormat("ready")
-        self.status_label.setText("Change the settings, then press Train.")
+        where = f" The new run starts from the weights of run {self.start_from_run}." if self.start_from_run else ""
+        self.status_label.setText("Change the settings, then press Train." + where)
         self._set_state("idle")
+        self.refresh_plan()
+
+    def start_over(self, text: str) -> None:
+        """Settings for a new run were put in the form (a cloned run): the panel is idle, the curves empty,
+        and nothing names the previous run any more."""
+        if self.is_training:
+            return
+        self.start_from_run = None
+        self.plots.clear()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("ready")
+        self.status_label.setText(text)
+        self._set_state("idle")
+        self.refresh_plan()
+
+    def forget_start_from_run(self) -> None:
+        """Another dataset or model: a new run no longer starts from the last run's weights."""
+        if self.start_from_run is not None:
+            self.start_from_run = None
+            self.refresh_plan()
 
     def toggle_pause(self) -> None:
         if self.session is None:
@@ -244,27 +293,34 @@ class TrainingPanel(QWidget):
             self._set_state("stopping")
             self._log("Stopping: finishing the current step and saving a checkpoint…")
 
-    def _launch(self, config: TrainConfig, resume: str | None) -> None:
+    def _launch(self, action: run_actions.RunAction) -> None:
+        self.views.setCurrentIndex(0)  # the curves, even when the LR finder's tab was showing
+        config, resume = action.config, action.resume
         if resume is None:
             self.plots.clear()
-        self.last_config = config
+            self.last_config = config
+        self.start_from_run = None
         self.last_checkpoint = None
         self.session = TrainingSession(config, resume=resume, parent=self)
         self.session.events.connect(self.run_progress.show_events)
         self.session.crashed.connect(self._on_crash)
         self.session.ended.connect(self._on_ended)
-        self.run_progress.launching(config.epochs or 0)
-        self._log(("Resuming run " + resume) if resume else f"Starting: {config.model} on {', '.join(config.data)}")
+        self.run_progress.launching((config.epochs if config else None) or 0)
+        if action.kind == run_actions.CONTINUE:
+            self._log(f"Continuing run {resume} to {config.epochs if config else '?'} epochs")
+        elif resume:
+            self._log("Resuming run " + resume)
+        elif config is not None:
+            self._log(f"Starting: {config.model or 'automatic model'} on {', '.join(map(str, config.data))}")
         self._set_state("starting")
         self.session.start()
 
     def _on_crash(self, failure: Failure) -> None:
-        self._log(f"Error: {failure.message}")
+        message = app_message(failure.message)
+        self._log(f"Error: {message}")
         self.last_status = "failed"
-        self.status_label.setText(f"Training stopped with an error: {failure.message}")
-        dialogs.show_error(
-            self, "Training error", failure.message, "" if failure.is_user_error else failure.details
-        )
+        self.status_label.setText(f"Training stopped with an error: {message}")
+        dialogs.show_error(self, "Training error", message, "" if failure.is_user_error else failure.details)
 
     def _on_ended(self) -> None:
         if self.state in ("starting", "running", "paused", "stopping"):
@@ -296,8 +352,54 @@ class TrainingPanel(QWidget):
             self.last_checkpoint = event.checkpoint
         self._set_state(event.status)
         if event.status == RunStatus.FAILED:
-            dialogs.show_error(self, "Training failed", event.reason or "The run failed.")
+            dialogs.show_error(self, "Training failed", app_message(event.reason or "The run failed."))
         self.run_finished.emit(event)
+
+    # ---- what will be trained (before Train) ----------------------------------------------------
+    def refresh_plan(self) -> None:
+        """Say, in one sentence, what Train will train (the engine's describe_plan), shortly after a change."""
+        if self.state in ("starting", "running", "paused", "stopping"):
+            return
+        self._plan_timer.start()
+
+    def _preview_plan(self) -> None:
+        if self._plan_inputs is None or self.state in ("starting", "running", "paused", "stopping"):
+            return
+        inputs = self._plan_inputs()
+        if inputs is None:  # no dataset yet: the status line says what to do first
+            return
+        self._plan_request += 1
+        try:
+            config = self._config_source()
+        except WorkbenchError as exc:  # e.g. no model picked yet: say what is missing, in the app's words
+            self._show_plan(self._plan_request, None, error_message(exc))
+            return
+        if self.start_from_run:
+            try:
+                config = run_actions.train_again(self.start_from_run, config).config
+            except WorkbenchError:
+                self.start_from_run = None
+        request = self._plan_request
+        run_in_background(
+            self,
+            run_actions.preview_plan,
+            config,
+            **inputs,
+            on_done=lambda result: self._show_plan(request, result),
+            on_error=lambda failure: self._show_plan(request, None, failure.message),
+        )
+
+    def _show_plan(self, request: int, result: Any, problem: str = "") -> None:
+        if request != self._plan_request or self.state in ("starting", "running", "paused", "stopping"):
+            return
+        if result is None:
+            self.plan_label.setText(f"<b>Cannot train yet:</b> {app_message(problem)}")
+            self.plan_label.setToolTip("")
+        else:
+            sentence, notes = result
+            self.plan_label.setText(f"<b>Train will run:</b> {sentence}.")
+            self.plan_label.setToolTip("Why:\n" + "\n".join(app_message(n) for n in notes))
+        self.plan_label.show()
 
     # ---- learning-rate finder (lr_finder.py) ---------------------------------------------------
     def find_learning_rate(self) -> None:
@@ -317,6 +419,9 @@ class TrainingPanel(QWidget):
 
     def log_text(self) -> str:
         return self.log.toPlainText()
+
+
+CURVES_MIN_HEIGHT = 220  # the curves never shrink to a sliver under the log
 
 
 def _make_training_plots() -> TrainingPlots:

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.engine.training import event_text
+from workbench.app.training.wording import app_message
+from workbench.engine.training import event_text, run_actions
 from workbench.engine.training.events import (
     CheckpointSaved,
     DataProgress,
+    Paused,
+    Resumed,
     RunFinished,
     RunStarted,
     StepEnded,
@@ -40,27 +43,42 @@ def run_started_status(event: RunStarted) -> str:
 
 @dataclass
 class RunProgress:
-    """Where a run stands in steps and how fast it goes; the ETA is timed from the first step it sees."""
+    """Where a run stands in steps and how fast it goes; the ETA is timed from the first step it sees, and
+    time spent paused counts neither into the speed nor into the ETA."""
 
     epochs: int = 0
     steps_per_epoch: int = 0
     t0: float | None = None  # monotonic time of the first step seen
     step0: int = 0  # that step's number (a resumed run starts past 0)
+    paused_s: float = 0.0  # seconds paused since t0
+    paused_at: float | None = None  # monotonic time the current pause began
 
     def run_started(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs, self.steps_per_epoch, self.t0 = epochs, steps_per_epoch, None
+        self.paused_s, self.paused_at = 0.0, None
 
-    def step(self, event: Any) -> tuple[int, str]:
+    def paused(self, now: float | None = None) -> None:
+        if self.paused_at is None:
+            self.paused_at = time.monotonic() if now is None else now
+
+    def resumed(self, now: float | None = None) -> None:
+        if self.paused_at is not None:
+            now = time.monotonic() if now is None else now
+            if self.t0 is not None:
+                self.paused_s += max(0.0, now - max(self.paused_at, self.t0))
+            self.paused_at = None
+
+    def step(self, event: Any, now: float | None = None) -> tuple[int, str]:
         """For a StepEnded event: the run's total steps and the progress bar's text."""
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         if self.t0 is None:
-            self.t0, self.step0 = now, event.step
+            self.t0, self.step0, self.paused_s = now, event.step, 0.0
         per_epoch = event.steps_per_epoch or self.steps_per_epoch or 1
         total = max(1, self.epochs * per_epoch)
         done_here = event.step - self.step0
         eta = ""
-        if done_here > 0:
-            seconds_per_step = (now - self.t0) / done_here
+        if done_here > 0 and event.step < total:
+            seconds_per_step = max(0.0, now - self.t0 - self.paused_s) / done_here
             eta = f" · ETA {event_text.duration(seconds_per_step * (total - event.step))}"
         in_epoch = event.step_in_epoch or ((event.step - 1) % per_epoch + 1)
         text = (
@@ -68,6 +86,11 @@ class RunProgress:
             f"{event.images_per_s:,.0f} img/s · loss {event.loss:.4f}{eta}"
         )
         return total, text
+
+
+def ended_text(status: str, epochs: int | None = None) -> str:
+    """The bar's words once a run is over: how it ended, never a stale speed or ETA."""
+    return f"{status} · {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else status
 
 
 class TrainingProgress(QObject):
@@ -105,12 +128,23 @@ class TrainingProgress(QObject):
         self._progress.setFormat("starting…")
 
     def show_events(self, events: list[Any]) -> None:
+        for event in events:  # before the batch's steps and epochs are drawn: a batch may hold the whole run
+            if isinstance(event, RunStarted):
+                self._seed_history(event)
         self._plots().add_events(events)
         last_step = None
         for event in events:
             match event:
                 case StepEnded():
                     last_step = event  # only the newest step of a batch is worth drawing
+                case Paused() | Resumed():
+                    if isinstance(event, Paused):
+                        self._run_progress.paused()
+                    else:
+                        self._run_progress.resumed()
+                    text = event_text.line(event)
+                    if text is not None:
+                        self._log.add(text)
                 case RunStarted():
                     self._show_run_started(event)
                 case DataProgress():
@@ -121,11 +155,14 @@ class TrainingProgress(QObject):
                     self._log.add(event_text.checkpoint_line(event))
                     self.checkpoint_saved.emit(event.path)
                 case RunFinished():
+                    if last_step is not None:  # the steps before the end, then the end: never a stale bar
+                        self._show_step(last_step)
+                        last_step = None
                     self._show_run_finished(event)
                 case _:  # messages, skipped files, pause/resume, epochs: a log line each
                     text = event_text.line(event)
                     if text is not None:
-                        self._log.add(("⚠ " if event_text.is_warning(event) else "") + text)
+                        self._log.add(("⚠ " if event_text.is_warning(event) else "") + app_message(text))
         if last_step is not None:
             self._show_step(last_step)
 
@@ -135,16 +172,23 @@ class TrainingProgress(QObject):
         self._progress.setRange(0, total)
         self._progress.setValue(event.start_epoch * event.steps_per_epoch)
         self._progress.setFormat("training…")
-        self._plots().start_run(event.start_epoch, event.epochs, event.steps_per_epoch)
+        self._plots().start_run(0, event.epochs, event.steps_per_epoch)  # the whole run, earlier epochs included
         self._status_label.setText(run_started_status(event))
         self._log.add(event_text.run_started_line(event))
         if getattr(event, "plan", ""):
             self._plan_label.setText(f"<b>Training:</b> {event.plan}")
-            self._plan_label.setToolTip("Why:\n" + "\n".join(event.notes))
+            self._plan_label.setToolTip("Why:\n" + "\n".join(app_message(note) for note in event.notes))
             self._plan_label.show()
         for note in event.notes:
-            self._log.add(f"  chosen: {note}")
+            self._log.add(f"  chosen: {app_message(note)}")
         self.run_started.emit(event)
+
+    def _seed_history(self, event: RunStarted) -> None:
+        """A continued or resumed run: the curves start with the epochs it trained before (its history)."""
+        if event.start_epoch > 0:
+            self._plots().load_history(run_actions.run_history(event.run_id, up_to_epoch=event.start_epoch))
+        else:
+            self._plots().clear()
 
     def _show_step(self, event: Any) -> None:
         total, text = self._run_progress.step(event)
@@ -153,14 +197,16 @@ class TrainingProgress(QObject):
         self._progress.setFormat(text)
 
     def _show_run_finished(self, event: Any) -> None:
-        summary = f"Run {event_text.run_summary(event)}"
+        summary = f"Run {app_message(event_text.run_summary(event))}"
         self._log.add(summary)
         self._status_label.setText(summary)
-        self.show_ended(event.status)
+        self.show_ended(event.status, event.epochs)
         self.run_finished.emit(event)
 
-    def show_ended(self, text: str) -> None:
+    def show_ended(self, status: str, epochs: int | None = None) -> None:
         """The bar stops being busy and says how the run ended ("finished", "stopped", "failed")."""
         if self._progress.maximum() == 0:
             self._progress.setRange(0, 1)
-        self._progress.setFormat(text)
+        if status == "finished":
+            self._progress.setValue(self._progress.maximum())
+        self._progress.setFormat(ended_text(status, epochs))

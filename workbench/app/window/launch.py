@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         icon.addFile(str(app_icon_path(size)))
     app.setWindowIcon(icon)
 
+    from workbench.app.qt.dialogs import install_exception_hook
     from workbench.app.qt.style import apply_style
+
+    install_exception_hook()  # an exception in any slot reaches the user as an error dialog, not only stderr
     from workbench.app.window.main_window import MainWindow
 
     apply_style(app)

@@ -42,11 +42,13 @@ from workbench.app.training.panel import TrainingPanel
 from workbench.app.window.first_launch import folders_to_open, offer_sample_dataset
 from workbench.app.window.menus import MenuCommands, build_menus
 from workbench.app.window.result_tabs import ResultTabs
-from workbench.app.window.settings import AppSettings, sample_dataset_path
+from workbench.app.window.settings import DATASET_SETTINGS, AppSettings, sample_dataset_path
 from workbench.app.window.status_bar import WindowStatus, device_status_text
 from workbench.app.window.window_state import (
+    restore_splitter,
     restore_window_settings,
     save_hyperparameters,
+    save_splitter,
     save_window_settings,
 )
 from workbench.engine.errors import ConfigError
@@ -73,13 +75,14 @@ class MainWindow(QMainWindow):
         self._shown_once = False
         self._started = False
         self._close_when_stopped = False
+        self._settings_folders: list[str] = []  # the dataset whose own settings the form now holds
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
         self.resize(1400, 880)
 
         self.dataset_panel = DatasetPanel()
         self.model_panel = ModelPanel()
-        self.training_panel = TrainingPanel(self.build_config)
+        self.training_panel = TrainingPanel(self.build_config, plan_inputs=self._plan_inputs)
         # the result tabs; the evaluation view relabels through the dataset browser's curator (one undo stack)
         self.evaluation_view = EvaluationView(curator_source=lambda: self.dataset_panel.curator)
         self.predictions_view = PredictionsView(dataset_folder_source=self._first_dataset_folder)
@@ -126,6 +129,7 @@ class MainWindow(QMainWindow):
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.session_ended.connect(self._on_session_ended)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
+        self.training_panel.form.advanced_toggled.connect(self.settings.set_advanced_shown)
         self._garbage_collector = UiThreadGarbageCollector(self)  # never collect in a worker thread
 
         panel = self.training_panel
@@ -161,6 +165,12 @@ class MainWindow(QMainWindow):
         self.cluster_action = self.menu_actions.save_configuration
         self.dataset_panel.connect_actions(self.open_dataset_dialog, self.open_sample_dataset)
         restore_window_settings(self.settings, self, self.tabs, self.training_panel.form)
+        self.training_panel.form.set_advanced_shown(self.settings.advanced_shown())
+        self._splitters = {
+            "train_curves": self.training_panel.curves_splitter,
+            "train_body": self.training_panel.body_splitter,
+        }
+        self._splitters_restored = False
 
     def _first_dataset_folder(self) -> str:
         return self.dataset_panel.folders[0] if self.dataset_panel.folders else ""
@@ -197,11 +207,12 @@ class MainWindow(QMainWindow):
 
     def load_dataset(self, folders: list[str]) -> None:
         self.tabs.setCurrentWidget(self.dataset_panel)
+        dialogs.set_dataset_folder(folders[0] if folders else None)  # file dialogs start in the dataset
         form = self.training_panel.form.values()
         self.dataset_panel.load(folders, val_fraction=form["val_split"], seed=form["seed"])
 
     def open_dataset_dialog(self) -> None:
-        start = self.dataset_panel.folders[0] if self.dataset_panel.folders else str(Path.home())
+        start = dialogs.start_folder(self.dataset_panel.folders[0] if self.dataset_panel.folders else None) or str(Path.home())
         folder = choose_dataset_folder(self, start)
         if folder:
             self.load_dataset([folder])
@@ -224,7 +235,64 @@ class MainWindow(QMainWindow):
         self.settings.set_last_dataset(summary.folders)
         self.status.show_dataset(summary)
         self.model_panel.set_dataset(summary)
+        clone = self.result_tabs.take_pending_clone()
+        if clone is not None:  # a cloned run's own settings, not what this dataset had last time
+            self._settings_folders = list(summary.folders)
+            self.result_tabs.apply_clone(clone)
+            note = ""
+        else:
+            note = self._apply_dataset_settings(summary.folders)
+        self.training_panel.forget_start_from_run()
+        self.training_panel.refresh_plan()
+        images = sum(summary.split_total(split) for split in summary.present_splits)
+        next_step = (
+            f"Dataset ready: {images:,} images in {len(summary.classes)} classes. Next: pick a model in "
+            "2 Model (or let the workbench choose), then press Train in 3 Train."
+        )
+        self.training_panel.status_label.setText(next_step + (f" {note}" if note else ""))
+        self._show_status_message(next_step)
         self._garbage_collector.freeze_long_lived()
+
+    # ---- settings that belong to one dataset (image size, model) -------------------------------
+    def _apply_dataset_settings(self, folders: list[str]) -> str:
+        """This dataset's own image size and model, as left the last time it was open; for a dataset never
+        seen, the image size goes back to automatic and the returned note says so (empty: nothing to say)."""
+        stored = self.settings.dataset_settings(folders)
+        form = self.training_panel.form
+        self._settings_folders = list(folders)
+        if stored is not None:
+            form.set_values({k: v for k, v in stored.items() if k in DATASET_SETTINGS})
+            if stored.get("model"):
+                self.model_panel.select_model(stored["model"], by_user=False)
+            return ""
+        was = form.values().get("img_size")
+        form.set_values({"img_size": None})
+        self._save_dataset_settings()
+        return f"(Image size set back to auto for this dataset: it was {was} px for another one.)" if was else ""
+
+    def _save_dataset_settings(self) -> None:
+        folders = self.dataset_panel.folders
+        if not folders or self.dataset_panel.summary is None or list(folders) != self._settings_folders:
+            return  # not yet the settings of this dataset: they are put in place as it opens
+        values = {k: v for k, v in self.training_panel.form.values().items() if k in DATASET_SETTINGS}
+        model = self.model_panel.selected_model()
+        if model:
+            values["model"] = model
+        self.settings.set_dataset_settings(list(folders), values)
+
+    def _plan_inputs(self) -> dict[str, Any] | None:
+        """What the engine needs to say what Train will train: the dataset's image size, channels, images."""
+        summary = self.dataset_panel.summary
+        if summary is None or self.dataset_panel.scanning:
+            return None
+        train = summary.split_total("train")
+        if "val" not in summary.present_splits:
+            train = int(train * (1 - self.training_panel.form.values()["val_split"]))
+        return {
+            "typical_size": summary.typical_size or 28,
+            "channels": summary.channels or 3,
+            "num_train_images": max(train, 1),
+        }
 
     def _show_status_message(self, text: str) -> None:
         self.status.show_message(text)
@@ -232,9 +300,13 @@ class MainWindow(QMainWindow):
     # ---- model and training --------------------------------------------------------------------
     def _on_model_changed(self, name: str) -> None:
         self.settings.set_last_model(name)
+        self._save_dataset_settings()
+        self.training_panel.forget_start_from_run()
+        self.training_panel.refresh_plan()
 
     def _save_hyperparameters(self) -> None:
         save_hyperparameters(self.settings, self.training_panel.form)
+        self._save_dataset_settings()
 
     def build_config(self) -> TrainConfig:
         """The whole run's options: dataset from the browser, model and transfer from the picker, the rest from the form."""
@@ -278,6 +350,9 @@ class MainWindow(QMainWindow):
 
     def _after_first_paint(self) -> None:
         self._started = True
+        for name, splitter in self._splitters.items():  # laid out now: the saved sizes can be checked
+            restore_splitter(self.settings, name, splitter)
+        self._splitters_restored = True
         self.shown.emit()
         self.start_background_setup()
         build_all(self)  # the charts, now that the window is on screen
@@ -298,10 +373,15 @@ class MainWindow(QMainWindow):
             on_done=self.status.show_device,
             on_error=self.status.show_device_failure,
         )
-        self.model_panel.load_zoo(preferred=self.settings.last_model())
+        last = self.settings.dataset_settings(self.settings.last_dataset()) or {}
+        self.model_panel.load_zoo(preferred=last.get("model") or self.settings.last_model())
 
     # ---- closing -------------------------------------------------------------------------------
     def save_settings(self) -> None:
+        if self._splitters_restored:
+            for name, splitter in self._splitters.items():
+                save_splitter(self.settings, name, splitter)
+        self._save_dataset_settings()
         save_window_settings(
             self.settings, self, self.tabs, self.training_panel.form, self.model_panel.selected_model()
         )

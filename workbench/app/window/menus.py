@@ -3,20 +3,38 @@
 `build_menus(bar, owner, commands)` knows nothing of the window: it is handed the menu bar, the widget whose
 shortcuts the actions become (`owner`: added there, each shortcut works whichever tab has focus) and the
 callbacks the items run, and returns the actions it made so the window can enable or trigger them.
+
+`TAB_NAMES` is the one list of the tabs' names: the window titles its tabs with `tab_title(index)` and the
+View menu lists the same names. Help → User guide (F1) opens the offline guide shipped in
+resources/guide/, with the keyboard shortcuts listed from the owner's real actions.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenuBar, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QMenuBar, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
 
 from workbench import __version__
+from workbench.resources import resource_path
 
-TAB_MENU_NAMES = ("&Dataset", "&Model", "T&raining", "&Evaluation", "&Predictions", "&Inspector", "R&uns")
+# The tabs' names, in the window's order: tab titles and View menu items alike (one source).
+TAB_NAMES = ("Dataset", "Model", "Train", "Evaluate", "Predict", "Inspect", "Runs")
+TAB_MENU_NAMES = tuple(f"&{name}" for name in TAB_NAMES)  # first letters are distinct mnemonics
+GUIDE_FILE = ("guide", "index.html")
+GUIDE_NAME = "userGuide"
+SHORTCUTS_MARK = "<!-- SHORTCUTS -->"
+
+
+def tab_title(index: int) -> str:
+    """The title of tab `index` (0-based) as the window shows it: its Ctrl+number and its name."""
+    return f"{index + 1}  {TAB_NAMES[index]}"
+
 
 Command = Callable[[], Any]
 
@@ -128,8 +146,61 @@ def build_menus(bar: QMenuBar, owner: QWidget, commands: MenuCommands) -> MenuAc
         )
 
     help_menu = bar.addMenu("&Help")
+    help_menu.addAction(
+        add_action(
+            owner,
+            "&User guide",
+            lambda: show_guide(owner),
+            QKeySequence.StandardKey.HelpContents,
+            "Getting started, what each tab does and what its numbers mean (works offline)",
+        )
+    )
     help_menu.addAction(add_action(owner, "&About", lambda: show_about(owner)))
     return actions
+
+
+def shortcuts_html(owner: QWidget) -> str:
+    """A table of the shortcuts of `owner`'s actions, as they are now (not a hand-kept list)."""
+    rows = []
+    for action in owner.actions():
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        if keys:
+            name = action.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+            rows.append(f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(name)}</td></tr>")
+    return "<table cellpadding='3'>" + "".join(rows) + "</table>"
+
+
+def guide_html(owner: QWidget) -> str:
+    """The user guide's page with the shortcuts table filled in."""
+    path = resource_path(*GUIDE_FILE)
+    try:
+        page = path.read_text(encoding="utf-8")
+    except OSError:
+        page = f"<h1>User guide</h1><p>The guide is missing from this installation ({html.escape(str(path))}).</p>"
+        page += SHORTCUTS_MARK
+    return page.replace(SHORTCUTS_MARK, shortcuts_html(owner))
+
+
+def show_guide(owner: QWidget) -> QDialog:
+    """Open (or raise) the user guide beside the window; it does not block the app."""
+    dialog = owner.findChild(QDialog, GUIDE_NAME)
+    if dialog is None:
+        dialog = QDialog(owner, Qt.WindowType.Window)
+        dialog.setObjectName(GUIDE_NAME)
+        dialog.setWindowTitle("CNN Workbench — User guide")
+        dialog.resize(760, 820)
+        browser = QTextBrowser(dialog)
+        browser.setOpenExternalLinks(True)
+        browser.setSearchPaths([str(resource_path(GUIDE_FILE[0]))])
+        layout = QVBoxLayout(dialog)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(browser)
+    browser = dialog.findChild(QTextBrowser)
+    browser.setHtml(guide_html(owner))
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
 
 
 def show_about(parent: QWidget) -> None:

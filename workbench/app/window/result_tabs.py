@@ -12,8 +12,10 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from workbench.app.model.panel import SOURCE_FILE, SOURCE_PRETRAINED, SOURCE_RUN, SOURCE_SCRATCH
 from workbench.app.runs.export_dialog import ExportDialog
 from workbench.engine.errors import ConfigError
+from workbench.engine.training import run_actions
 from workbench.engine.training.config import dataset_roots
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class ResultTabs:
         self._show_message = show_message
         self._dialog_parent = dialog_parent
         self.export_dialog: ExportDialog | None = None
+        self.pending_clone: dict[str, Any] | None = None  # a clone's settings, applied once its dataset is open
 
         tabs.currentChanged.connect(self._on_tab_changed)
         training.run_started.connect(lambda event: self.follow_run(event.run_id))
@@ -94,19 +97,50 @@ class ResultTabs:
         self._tabs.setCurrentWidget(view)
 
     def clone_run_settings(self, record: Any) -> None:
-        """A past run's settings into the training panel: hyperparameters, model and (if still there) data."""
-        config = record.config
-        self._training.form.set_values(config)
-        if record.model:
-            self._model.select_model(record.model)
+        """A past run's settings into the training panel (the engine's run_actions.clone_settings): model,
+        starting weights, image size, hyperparameters and (if still there) its data; Train then runs them
+        again as a new run."""
+        settings = run_actions.clone_settings(record)
         try:
-            folders = dataset_roots(config.get("data"))
+            folders = dataset_roots(settings.get("data"))
         except ConfigError:
             folders = []
         if folders and all(os.path.isdir(f) for f in folders) and folders != self._dataset_folders():
+            self.pending_clone = settings  # opening the dataset would put its own image size and model back
             self._load_dataset(folders)
+        else:
+            self.apply_clone(settings)
         self._tabs.setCurrentWidget(self._training)
-        self._show_message(f"Settings of run {record.run_id} copied: press Train to run them again.")
+        text = f"Settings of run {record.run_id} copied (model, weights, image size, hyperparameters): press Train."
+        self._training.start_over(text)
+        self._show_message(text)
+
+    def take_pending_clone(self) -> dict[str, Any] | None:
+        settings, self.pending_clone = self.pending_clone, None
+        return settings
+
+    def apply_clone(self, settings: dict[str, Any]) -> None:
+        self._training.form.set_values(settings)
+        model = settings.get("model")
+        if model:
+            self._model.select_model(model)
+        weights = settings.get("weights")
+        if weights and os.path.isfile(os.path.expanduser(str(weights))):
+            self._model.set_weights_source(SOURCE_FILE)
+            self._model.start_from.weights_path.setText(str(weights))
+        elif weights:
+            combo = self._model.run_combo
+            if combo.findData(weights) < 0:
+                combo.addItem(str(weights), weights)
+            combo.setCurrentIndex(combo.findData(weights))
+            self._model.set_weights_source(SOURCE_RUN)
+        else:
+            self._model.set_weights_source(SOURCE_PRETRAINED if settings.get("pretrained") else SOURCE_SCRATCH)
+        strategy = settings.get("strategy")
+        if strategy:
+            box = self._model.start_from.strategy
+            if box.findData(strategy) >= 0:
+                box.setCurrentIndex(box.findData(strategy))
 
     def _on_tab_changed(self, _index: int) -> None:
         current = self._tabs.currentWidget()

@@ -16,6 +16,12 @@ from workbench.engine import paths
 from workbench.resources import resource_path
 
 SETTINGS_FILE = "settings.ini"
+MAX_DATASETS_REMEMBERED = 50
+DATASET_SETTINGS = ("img_size",)  # form fields that belong to one dataset, not to the user's habits (+ the model)
+
+
+def _dataset_key(folders: list[str]) -> str:
+    return json.dumps(sorted(str(Path(f).expanduser().resolve()) for f in folders))
 
 
 def sample_dataset_path() -> Path:
@@ -92,6 +98,48 @@ class AppSettings:
 
     def set_hyperparameters(self, values: dict[str, Any]) -> None:
         self._qs.setValue("training/hyperparameters", json.dumps(values))
+
+    # ---- per dataset ---------------------------------------------------------------------------
+    def dataset_settings(self, folders: list[str]) -> dict[str, Any] | None:
+        """What belongs to one dataset (image size, model), keyed by its folders; None if never saved."""
+        value = self._qs.value("datasets/settings", "")
+        try:
+            table = json.loads(value) if isinstance(value, str) and value else {}
+        except json.JSONDecodeError:
+            return None
+        entry = table.get(_dataset_key(folders)) if isinstance(table, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    def set_dataset_settings(self, folders: list[str], values: dict[str, Any]) -> None:
+        value = self._qs.value("datasets/settings", "")
+        try:
+            table = json.loads(value) if isinstance(value, str) and value else {}
+        except json.JSONDecodeError:
+            table = {}
+        if not isinstance(table, dict):
+            table = {}
+        table[_dataset_key(folders)] = values
+        while len(table) > MAX_DATASETS_REMEMBERED:  # the oldest first (dicts keep their order)
+            table.pop(next(iter(table)))
+        self._qs.setValue("datasets/settings", json.dumps(table))
+
+    # ---- layout --------------------------------------------------------------------------------
+    def splitter_sizes(self, name: str) -> list[int]:
+        value = self._qs.value(f"layout/{name}", "")
+        try:
+            sizes = json.loads(value) if isinstance(value, str) and value else []
+        except json.JSONDecodeError:
+            return []
+        return [int(v) for v in sizes] if isinstance(sizes, list) and all(isinstance(v, int) for v in sizes) else []
+
+    def set_splitter_sizes(self, name: str, sizes: list[int]) -> None:
+        self._qs.setValue(f"layout/{name}", json.dumps([int(v) for v in sizes]))
+
+    def advanced_shown(self) -> bool:
+        return self._bool("training/advanced_shown", False)
+
+    def set_advanced_shown(self, shown: bool) -> None:
+        self._qs.setValue("training/advanced_shown", bool(shown))
 
     def sync(self) -> None:
         self._qs.sync()

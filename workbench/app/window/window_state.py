@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QMainWindow, QTabWidget
+    from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
 
     from workbench.app.training.hyperparameters import HyperparameterForm
     from workbench.app.window.settings import AppSettings
 
 LAST_RESTORED_TAB = 2  # dataset, model or training: the result tabs need a run first
+MIN_PANE = 40  # a restored pane smaller than this (pixels) was collapsed by accident: the defaults instead
 
 
 def restore_window_settings(
@@ -49,3 +50,25 @@ def save_window_settings(
     if model:
         settings.set_last_model(model)
     settings.sync()
+
+
+def restore_splitter(settings: AppSettings, name: str, splitter: QSplitter) -> bool:
+    """The sizes the user left `splitter` at, if they are sensible: one per pane, every pane visible and each
+    at least its minimum (a curves pane squeezed to a sliver is not restored); else the defaults stay."""
+    sizes = settings.splitter_sizes(name)
+    if len(sizes) != splitter.count():
+        return False
+    vertical = splitter.orientation().name == "Vertical"
+    for index, size in enumerate(sizes):
+        pane = splitter.widget(index)
+        minimum = pane.minimumHeight() if vertical else pane.minimumWidth()
+        if size < max(MIN_PANE, minimum):
+            return False
+    splitter.setSizes(sizes)
+    return True
+
+
+def save_splitter(settings: AppSettings, name: str, splitter: QSplitter) -> None:
+    sizes = splitter.sizes()
+    if sizes and all(size > 0 for size in sizes):  # not yet laid out, or collapsed: keep what was saved
+        settings.set_splitter_sizes(name, sizes)

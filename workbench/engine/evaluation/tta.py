@@ -14,6 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.engine.evaluation.figures import uses_flip_tta
+
+__all__ = ["FlipAveraged", "for_evaluation", "uses_flip_tta"]
+
 
 class FlipAveraged(nn.Module):
     """`model`'s logits averaged over the image and its horizontal mirror."""
@@ -26,11 +30,6 @@ class FlipAveraged(nn.Module):
         return (self.model(x) + self.model(x.flip(-1))) / 2
 
 
-def uses_flip_tta(config: Mapping[str, Any]) -> bool:
-    """Whether a run with this (TrainConfig-as-dict) config is evaluated flip-averaged: only when it asked
-    for it (the default) and trained with flips — a model never shown mirrored images gains nothing."""
-    augment = config.get("augment") or {}
-    return bool(config.get("tta", True) and augment.get("flip"))
 
 
 def for_evaluation(model: nn.Module, config: Mapping[str, Any], *, tta: bool = True) -> nn.Module:

@@ -8,9 +8,11 @@ always answering the largest class.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 Z95 = 1.959964
 TINY_PER_CLASS = 10  # fewer validation images per class than this: estimate by cross-validation as well
@@ -65,4 +67,34 @@ def majority_warning(accuracy: float, total: int, baseline: Baseline, what: str 
         f"the model is not clearly better than always answering '{baseline.class_name}' "
         f"({baseline.rate:.1%} of the {what} images): {what} accuracy {format_interval(accuracy, total)}. "
         "More images per class, a pretrained model, or more epochs may help."
+    )
+
+
+def run_split_counts(run_dir: str | Path, split: str = "val") -> list[int] | None:
+    """Images per class in one split of a run, from the index it trained with (`<run>/dataset.json`); None when
+    the run has no such record (an older run, a bare checkpoint) or the split is empty."""
+    try:
+        index = json.loads((Path(run_dir) / "dataset.json").read_text())
+        counts = [0] * len(index["classes"])
+        for label, name in zip(index["labels"], index["splits"], strict=True):
+            if name == split:
+                counts[int(label)] += 1
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return counts if any(counts) else None
+
+
+def small_validation_warning(per_class: Sequence[int] | None, best_val_acc: float | None = None) -> str | None:
+    """A warning when the validation split has fewer than TINY_PER_CLASS images of some class: the epoch kept
+    as "best" may be a lucky one (one image moves the validation accuracy by 100/total points)."""
+    if not per_class:
+        return None
+    total, fewest = sum(per_class), min(per_class)
+    if fewest >= TINY_PER_CLASS:
+        return None
+    figure = f"; best validation accuracy {format_interval(best_val_acc, total)}" if best_val_acc is not None else ""
+    return (
+        f"the validation set is too small to pick the best epoch reliably: {total} images, as few as {fewest} "
+        f"for a class (fewer than {TINY_PER_CLASS} per class), so one image moves validation accuracy by "
+        f"{100 / total:.1f} points{figure}"
     )

@@ -1,0 +1,85 @@
+"""The run actions (continue, resume, train again, clone) on real runs: what each builds, and that the CLI and
+the same action taken in code leave the registry in the same state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli.main import main
+from workbench.engine.runs import RunRegistry
+from workbench.engine.training import run_actions
+from workbench.engine.training.config import TrainConfig
+
+
+@pytest.fixture
+def data(fmnist_folder_factory):
+    return fmnist_folder_factory(6, 2)
+
+
+def _train(data, epochs: int = 1, **extra) -> str:
+    config = TrainConfig(data=str(data), model="course_cnn", epochs=epochs, batch_size=16, seed=0, **extra)
+    finished = list(run_actions.new_run(config).trainer().run())[-1]
+    assert finished.status == "finished", finished.reason
+    return finished.run_id
+
+
+def _state(run_id: str) -> tuple[str, int, list[int]]:
+    record = RunRegistry().get(run_id)
+    return record.status, record.config["epochs"], [row["epoch"] for row in record.metrics]
+
+
+def test_continue_trains_the_same_run_and_matches_the_cli(data, capsys):
+    in_code = _train(data)
+    finished = list(run_actions.continue_or_resume(in_code, more=1).trainer().run())[-1]
+    assert finished.status == "finished" and finished.run_id == in_code
+
+    by_cli = _train(data)
+    assert main(["train", "--resume", by_cli, "--epochs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["run_id"] == by_cli
+
+    assert _state(in_code) == _state(by_cli) == ("finished", 2, [1, 2])
+    assert [row["epoch"] for row in run_actions.run_history(in_code, up_to_epoch=1)] == [1]
+
+
+def test_each_action_builds_what_it_says(data):
+    run_id = _train(data)
+    record = RunRegistry().get(run_id)
+
+    go_on = run_actions.continue_or_resume(run_id, epochs=5)
+    assert (go_on.kind, go_on.resume, go_on.config.epochs) == (run_actions.CONTINUE, run_id, 5)
+    assert run_actions.continue_run(run_id).config.epochs == 2  # neither given: as many again
+
+    again = run_actions.train_again(run_id, TrainConfig(data=str(data), model="course_cnn", epochs=3))
+    assert again.resume is None and again.config.weights == run_id and not again.config.pretrained
+
+    cloned = run_actions.clone(record)
+    assert cloned.resume is None and cloned.config.model == "course_cnn"
+    assert cloned.config.img_size == record.config["img_size"] and cloned.config.epochs == 1
+    settings = run_actions.clone_settings(record)
+    assert settings["model"] == "course_cnn" and "weights" in settings and settings["img_size"]
+
+
+def test_a_stopped_run_resumes_to_its_own_epochs(data):
+    config = TrainConfig(data=str(data), model="course_cnn", epochs=2, batch_size=16, seed=0)
+    trainer = run_actions.new_run(config).trainer()
+    for event in trainer.run():
+        if type(event).__name__ == "StepEnded":
+            trainer.stop()
+    record = RunRegistry().get("last")
+    assert record.status == "stopped"
+    action = run_actions.continue_or_resume(record.run_id, more=0)
+    assert action.kind == run_actions.RESUME and action.resume == record.run_id
+    finished = list(action.trainer().run())[-1]
+    assert finished.status == "finished" and finished.run_id == record.run_id
+    assert _state(record.run_id) == ("finished", 2, [1, 2])
+
+
+def test_plan_preview_names_model_size_and_epochs():
+    sentence, notes = run_actions.preview_plan(
+        TrainConfig(data=".", model="course_cnn", epochs=3), typical_size=28, channels=1, num_train_images=120
+    )
+    assert "course_cnn" in sentence and "3 epochs" in sentence and "28 px" in sentence
+    assert any("image size" in note for note in notes)

@@ -1,0 +1,47 @@
+"""How an accuracy figure was measured, in the words every screen uses: which checkpoint (best.pt, the model
+the run keeps, or last.pt, the last epoch) and which test procedure (a single view of each image, or each
+image averaged with its mirror). Imports no torch, so the app's views can word figures on the UI thread.
+
+A run's own test accuracy (trainer `_finish`) is best.pt (last.pt if there is no best.pt) judged with the
+procedure `uses_flip_tta(config)` picks; `workbench eval` and the app's Evaluate do the same by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+BEST_FILE, LAST_FILE = "best.pt", "last.pt"  # as training/checkpoint.py names them
+CHECKPOINT_ROLES = {
+    BEST_FILE: "the model the run keeps (best on validation)",
+    LAST_FILE: "the last epoch",
+}
+FLIP_AVERAGED = "each image averaged with its mirror"
+SINGLE_VIEW = "single view of each image"
+
+
+def uses_flip_tta(config: Mapping[str, Any]) -> bool:
+    """Whether a run with this (TrainConfig-as-dict) config is evaluated flip-averaged: only when it asked
+    for it (the default) and trained with flips — a model never shown mirrored images gains nothing."""
+    augment = config.get("augment") or {}
+    return bool(config.get("tta", True) and augment.get("flip"))
+
+
+def checkpoint_text(file_name: str) -> str:
+    """E.g. "best.pt, the model the run keeps (best on validation)"."""
+    role = CHECKPOINT_ROLES.get(file_name)
+    return f"{file_name}, {role}" if role else file_name
+
+
+def procedure_text(flip_averaged: bool) -> str:
+    return FLIP_AVERAGED if flip_averaged else SINGLE_VIEW
+
+
+def provenance(file_name: str, flip_averaged: bool) -> str:
+    """E.g. "best.pt, the model the run keeps (best on validation) · single view of each image"."""
+    return f"{checkpoint_text(file_name)} · {procedure_text(flip_averaged)}"
+
+
+def run_test_provenance(config: Mapping[str, Any], has_best: bool) -> str:
+    """How a run's own test accuracy was measured (trainer `_finish`)."""
+    return provenance(BEST_FILE if has_best else LAST_FILE, uses_flip_tta(config))
