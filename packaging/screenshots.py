@@ -5,8 +5,8 @@ Run from the repository root under a real X server:
 
 It uses a throw-away WORKBENCH_HOME, opens the bundled sample dataset (or DATASET), and saves one picture per
 view into OUT_DIR (resources/screenshots by default): the dataset browser, the model picker with a summary,
-the training panel after a short run, then the evaluation view, the feature-map inspector (maps and
-Grad-CAM) and the run history for that run.
+the training panel after a short run, then the evaluation view, predictions for a few test images, the
+feature-map inspector (maps and Grad-CAM) and the run history for that run.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from workbench.app.inspector.view import InspectorView
+    from workbench.app.model.panel import ModelPanel
     from workbench.app.window.main_window import MainWindow
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "resources" / "screenshots"
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     models.select_model("lenet5")
     _wait_until(lambda: "parameters" in models.totals.text(), 30)
     _wait_until(lambda: models.sizes_known() == models.zoo.rowCount(), 120)
+    _wait_until(lambda: _speeds_known(models) == models.zoo.rowCount(), 180)  # ms/image, measured here
     save("model-picker")
 
     models.select_model("course_cnn")
@@ -123,6 +125,17 @@ def _result_views(window: MainWindow, run_id: str, save: Callable[[str], None]) 
         )
     save("evaluation")
 
+    predictions = window.predictions_view  # one test image of each of the first six classes
+    window.tabs.setCurrentWidget(predictions)
+    predictions.set_run(run_id)
+    _wait_until(lambda: predictions.runs.current_run_id() == run_id, 30)
+    firsts: dict[str, str] = {}
+    for outcome in interpretation.top_losses(largest=False):
+        firsts.setdefault(outcome.true_class, outcome.path)
+    predictions.predict(list(firsts.values())[:6])
+    _wait_until(lambda: predictions.table.rowCount() > 0 and not predictions.busy, 120)
+    save("predictions")
+
     inspector = window.inspector_view
     window.tabs.setCurrentWidget(inspector)
     inspector.set_run(run_id)
@@ -144,6 +157,13 @@ def _result_views(window: MainWindow, run_id: str, save: Callable[[str], None]) 
     _wait_until(lambda: window.runs_view.table.rowCount() > 0, 30)
     window.runs_view.open_run(window.runs_view.run_ids()[0])
     save("runs")
+
+
+def _speeds_known(models: ModelPanel) -> int:
+    """How many zoo rows show their measured milliseconds per image (not yet: "…")."""
+    from workbench.app.model.zoo_table import SPEED_COLUMN
+
+    return sum(models.zoo.value(name, SPEED_COLUMN) not in ("…", "") for name in models.model_names())
 
 
 def _conv_names(inspector: InspectorView) -> set[str]:

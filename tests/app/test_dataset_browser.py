@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from workbench.app.qt import dialogs
 from workbench.app.window.main_window import MainWindow
@@ -158,3 +161,61 @@ def test_bad_files_appear_in_the_problem_list_with_path_and_reason(
     )
     assert panel.problems_box.title() == "Problems (2)"
     assert panel.class_counts()["Bag"]["train"] + panel.class_counts()["Bag"].get("val", 0) == 12
+
+
+# ---- the scan as a background job: progress, Cancel, errors (the engine's scan stood in for) --------------
+
+
+def _scanning_panel(qtbot, monkeypatch, fake_scan):
+    """A dataset panel on screen whose scans run `fake_scan(folders, should_stop, progress, …)` in the engine's
+    place, so that a scan lasts as long as the test needs."""
+    import workbench.app.dataset.scan as scan_module
+    from workbench.app.dataset.panel import DatasetPanel
+
+    monkeypatch.setattr(scan_module, "scan_for_browser", fake_scan)
+    panel = DatasetPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def test_cancel_stops_the_scan_itself_and_nothing_it_finds_arrives(qtbot, monkeypatch):
+    stopped = threading.Event()
+
+    def endless_scan(folders, should_stop, progress, val_fraction=0.1, seed=0):
+        seen = 0
+        while not should_stop():
+            seen += 50
+            progress(seen)
+            time.sleep(0.01)
+        stopped.set()
+        raise RuntimeError("what the engine raises when stopped; must not be shown")
+
+    panel = _scanning_panel(qtbot, monkeypatch, endless_scan)
+    loaded: list[object] = []
+    panel.dataset_loaded.connect(loaded.append)
+    panel.load(["/data/anywhere"])
+    qtbot.waitUntil(lambda: panel.scan_progress.value() >= 100, timeout=10_000)  # progress reaches the bar
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.scanning and not panel.cancel_button.isVisible()
+    assert stopped.wait(5)  # the cancel reached the scan, which stopped
+    qtbot.wait(300)
+    assert loaded == [] and panel.summary is None
+    assert not panel.error_label.isVisible()
+    assert panel.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME) is None
+
+
+def test_a_scan_that_crashes_says_so_with_details_and_the_panel_stays_usable(qtbot, monkeypatch):
+    def crashing_scan(folders, should_stop, progress, val_fraction=0.1, seed=0):
+        raise RuntimeError("boom in the scan")
+
+    panel = _scanning_panel(qtbot, monkeypatch, crashing_scan)
+    with qtbot.waitSignal(panel.scan_failed, timeout=10_000) as failed:
+        panel.load(["/data/anywhere"])
+    assert "RuntimeError: boom in the scan" in failed.args[0]
+    assert panel.error_label.isVisible() and "/data/anywhere" in panel.error_label.text()
+    box = panel.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME)
+    assert box is not None and box.windowTitle() == dialogs.UNEXPECTED_TITLE
+    assert "boom in the scan" in box.text() and "Traceback" in box.detailedText()
+    assert not panel.scanning and not panel.cancel_button.isVisible()

@@ -1,5 +1,6 @@
 """The evaluation view on a real trained model: clicking a confusion-matrix cell shows exactly the images the
-engine puts in that cell; metrics, normalization and curation of a top-loss image through the curator."""
+engine puts in that cell; metrics, normalization and curation of a top-loss image through the curator, which is
+off (and says why) for the bundled sample inside the installation."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from tiny_run import train_tiny_run
 
 from workbench.app.evaluation.view import EvaluationView
 from workbench.app.qt import dialogs
+from workbench.app.window.settings import sample_dataset_path
 from workbench.engine.evaluation.interpretation import ClassificationInterpretation
 
 
@@ -64,6 +67,15 @@ def test_clicking_a_cell_shows_the_engines_images_for_that_cell(qtbot, trained, 
     assert [[view.matrix.count(i, j) for j in range(10)] for i in range(10)] == counts.tolist()
     assert view.report.accuracy == pytest.approx(engine.report().accuracy)
     assert f"accuracy {engine.report().accuracy:.1%}" in view.summary.text()
+    matrix = view.matrix  # every predicted class's column on screen, none behind a scroll bar
+    last = matrix.columnCount() - 1
+    qtbot.waitUntil(
+        lambda: (
+            matrix.columnViewportPosition(last) + matrix.columnWidth(last) <= matrix.viewport().width()
+            and matrix.columnViewportPosition(0) >= 0
+        ),
+        timeout=3_000,
+    )
 
     pair = engine.most_confused()[0]  # an off-diagonal cell with images in it
     row, column = classes.index(pair.true_class), classes.index(pair.predicted_class)
@@ -137,3 +149,47 @@ def test_a_top_loss_image_is_relabeled_to_the_chosen_class(qtbot, trained, monke
     moved = source.parent.parent / outcome.predicted_class / source.name
     assert moved.is_file() or list((source.parent.parent / outcome.predicted_class).glob(f"{source.stem}*"))
     assert outcome.path not in [o.path for o in view.losses_gallery.outcomes()]
+
+
+@pytest.fixture(scope="module")
+def sample_run(trained) -> str:
+    """A run on the bundled sample itself (inside the installation), in the same home as `trained`."""
+    return train_tiny_run(sample_dataset_path(), trained["home"])["run_id"]
+
+
+def _button(view: EvaluationView, text: str) -> QPushButton:
+    return next(b for b in view.findChildren(QPushButton) if b.text() == text)
+
+
+def test_the_installed_sample_cannot_be_curated_from_the_top_losses_and_says_why(qtbot, trained, sample_run):
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.resize(1300, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_run(sample_run)
+    qtbot.waitUntil(lambda: view.runs.current_run_id() == sample_run, timeout=10_000)
+    with qtbot.waitSignal(view.evaluated, timeout=120_000):
+        qtbot.mouseClick(view.evaluate_button, Qt.MouseButton.LeftButton)
+    view.details.setCurrentIndex(1)  # the Top losses page
+    qtbot.waitUntil(lambda: view.losses_gallery.count() > 0, timeout=5_000)
+    view.losses_gallery.setCurrentRow(0)
+    worst = Path(view.losses_gallery.selected_outcome().path)
+    assert sample_dataset_path() in worst.parents
+
+    exclude, relabel = _button(view, "Exclude…"), _button(view, "Relabel…")
+    for button in (exclude, relabel):
+        assert not button.isEnabled()
+        assert "installation" in button.toolTip()  # the reason, where the user points
+    assert view.read_only_label.isVisible() and "copy the folder" in view.read_only_label.text()
+    qtbot.mouseClick(exclude, Qt.MouseButton.LeftButton)
+    assert worst.is_file()  # the installation's file stays
+
+    # The user's own copy of a dataset is theirs to curate again.
+    view.set_run(trained["run_id"])
+    qtbot.waitUntil(lambda: view.runs.current_run_id() == trained["run_id"], timeout=10_000)
+    with qtbot.waitSignal(view.evaluated, timeout=120_000):
+        qtbot.mouseClick(view.evaluate_button, Qt.MouseButton.LeftButton)
+    assert exclude.isEnabled() and relabel.isEnabled()
+    assert not view.read_only_label.isVisible()
+    assert "installation" not in exclude.toolTip()

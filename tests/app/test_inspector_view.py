@@ -4,14 +4,17 @@ filters and Grad-CAM pages draw, and the newest checkpoint can be inspected."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from tiny_run import train_tiny_run
 
 from workbench.app.inspector.view import InspectorView
+from workbench.engine.errors import ModelError
 from workbench.engine.inspection.inspector import Inspector
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.trainer import Trainer
@@ -164,3 +167,61 @@ def test_a_run_still_training_is_inspected_at_its_newest_checkpoint(qtbot, fmnis
 
     finished = list(events)[-1]
     assert finished.status == "finished" and finished.epochs == 2
+
+
+# ---- requests as background jobs: a newer one supersedes, failures are shown ----------------------------------
+
+
+def test_a_newer_layer_request_supersedes_an_older_one_still_computing(qtbot, view, monkeypatch):
+    from workbench.app.inspector import work
+
+    qtbot.waitUntil(lambda: not view.busy, timeout=30_000)
+    names = view.layer_names()
+    slow_layer, quick_layer = names[0], names[1]
+    release, slow_started = threading.Event(), threading.Event()
+    real = work.layer_pictures
+
+    def layer_pictures(inspector, request, layer):
+        if layer == slow_layer:
+            slow_started.set()
+            release.wait(10)
+        return real(inspector, request, layer)
+
+    monkeypatch.setattr(work, "layer_pictures", layer_pictures)
+    shown: list[str] = []
+    view.layer_shown.connect(lambda layer, _channels: shown.append(layer))
+    view.select_layer(slow_layer)
+    assert slow_started.wait(10) and view.busy_bar.isVisible()
+    with qtbot.waitSignal(view.layer_shown, timeout=30_000):
+        view.select_layer(quick_layer)
+    release.set()
+    qtbot.waitUntil(lambda: not view.busy, timeout=30_000)
+    qtbot.wait(200)  # the slow answer, had it been delivered, would be here by now
+    assert shown == [quick_layer]
+    assert view.pictures.layer == quick_layer and not view.busy_bar.isVisible()
+
+
+@pytest.mark.parametrize(
+    ("error", "title"),
+    [(ModelError("this layer cannot be inspected"), "Inspection failed"), (RuntimeError("hook failed"), None)],
+)
+def test_a_failed_request_is_shown_and_the_view_stays_usable(qtbot, view, monkeypatch, error, title):
+    from workbench.app.inspector import work
+    from workbench.app.qt.dialogs import ERROR_DIALOG_NAME, UNEXPECTED_TITLE
+
+    qtbot.waitUntil(lambda: not view.busy, timeout=30_000)
+
+    def failing_cam(inspector, request, class_index):
+        raise error
+
+    monkeypatch.setattr(work, "grad_cam", failing_cam)
+    view.pages.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: view.findChild(QMessageBox, ERROR_DIALOG_NAME) is not None, timeout=30_000)
+    box = view.findChild(QMessageBox, ERROR_DIALOG_NAME)
+    assert box.windowTitle() == (title or UNEXPECTED_TITLE) and str(error) in box.text()
+    assert ("Traceback" in box.detailedText()) == (title is None)  # a bug's details, not a user error's
+    assert str(error) in view.status.text()
+    qtbot.waitUntil(lambda: not view.busy and not view.busy_bar.isVisible(), timeout=10_000)
+    box.close()
+    with qtbot.waitSignal(view.filters_shown, timeout=30_000):  # still usable
+        view.pages.setCurrentIndex(1)

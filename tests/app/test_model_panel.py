@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QProgressDialog
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 
 from workbench.app.dataset.scan import DatasetSummary
 from workbench.app.model.panel import ModelPanel
+from workbench.app.model.zoo_info import DownloadCancelled
+from workbench.app.qt.dialogs import ERROR_DIALOG_NAME
 
 
 def _summary(size: int, channels: int, classes: int, train: int) -> DatasetSummary:
@@ -124,3 +129,73 @@ def test_a_remembered_pick_comes_back_unless_it_is_what_the_engine_chooses(qtbot
     assert engine.automatic.isChecked() and engine.chosen_model() is None
     assert engine.selected_model() == "compact_vgg"
     engine.shutdown()
+
+
+# ---- the weights download as a background job: progress dialog, Cancel, errors -----------------------------
+
+
+def _download_panel(qtbot, monkeypatch, fake_download):
+    """A model panel with efficientnet_lite0 picked by the user, whose downloads run `fake_download(name,
+    progress, should_stop)` in the engine's place (no network in tests)."""
+    import workbench.app.model.zoo_info as zoo_info
+
+    monkeypatch.setattr(zoo_info, "download_weights", fake_download)
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo(preferred="efficientnet_lite0")
+    qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=10_000)
+    panel.automatic.click()
+    return panel
+
+
+def test_cancelling_a_download_stops_it_closes_the_dialog_and_reports_nothing(qtbot, monkeypatch):
+    stopped = threading.Event()
+
+    def endless_download(name, progress, should_stop):
+        done = 0
+        while True:
+            done += 1 << 20
+            progress(done, 100 << 20)  # the engine raises from here once should_stop() says so
+            if should_stop():
+                stopped.set()
+                raise DownloadCancelled(f"download of {name}'s weights cancelled")
+            time.sleep(0.01)
+
+    panel = _download_panel(qtbot, monkeypatch, endless_download)
+    messages: list[str] = []
+    panel.status_message.connect(messages.append)
+    panel.download_selected_weights()
+    dialog = panel.findChild(QProgressDialog)
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.value() >= 2, timeout=10_000)  # the worker's progress reaches the dialog
+    panel.download_selected_weights()
+    assert len(panel.findChildren(QProgressDialog)) == 1  # one download at a time
+    qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # its Cancel button
+    assert stopped.wait(5)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
+    qtbot.wait(100)
+    assert panel.findChild(QMessageBox, ERROR_DIALOG_NAME) is None
+    assert not any("ready" in message for message in messages)
+    panel.shutdown()
+
+
+def test_a_failed_download_is_reported_and_the_download_can_be_tried_again(qtbot, monkeypatch):
+    from workbench.engine.errors import WeightsError
+
+    def offline(name, progress, should_stop):
+        raise WeightsError("cannot download the weights: no network")
+
+    def visible(kind: type) -> list:
+        return [w for w in panel.findChildren(kind) if w.isVisible()]
+
+    panel = _download_panel(qtbot, monkeypatch, offline)
+    for attempt in (1, 2):  # the failure leaves the panel ready to try again
+        panel.download_selected_weights()
+        qtbot.waitUntil(lambda attempt=attempt: len(visible(QMessageBox)) == attempt, timeout=10_000)
+        box = visible(QMessageBox)[-1]
+        assert box.objectName() == ERROR_DIALOG_NAME and box.windowTitle() == "Download failed"
+        assert box.text() == "cannot download the weights: no network"
+        assert not box.detailedText()  # the user's problem to fix, not a bug: no traceback
+        qtbot.waitUntil(lambda: not visible(QProgressDialog), timeout=10_000)
+    panel.shutdown()

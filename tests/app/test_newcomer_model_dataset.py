@@ -1,8 +1,9 @@
 """Issue #14 as a newcomer meets the app, driven like a user (real clicks and keys, waiting on what is on
 screen): the installed sample is read-only, shipped weights are not offered for download, the summary counts
 frozen parameters under the strategy, the Model tab shows the engine's own default, the View menu names the
-tabs as they are named, Help → User guide (F1), tooltips on the Train tab, and the zoo as the course's
-"Keras Applications" table."""
+tabs as they are named (one list for both), the model the user chose comes back after a relaunch, file
+dialogs start in the dataset's folder, Help → User guide (F1), tooltips on the Train tab in plain words, and the
+zoo as the course's "Keras Applications" table."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QDialog,
+    QFileDialog,
     QLineEdit,
+    QPushButton,
     QTabBar,
     QTextBrowser,
 )
@@ -31,6 +35,7 @@ from workbench.app.model.zoo_table import (
     TOP5_COLUMN,
     SortRole,
 )
+from workbench.app.window import menus
 from workbench.app.window.main_window import MainWindow
 from workbench.app.window.menus import GUIDE_NAME
 from workbench.app.window.settings import AppSettings, sample_dataset_path
@@ -200,6 +205,147 @@ def test_the_view_menu_names_the_tabs_as_the_tabs_do(qtbot, window):
     qtbot.waitUntil(lambda: window.tabs.currentIndex() == 2, timeout=5_000)
 
 
+def test_tab_titles_and_view_menu_items_come_from_one_list(qtbot, monkeypatch):
+    renamed = ("Images", "Network", "Training", "Results", "Classify", "Look inside", "History")
+    monkeypatch.setattr(menus, "TAB_NAMES", renamed)  # a renamed tab is renamed in both places
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)
+    items = [action.text().replace("&", "") for action in _menu(win, "View").actions()]
+    assert items == list(renamed)
+    for index, name in enumerate(renamed):
+        # the menu item's own shortcut, Ctrl+1 … Ctrl+7, brings its tab forward
+        qtbot.keyClick(win, Qt.Key(Qt.Key.Key_1 + index), Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda i=index: win.tabs.currentIndex() == i, timeout=5_000)
+        assert win.tabs.tabText(index) == f"{index + 1}  {name}", index
+    win.shutdown_workers()
+
+
+# ---- #14 the model the user chose comes back after a relaunch ------------------------------------------
+
+
+def _relaunch(qtbot, win: MainWindow | None) -> MainWindow:
+    """Close `win` as the user does (its settings saved), then launch the app again on the same settings."""
+    if win is not None:
+        win.close()
+        qtbot.waitUntil(lambda: not win.isVisible(), timeout=10_000)
+    again = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    with qtbot.waitSignal(again.dataset_panel.dataset_loaded, timeout=60_000):
+        pass  # the last dataset reopens by itself
+    return again
+
+
+def test_relaunch_restores_the_model_the_user_chose_not_the_row_the_engine_selected(
+    qtbot, drop, fmnist_small
+):
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.dataset_panel.dataset_loaded, timeout=60_000) as loaded:
+        assert drop(win, [fmnist_small])
+    summary = loaded.args[0]
+    engine = default_choice(summary.typical_size, summary.channels, summary.split_total("train")).model
+    _click_tab(qtbot, win, 1)
+    panel = win.model_panel
+    qtbot.waitUntil(lambda: panel.selected_model() == engine, timeout=60_000)
+    assert panel.automatic.isChecked()
+    # The user wants exactly that model, with its settings in their hands: they untick the box.
+    _click(qtbot, panel.automatic)
+    assert not panel.automatic.isChecked() and panel.chosen_model() == engine
+
+    again = _relaunch(qtbot, win)
+    panel = again.model_panel
+    # Their own pick, not "the workbench chooses" (the row alone said the same model either way).
+    qtbot.waitUntil(
+        lambda: panel.selected_model() == engine and not panel.automatic.isChecked(), timeout=60_000
+    )
+    qtbot.wait(500)  # the engine's own work on the dataset must not take the choice back
+    assert not panel.automatic.isChecked() and panel.chosen_model() == engine
+    assert again.build_config().model == engine
+
+    _click_tab(qtbot, again, 1)
+    _click(qtbot, panel.automatic)  # back to "Let the workbench choose"
+    assert panel.automatic.isChecked()
+    third = _relaunch(qtbot, again)
+    panel = third.model_panel
+    qtbot.waitUntil(lambda: panel.selected_model() == engine, timeout=60_000)
+    assert panel.automatic.isChecked() and panel.chosen_model() is None
+    assert third.build_config().model is None  # the engine chooses, as the user left it
+    third.shutdown_workers()
+
+
+# ---- #14.11 file dialogs open in the dataset's folder ---------------------------------------------------
+
+
+def test_file_dialogs_open_in_the_datasets_folder(
+    qtbot, window, drop, fmnist_small, class_folders, monkeypatch, tmp_path
+):
+    with qtbot.waitSignal(window.dataset_panel.dataset_loaded, timeout=60_000):
+        assert drop(window, [fmnist_small])
+    asked: dict[str, str] = {}
+
+    def open_file(_parent, caption, start, _filter):
+        asked[caption] = start
+        return "", ""
+
+    def save_file(_parent, caption, start, _filter):
+        asked[caption] = start
+        return str(tmp_path / "mine.toml"), _filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(open_file))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_file))
+
+    # Model tab → a model of one's own → Weights file "Browse…"
+    _click_tab(qtbot, window, 1)
+    panel = window.model_panel
+    qtbot.waitUntil(lambda: panel.model_names() != [], timeout=60_000)
+    _pick_in_table(qtbot, panel, "lenet5")
+    browse = next(b for b in panel.start_from.findChildren(QPushButton) if b.text() == "Browse…")
+    _click(qtbot, browse)
+    assert asked["Weights file"] == str(fmnist_small)
+
+    # Training → Save configuration (Ctrl+Shift+S) → "Save TOML…"
+    qtbot.keyClick(
+        window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    qtbot.waitUntil(
+        lambda: any(type(w).__name__ == "ClusterDialog" for w in window.findChildren(QDialog)), timeout=5_000
+    )
+    dialog = next(w for w in window.findChildren(QDialog) if type(w).__name__ == "ClusterDialog")
+    _click(qtbot, dialog.save_button)
+    assert asked["Save training configuration"] == str(fmnist_small / "run.toml")
+    assert (tmp_path / "mine.toml").is_file()  # and it saved where the user said
+    dialog.close()
+    window.activateWindow()  # as the window manager does once the dialog is gone
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+
+    # File → Open class folders (Ctrl+Shift+O): a dataset of one folder shows its class folders inside it …
+    opened_in: list[str] = []
+
+    def run_dialog(dialog: QFileDialog) -> int:
+        opened_in.append(dialog.directory().absolutePath())
+        return 0  # the user cancels
+
+    monkeypatch.setattr(QFileDialog, "exec", run_dialog)
+    qtbot.keyClick(
+        window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert opened_in == [str(fmnist_small)]
+    # … a dataset of several class folders, the folder they sit in side by side.
+    with qtbot.waitSignal(window.dataset_panel.dataset_loaded, timeout=60_000):
+        assert drop(window, class_folders)
+    qtbot.keyClick(
+        window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert opened_in[1] == str(class_folders[0].parent)
+
+
 # ---- #14.15 Help → User guide, and tooltips on the Train tab --------------------------------------------
 
 
@@ -240,6 +386,41 @@ def test_every_train_tab_control_says_what_it_does(qtbot, window):
         if not w.toolTip().strip() and not isinstance(w.parent(), (QComboBox, QAbstractSpinBox, QTabBar))
     ]
     assert silent == []
+
+
+# The options a newcomer meets first; their tooltips are the engine's declared help (the CLI's --help too).
+PLAIN_TIPS = (
+    "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "schedule",
+    "img_size", "val_split", "seed", "device", "amp", "tta",
+)  # fmt: skip
+JARGON = ("--", "L2", "one-hot", "bf16", "fp16", "/10", "regularization", "N epochs")
+
+
+def test_train_tab_tooltips_say_in_plain_words_what_each_setting_does_and_when_to_change_it(qtbot, window):
+    _click_tab(qtbot, window, 2)
+    form = window.training_panel.form
+    _click(qtbot, form.advanced_button)  # the details, one click away
+    for name in PLAIN_TIPS:
+        control = form.lr if name == "lr" else form.fields[name]
+        tip = control.toolTip()
+        assert not [word for word in JARGON if word in tip], (name, tip)  # no flags, no textbook terms
+        # one sentence: what it does, then (after ";") when to change it or what to leave it at
+        assert tip.count(". ") == 0 or name == "lr", (name, tip)
+        assert "; " in tip and len(tip) >= 60, (name, tip)
+        assert any(
+            hint in tip
+            for hint in (
+                "raise",
+                "lower",
+                "keep",
+                "turn it off",
+                "turns it off",
+                "pick",
+                "suits",
+                "set it",
+                "change",
+            )
+        ), (name, tip)
 
 
 # ---- #14.17 the zoo as the "Keras Applications" table ---------------------------------------------------

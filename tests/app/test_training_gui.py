@@ -6,11 +6,17 @@ Fashion-MNIST images, so each run takes seconds.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
+from workbench.app.qt.dialogs import ERROR_DIALOG_NAME, UNEXPECTED_TITLE
 from workbench.app.window.main_window import MainWindow
 from workbench.app.window.settings import AppSettings
+from workbench.engine.errors import ConfigError
 from workbench.engine.runs import RunRegistry
 
 
@@ -130,3 +136,84 @@ def test_pause_resume_and_stop_leave_a_usable_checkpoint(qtbot, window, drop, fm
     assert started.args[0].start_epoch == payload["epoch"]
     with qtbot.waitSignal(panel.run_finished, timeout=60_000):
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+
+
+# ---- the LR finder as a background job: progress, Stop, errors (the engine's sweep stood in for) ------------
+
+
+def _lr_panel(qtbot, monkeypatch, fmnist_small, fake_sweep):
+    """A training panel on screen whose LR finder runs `fake_sweep(config, should_stop=…)` in the engine's
+    place, so that a sweep lasts as long as the test needs."""
+    import workbench.engine.training.lr_find as lr_find_module
+    from workbench.app.training.panel import TrainingPanel
+    from workbench.engine.training.config import TrainConfig
+
+    monkeypatch.setattr(lr_find_module, "sweep", fake_sweep)
+    panel = TrainingPanel(lambda: TrainConfig(data=str(fmnist_small), model="course_cnn", device="cpu"))
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def test_stopping_the_lr_finder_ends_the_sweep_and_keeps_its_curve_so_far(qtbot, monkeypatch, fmnist_small):
+    from workbench.engine.training.events import StepEnded
+
+    closed = threading.Event()
+    stop_flags: list[object] = []
+
+    def endless_sweep(config, *, should_stop=None):
+        stop_flags.append(should_stop)
+        try:
+            for step in range(1, 10_000):
+                lr = 1e-6 * 1.2**step
+                loss = 2.0 - 0.01 * step if step < 60 else 1.4 + 0.05 * (step - 60)
+                time.sleep(0.005)
+                yield StepEnded(step, 1, loss, lr, 100.0, step, 10_000)
+        finally:
+            closed.set()
+
+    panel = _lr_panel(qtbot, monkeypatch, fmnist_small, endless_sweep)
+    before = panel.form.learning_rate()
+    qtbot.mouseClick(panel.form.lr_find_button, Qt.MouseButton.LeftButton)
+    assert panel.lr_finder.busy and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.progress.value() >= 80, timeout=10_000)  # the steps reach the progress bar
+    assert "LR finder: step" in panel.progress.text()
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert closed.wait(5)  # the sweep was left at its next step
+    assert stop_flags[0]()  # and the flag the engine's data loading checks is up
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
+    assert not panel.lr_finder.busy and panel.progress.text() == "ready"
+    assert panel.lr_plot.points() >= 80  # the curve so far
+    suggestion = panel.form.learning_rate()
+    assert suggestion != before and f"{suggestion:.3g}" in panel.log_text()
+    assert suggestion == pytest.approx(1e-6 * 1.2**60 / 10, rel=1e-2)  # a tenth of the rate at the lowest loss
+    assert "stopped after" in panel.log_text()
+    assert panel.findChild(QMessageBox, ERROR_DIALOG_NAME) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "title"),
+    [
+        (ConfigError("lr: must be in (0, 10]"), "LR finder failed"),
+        (RuntimeError("shape mismatch in the sweep"), UNEXPECTED_TITLE),
+    ],
+)
+def test_a_failing_lr_finder_shows_an_error_and_the_panel_stays_usable(
+    qtbot, monkeypatch, fmnist_small, error, title
+):
+    from workbench.engine.training.events import DataProgress
+
+    def failing_sweep(config, *, should_stop=None):
+        yield DataProgress("decode", 1, 2)
+        raise error
+
+    panel = _lr_panel(qtbot, monkeypatch, fmnist_small, failing_sweep)
+    qtbot.mouseClick(panel.form.lr_find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.findChild(QMessageBox, ERROR_DIALOG_NAME) is not None, timeout=10_000)
+    box = panel.findChild(QMessageBox, ERROR_DIALOG_NAME)
+    assert box.windowTitle() == title and str(error) in box.text()
+    assert ("Traceback" in box.detailedText()) == isinstance(error, RuntimeError)  # a bug's details only
+    assert "LR finder failed: " in panel.log_text()
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
+    assert panel.form.lr_find_button.isEnabled() and panel.progress.text() == "ready"

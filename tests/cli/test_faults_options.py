@@ -104,7 +104,7 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path, capsys):
         (["predict", "last", "x.png", "--top-k", "0"], "--top-k: 0"),
         (["predict", "last", "x.png", "--top-k", "two"], "--top-k: 'two'"),
         (["predict", "last", "x.png", "--device", "quantum"], "--device: quantum"),
-        (["eval", "last", "data", "--device", "cuda:7"], "--device: cuda:7"),
+        (["eval", "last", "data", "--device", "cuda:4096"], "--device: cuda:4096"),
         (["summary", "resnet18", "--img-size", "100000"], "--img-size: 100000"),
         (["summary", "resnet18", "--classes", "0"], "--classes: 0"),
         (["lr-find", "data", "--steps", "0"], "--steps: 0"),
@@ -113,11 +113,6 @@ def test_a_config_file_that_is_not_utf8_is_named(tmp_path, capsys):
     ],
 )
 def test_a_bad_command_line_value_is_refused_by_argparse_naming_it(capsys, args, shown):
-    if "cuda" in " ".join(args):
-        import torch
-
-        if torch.cuda.device_count() > 7:
-            pytest.skip("this machine has 8 GPUs")
     err = _argparse_refusal(capsys, *args)
     assert shown in err and "Traceback" not in err
 
@@ -129,11 +124,10 @@ def test_output_files_are_checked_before_work(tmp_path, capsys):
     assert "does not exist" in err and str(tmp_path / "missing") in err
 
 
-def test_cuda_without_a_gpu_is_refused_before_the_data_is_read(tiny_folder, capsys):
+def test_cuda_without_a_gpu_is_refused_before_the_data_is_read(tiny_folder, capsys, monkeypatch):
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a GPU machine
     err = _argparse_refusal(capsys, "train", str(tiny_folder), "--device", "cuda")
     assert "no CUDA GPU" in err
     assert RunRegistry().list_runs() == []

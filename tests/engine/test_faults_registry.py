@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -574,7 +575,7 @@ def test_a_root_with_a_colon_is_one_root(tmp_path, given):
     handle = registry.create_run(model="m", dataset=given, config={})
     handle.finish("finished")
     record = RunRegistry(tmp_path).get(handle.run_id)
-    assert record.name == "m on ti:me"
+    assert re.fullmatch(r"m on ti:me · [A-Z][a-z]{2} \d{1,2} \d\d:\d\d", record.name)
     assert record.datasets == ["/data/ti:me"] and record.dataset == "/data/ti:me"
 
 
@@ -585,7 +586,7 @@ def test_several_roots_round_trip_and_read_as_one_line(tmp_path):
     handle.finish("finished")
     record = RunRegistry(tmp_path).get(handle.run_id)
     assert record.datasets == roots
-    assert record.dataset == "/data/cats (+2 more)" and record.name == "m on cats"
+    assert record.dataset == "/data/cats (+2 more)" and record.name.startswith("m on cats +2 · ")
     _garbage(registry.db_path)
     assert RunRegistry(tmp_path).get(handle.run_id).datasets == roots  # rebuilt from run.json
 

@@ -6,11 +6,13 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
 from workbench.engine.errors import RunNotFoundError, WorkbenchError
 from workbench.engine.runs import RunRegistry
+from workbench.engine.runs.rows import check_name, default_name
 
 
 def test_run_lifecycle_is_recorded(tmp_path):
@@ -30,7 +32,28 @@ def test_run_lifecycle_is_recorded(tmp_path):
     assert record.best_val_acc == 0.75 and record.test_acc == 0.7
     assert record.checkpoint.endswith("best.pt")
     assert json.loads((handle.run_dir / "history.json").read_text()) == history
-    assert record.name == "course_cnn on shoes"
+    # named a moment before it was recorded as created: the same minute, or the one before at a turn
+    assert record.name.startswith("course_cnn on shoes · ")
+    assert record.name in {default_name("course_cnn", ["/data/shoes"], record.created - d) for d in (0, 60)}
+
+
+def test_default_run_names_say_model_dataset_and_time_and_are_valid_names():
+    when = time.mktime((2026, 12, 3, 14, 5, 30, 0, 0, -1))  # local time, as the name shows it
+    assert (
+        default_name("efficientnet_lite0", ["/data/shoes"], when)
+        == "efficientnet_lite0 on shoes · Dec 3 14:05"
+    )
+    assert (
+        default_name("lenet5", ["/d/cats", "/d/dogs", "/d/birds"], when) == "lenet5 on cats +2 · Dec 3 14:05"
+    )
+    assert default_name("m", [], when) == "m · Dec 3 14:05"
+    # A minute later is another name: two runs of the same model on the same data can be told apart.
+    assert default_name("m", ["/d/x"], when + 60) != default_name("m", ["/d/x"], when)
+    # Whatever the folder is called, the default is a name the registry accepts (it used to refuse "/" and a
+    # folder name holding a backslash, so the run could not start).
+    for roots in (["/"], ["/data/a\\b"], ["/data/" + "x" * 250], [os.fsdecode(b"/data/caf\xe9")]):
+        name = default_name("course_cnn", roots, when)
+        assert check_name(name) and name.endswith(" · Dec 3 14:05") and len(name) < 100, name
 
 
 def test_killed_process_shows_as_interrupted(tmp_path):

@@ -11,7 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from workbench.engine.training.config import DEVICES, IMG_SIZE_RANGE, OptionError, Rule
+from workbench.engine.errors import OptionError
+from workbench.engine.training.config import DEVICES, IMG_SIZE_RANGE, Rule
 
 
 def whole_number(low: int, high: int) -> Callable[[str], int]:

@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from workbench.engine.errors import OptionError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -14,8 +16,6 @@ def pick_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    from workbench.engine.training.config import OptionError
-
     try:
         device = torch.device(name)
     except RuntimeError:

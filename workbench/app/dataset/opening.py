@@ -39,9 +39,10 @@ def choose_dataset_folder(parent: QWidget, start: str) -> str:
     return QFileDialog.getExistingDirectory(parent, "Open a dataset folder", start)
 
 
-def choose_class_folders(parent: QWidget) -> list[str]:
-    """Qt's native dialog picks one folder; the non-native one allows several (each a class)."""
-    dialog = QFileDialog(parent, "Choose one folder per class")
+def choose_class_folders(parent: QWidget, start: str = "") -> list[str]:
+    """Qt's native dialog picks one folder; the non-native one allows several (each a class). It opens in
+    `start` (the window passes the dataset's folder; "" = Qt's choice, the process's working folder)."""
+    dialog = QFileDialog(parent, "Choose one folder per class", start)
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)

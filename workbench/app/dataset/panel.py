@@ -1,9 +1,10 @@
 """The dataset browser: classes and counts per split, class balance, problems, a thumbnail grid, curation.
 
-Scanning runs in a worker (cancellable, with progress); thumbnails and the preview decode off the UI
-thread. Curation moves files only after the user confirms, and every move can be undone in the session.
-The parts live in their own modules (background_scan, class_overview, problems_list, image_grid,
-image_preview, curation_actions); this panel lays them out and shows a scan's result in each.
+Scanning runs as a background job (`scan.scan_job`: cancellable, with progress; a newer scan supersedes an
+older one); thumbnails and the preview decode off the UI thread. Curation moves files only after the user
+confirms, and every move can be undone in the session. The parts live in their own modules (class_overview,
+problems_list, image_grid, image_preview, curation_actions); this panel lays them out and shows a scan's
+result in each.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.app.dataset.background_scan import BackgroundScan
 from workbench.app.dataset.class_overview import ClassOverview
 from workbench.app.dataset.curation_actions import CurationActions
 from workbench.app.dataset.image_grid import ImageGrid
 from workbench.app.dataset.image_preview import ImagePreview
 from workbench.app.dataset.problems_list import ProblemsList
-from workbench.app.dataset.scan import DatasetSummary, recount
+from workbench.app.dataset.scan import DatasetSummary, recount, scan_job
 from workbench.app.dataset.thumbnails import ThumbItem
-from workbench.app.qt import dialogs
-from workbench.app.qt.workers import Failure
+from workbench.app.qt.workers import BackgroundJob, Failure, report_failure
 from workbench.engine.data.curation import Curator
 from workbench.resources import read_only_reason
 
@@ -52,8 +51,8 @@ class DatasetPanel(QWidget):
         self.summary: DatasetSummary | None = None
         self.scanning = False
         self._pending_folders: list[str] = []
-        self._scan = BackgroundScan(self)
-        self._scan.finished.connect(self._on_scanned)
+        self._scan = BackgroundJob(self)
+        self._scan.done.connect(self._on_scanned)
         self._scan.failed.connect(self._on_scan_failed)
 
         # header: what is loaded, how to load, scan progress, errors
@@ -69,7 +68,7 @@ class DatasetPanel(QWidget):
         self.scan_progress = QProgressBar()
         self.scan_progress.setRange(0, 0)
         self.scan_progress.setFormat("scanning… %v files")
-        self._scan.progress.connect(self.scan_progress.setValue)
+        self._scan.progressed.connect(self.scan_progress.setValue)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_scan)
         self.error_label = QLabel()
@@ -163,14 +162,13 @@ class DatasetPanel(QWidget):
 
     # ---- scanning ------------------------------------------------------------------------------
     def load(self, folders: list[str], *, val_fraction: float = 0.1, seed: int = 0) -> None:
-        """Scan `folders` in the background; the current dataset stays until the new one is ready."""
-        if self.scanning:
-            self.cancel_scan()
+        """Scan `folders` in the background (superseding a scan still going); the current dataset stays until
+        the new one is ready."""
         self._pending_folders = list(folders)
         self.error_label.hide()
         self._set_scanning(True)
         self.status_message.emit(f"Scanning {', '.join(folders)}…")
-        self._scan.start(folders, val_fraction, seed)
+        self._scan.start(scan_job, list(folders), val_fraction, seed)
 
     def cancel_scan(self) -> None:
         if self.scanning:
@@ -201,8 +199,8 @@ class DatasetPanel(QWidget):
         self.error_label.show()
         self.scan_failed.emit(message)
         self.status_message.emit(message)
-        if not failure.is_user_error:
-            dialogs.show_error(self, "Scanning failed", message, failure.details)
+        if not failure.is_user_error:  # a bug: the app's error dialog too, with the traceback
+            report_failure(self, "Scanning failed", failure)
 
     # ---- showing a dataset ---------------------------------------------------------------------
     def show_summary(self, summary: DatasetSummary) -> None:

@@ -2,18 +2,19 @@
 
 Runs in a worker thread (no widgets here); the engine is imported inside `scan_for_browser`. Everything
 per-image (the grid's items, the counts) is built here, so the UI thread only swaps models when a 70,000-image
-folder arrives.
+folder arrives. `scan_job` is the panel's background job (a `BackgroundJob` generator, see qt/workers.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.app.dataset.thumbnails import ThumbItem, rows_by_path
+from workbench.app.qt.workers import callback_steps
 
 SPLITS = ("train", "val", "test")
 SPLIT_COLORS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
@@ -102,4 +103,16 @@ def scan_for_browser(
         warnings=list(getattr(index, "warnings", [])),
         typical_size=typical_size,
         channels=channels,
+    )
+
+
+def scan_job(
+    folders: list[str], val_fraction: float, seed: int
+) -> Generator[int | None, None, DatasetSummary]:
+    """`scan_for_browser` as a background job: yields the number of files seen so far (None before the first
+    report), ten times a second at most; cancelled, the engine's scan stops at its next check."""
+    return (
+        yield from callback_steps(
+            lambda report, should_stop: scan_for_browser(list(folders), should_stop, report, val_fraction, seed)
+        )
     )

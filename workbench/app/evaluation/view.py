@@ -45,6 +45,9 @@ CHECKPOINTS = (
     ("kept", "best.pt (the model the run keeps)"),
     ("last", "last.pt (the last epoch)"),
 )
+DETAILS_MIN_WIDTH = 380  # pixels the galleries and tables beside the matrix keep when it widens
+EXCLUDE_TIP = "Move the image out of the dataset (undo in the Dataset tab)"
+RELABEL_TIP = "Move the image to another class folder"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class EvaluatedWith:
     flip_averaged: bool
     run_test_acc: float | None  # the run's own test accuracy, when it measured this checkpoint the same way
     validation_warning: str | None  # the validation split is too small to pick the best epoch reliably
+    read_only: str = ""  # why the run's dataset files must not be moved (the installed sample); "" if they may
 
 
 def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[Any, Any, EvaluatedWith]:
@@ -70,6 +74,7 @@ def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[A
     from workbench.engine.runs import RunRegistry
     from workbench.engine.training.checkpoint import LAST, find_checkpoint
     from workbench.engine.training.config import dataset_roots
+    from workbench.resources import read_only_reason
 
     record = RunRegistry().get(run_ref)
     data = dataset_roots(record.config.get("data"))
@@ -93,6 +98,7 @@ def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[A
         flip_averaged=bool(report.extra.get("flip_averaged")),
         run_test_acc=record.test_acc if same_measurement else None,
         validation_warning=small_validation_warning(run_split_counts(record.run_dir), record.best_val_acc),
+        read_only=read_only_reason(data),
     )
     return interpretation, report, with_
 
@@ -108,6 +114,7 @@ class EvaluationView(QWidget):
         self.interpretation: Any = None
         self.report: Any = None
         self.busy = False
+        self._read_only = ""  # why the evaluated run's images must not move ("" when they may)
 
         self.runs = RunPicker()
         self.split = QComboBox()
@@ -180,14 +187,14 @@ class EvaluationView(QWidget):
         self.details.addTab(self.metrics_table, "Per class")
         self.details.addTab(self.confused_list, "Most confused")
 
-        splitter = QSplitter()
-        splitter.addWidget(matrix_box)
-        splitter.addWidget(self.details)
-        splitter.setSizes([620, 560])
+        self._splitter = QSplitter()
+        self._splitter.addWidget(matrix_box)
+        self._splitter.addWidget(self.details)
+        self._splitter.setSizes([620, 560])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self._splitter, 1)
 
     @staticmethod
     def _page(*widgets: QWidget) -> QWidget:
@@ -200,21 +207,25 @@ class EvaluationView(QWidget):
 
     def _losses_page(self) -> QWidget:
         buttons = QHBoxLayout()
+        made: list[QPushButton] = []
         for text, tip, slot in (
             ("Open", "Open the image in the system viewer", self._open_selected),
             ("Inspect", "Show the image in the feature-map inspector", self._inspect_selected),
-            (
-                "Exclude…",
-                "Move the image out of the dataset (undo in the Dataset tab)",
-                self.exclude_selected,
-            ),
-            ("Relabel…", "Move the image to another class folder", self.relabel_selected),
+            ("Exclude…", EXCLUDE_TIP, self.exclude_selected),
+            ("Relabel…", RELABEL_TIP, self.relabel_selected),
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
-            button.clicked.connect(slot)
+            button.clicked.connect(lambda _checked=False, slot=slot: slot())  # not `checked` as an argument
             buttons.addWidget(button)
+            made.append(button)
         buttons.addStretch(1)
+        self.exclude_button, self.relabel_button = made[2], made[3]
+        # Why Exclude and Relabel are off, as the Dataset tab says it for the same dataset.
+        self.read_only_label = QLabel()
+        self.read_only_label.setObjectName("hintLabel")
+        self.read_only_label.setWordWrap(True)
+        self.read_only_label.hide()
         explanation = QLabel(
             "The images the model is most wrong about, highest loss first (the loss is under each image)."
         )
@@ -222,7 +233,22 @@ class EvaluationView(QWidget):
         page = self._page(explanation)
         page.layout().addWidget(self.losses_gallery, 1)
         page.layout().addLayout(buttons)
+        page.layout().addWidget(self.read_only_label)
         return page
+
+    def set_read_only(self, reason: str) -> None:
+        """The evaluated run's dataset must not change (the bundled sample inside the installation, a folder
+        this user cannot write): Exclude and Relabel are off, and their tooltips and a note say why."""
+        self._read_only = reason
+        for button, tip in ((self.exclude_button, EXCLUDE_TIP), (self.relabel_button, RELABEL_TIP)):
+            button.setEnabled(not reason)
+            button.setToolTip(reason or tip)
+        self.read_only_label.setText(f"Exclude and Relabel are off: {reason}" if reason else "")
+        self.read_only_label.setVisible(bool(reason))
+
+    @property
+    def read_only(self) -> str:
+        return self._read_only
 
     # ---- evaluating ----------------------------------------------------------------------------
     def set_run(self, run_id: str) -> None:
@@ -265,9 +291,11 @@ class EvaluationView(QWidget):
     def _show(self, result: tuple[Any, Any, EvaluatedWith]) -> None:
         self.interpretation, self.report, self.evaluated_with = result
         self._own_curator = None  # the next move follows this run's dataset folders
+        self.set_read_only(self.evaluated_with.read_only)
         report = self.report
         self.summary.setText(self.summary_text(report, self.evaluated_with))
         self.matrix.show_matrix(report.confusion, report.classes)
+        self._fit_matrix()
         self._fill_metrics(report)
         self.confused_list.clear()
         for pair in self.interpretation.most_confused():
@@ -278,6 +306,22 @@ class EvaluationView(QWidget):
         self.cell_gallery.clear()
         self.cell_title.setText("Click a cell of the matrix to see its images.")
         self.evaluated.emit(report)
+
+    def _fit_matrix(self) -> None:
+        """Widen the matrix's pane so every predicted class's column shows without scrolling, when the window
+        has the room (the galleries keep DETAILS_MIN_WIDTH): ten classes need more than the default split."""
+        matrix = self.matrix
+        needed = (
+            matrix.verticalHeader().sizeHint().width()
+            + matrix.columnCount() * matrix.column_min_width
+            + matrix.verticalScrollBar().sizeHint().width()
+            + 2 * matrix.frameWidth()
+        )
+        sizes = self._splitter.sizes()
+        total = sum(sizes)
+        left = min(needed, total - DETAILS_MIN_WIDTH)
+        if total > 0 and left > sizes[0]:
+            self._splitter.setSizes([left, total - left])
 
     @staticmethod
     def summary_text(report: Any, with_: EvaluatedWith) -> str:
@@ -364,7 +408,14 @@ class EvaluationView(QWidget):
             self._own_curator = Curator(roots=getattr(predictions, "roots", None))
         return self._own_curator
 
+    def _refuse_if_read_only(self) -> bool:
+        if self._read_only:
+            dialogs.show_error(self, "The dataset cannot be changed", self._read_only)
+        return bool(self._read_only)
+
     def exclude_selected(self) -> None:
+        if self._refuse_if_read_only():
+            return
         outcome = self._selected_or_warn()
         if outcome is None or not dialogs.confirm(
             self,
@@ -376,6 +427,8 @@ class EvaluationView(QWidget):
         self._curate(outcome, lambda curator: curator.exclude(outcome.path, outcome.true_class))
 
     def relabel_selected(self) -> None:
+        if self._refuse_if_read_only():
+            return
         outcome = self._selected_or_warn()
         if outcome is None:
             return

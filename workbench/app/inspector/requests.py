@@ -1,6 +1,6 @@
-"""The inspector's requests to its workers: numbered per kind, so an answer that a newer request of the same
-kind has overtaken is dropped (clicking quickly through layers never shows a stale grid); a busy bar shows
-while any request is still running."""
+"""The inspector's requests to its workers: one background job per kind of picture, so a newer request of a
+kind supersedes the older one (clicking quickly through layers never shows a stale grid, and a request still
+waiting for a thread is dropped unrun); a busy bar shows while any kind is still being computed."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Any
 
 from PySide6.QtWidgets import QProgressBar, QWidget
 
-from workbench.app.qt.workers import Failure, run_in_background
+from workbench.app.qt.workers import BackgroundJob, Failure, report_failure
+
+ERROR_TITLE = "Inspection failed"
 
 
 class LatestRequests:
     def __init__(self, owner: QWidget, busy_bar: QProgressBar, on_error: Callable[[Failure], None]):
-        self._owner = owner  # answers reach the UI only while it exists
+        self._owner = owner  # answers reach the UI only while it exists; it parents the error dialogs
         self._busy_bar = busy_bar
-        self._on_error = on_error
-        self._numbers: dict[str, int] = {}
-        self._pending = 0  # requests still running in workers
+        self._on_error = on_error  # what the view says (its status line) besides the error dialog
+        self._jobs: dict[str, BackgroundJob] = {}
+        self._answer: dict[str, Callable[[Any], None]] = {}
+        self._quiet: dict[str, Callable[[Failure], None] | None] = {}
 
     def start(
         self,
@@ -28,25 +31,29 @@ class LatestRequests:
         on_done: Callable[[Any], None],
         on_error: Callable[[Failure], None] | None = None,
     ) -> None:
-        """`func(*args)` in a worker; `on_done(result)` unless another request of `kind` started since;
-        failures go to `on_error`, else to the view's error handler."""
-        number = self._numbers.get(kind, 0) + 1
-        self._numbers[kind] = number
+        """`func(*args)` in a worker; `on_done(result)` unless another request of `kind` started since.
+        A failure goes to `on_error` alone when given (told quietly), else to the error dialog and the view."""
+        job = self._jobs.get(kind)
+        if job is None:
+            job = self._jobs[kind] = BackgroundJob(self._owner)
+            job.done.connect(lambda result, kind=kind: self._answer[kind](result))
+            job.failed.connect(lambda failure, kind=kind: self._failed(kind, failure))
+            job.ended.connect(self._show_busy)
+        self._answer[kind], self._quiet[kind] = on_done, on_error
+        job.start(func, *args)
+        self._show_busy()
 
-        def done(result: Any) -> None:
-            if self._numbers.get(kind) == number:  # a newer request of this kind supersedes this answer
-                on_done(result)
+    def _failed(self, kind: str, failure: Failure) -> None:
+        quiet = self._quiet[kind]
+        if quiet is not None:
+            quiet(failure)
+            return
+        self._on_error(failure)
+        report_failure(self._owner, ERROR_TITLE, failure)
 
-        def finished() -> None:
-            self._pending -= 1
-            self._busy_bar.setVisible(self._pending > 0)
-
-        self._pending += 1
-        self._busy_bar.show()
-        run_in_background(
-            self._owner, func, *args, on_done=done, on_error=on_error or self._on_error, on_finished=finished
-        )
+    def _show_busy(self) -> None:
+        self._busy_bar.setVisible(self.busy)
 
     @property
     def busy(self) -> bool:
-        return self._pending > 0
+        return any(job.busy for job in self._jobs.values())

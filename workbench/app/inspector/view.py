@@ -3,9 +3,9 @@ the model's module tree; see that layer's channels as heatmaps (sorted by mean a
 the input with its statistics, the first layer's filters as RGB tiles, and Grad-CAM with an opacity slider.
 
 This view assembles the parts (`layer_tree`, `image_chooser`, `feature_map_page`, `filters_page`,
-`grad_cam_page`, `side_panel`) and asks the worker half (`work`) for their pictures through `requests`,
-which drops answers a newer request has overtaken. With "newest checkpoint" the inspector reads the run's
-last.pt: it works while that run is still training.
+`grad_cam_page`, `side_panel`) and asks the worker half (`work`) for their pictures through `requests`:
+a background job per kind of picture, where a newer request supersedes the older one. With "newest
+checkpoint" the inspector reads the run's last.pt: it works while that run is still training.
 """
 
 from __future__ import annotations
@@ -312,11 +312,8 @@ class InspectorView(QWidget):
     def busy(self) -> bool:
         return self.requests.busy
 
-    def _failed(self, failure: Failure) -> None:
+    def _failed(self, failure: Failure) -> None:  # `requests` shows the error dialog
         self.status.setText(failure.message)
-        dialogs.show_error(
-            self, "Inspection failed", failure.message, "" if failure.is_user_error else failure.details
-        )
 
     # ---- answers, drawn by the pages -----------------------------------------------------------
     def _show_layer(self, pictures: work.LayerPictures) -> None:

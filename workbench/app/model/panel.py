@@ -34,8 +34,7 @@ from workbench.app.model.zoo_table import (
     human_count,
     zoo_view,
 )
-from workbench.app.qt import dialogs
-from workbench.app.qt.workers import Failure, run_in_background
+from workbench.app.qt.workers import BackgroundJob, Failure, report_failure, run_in_background
 
 # Names that lived here before the split, still importable from this module.
 __all__ = [
@@ -68,15 +67,23 @@ class ModelPanel(QWidget):
         self._input = DEFAULT_INPUT  # (typical image side, channels, classes)
         self._num_train = 0
         self._sweep = ZooSizeSweep(self, self._on_zoo_row)
-        self._summary_request = 0
+        # One job per question about the selection: a newer question supersedes the answer still coming.
+        self._summary_job = BackgroundJob(self)
+        self._summary_job.done.connect(self._show_summary)
+        self._summary_job.failed.connect(lambda failure: self.layer_summary.show_failure(failure.message))
+        self._choice_job = BackgroundJob(self)
+        self._choice_job.done.connect(self._on_choice)
+        self._choice_job.failed.connect(
+            lambda failure: self.choice_label.setText(f"(cannot work out the default: {failure.message})")
+        )
+        self._split_job = BackgroundJob(self)
+        self._split_job.done.connect(lambda split: self.layer_summary.show_split(split))
         self._preferred: str | None = None
         self._download = WeightsDownload(self, self.status_message.emit, self._after_download)
         self._weights_on_disk: dict[str, str] = {}  # model -> its weights file, "" while still to download
         self._dataset_loaded = False
         self._choice: Any = None  # the engine's DefaultChoice for the loaded dataset
-        self._choice_request = 0
         self._remembered: str | None = None  # the model remembered from the last session, until settled
-        self._split_request = 0
 
         self.search = QLineEdit()
         self.search.setPlaceholderText(
@@ -172,9 +179,7 @@ class ModelPanel(QWidget):
 
     def _on_zoo_failed(self, failure: Failure) -> None:
         self.layer_summary.title.setText(f"Cannot load the model zoo: {failure.message}")
-        dialogs.show_error(
-            self, "Model zoo", failure.message, "" if failure.is_user_error else failure.details
-        )
+        report_failure(self, "Model zoo", failure)
 
     def _start_sweep(self) -> None:
         """Fill the Params/MACs columns for the current input size (see ZooSizeSweep)."""
@@ -227,23 +232,9 @@ class ModelPanel(QWidget):
 
         if not self._dataset_loaded or not self._specs:
             return
-        self._choice_request += 1
-        request = self._choice_request
-        run_in_background(
-            self,
-            default_choice,
-            self._input[0],
-            self._input[1],
-            self._num_train,
-            on_done=lambda choice: self._on_choice(request, choice),
-            on_error=lambda failure: self.choice_label.setText(
-                f"(cannot work out the default: {failure.message})"
-            ),
-        )
+        self._choice_job.start(default_choice, self._input[0], self._input[1], self._num_train)
 
-    def _on_choice(self, request: int, choice: Any) -> None:
-        if request != self._choice_request:
-            return  # another dataset since
+    def _on_choice(self, choice: Any) -> None:
         self._choice = choice
         self._show_choice_text()
         remembered, self._remembered = self._remembered, None
@@ -301,19 +292,8 @@ class ModelPanel(QWidget):
         name = self.selected_model()
         if name is None or name not in self._specs:
             return
-        self._split_request += 1
-        request = self._split_request
         self.layer_summary.show_split(None)
-        run_in_background(
-            self,
-            parameter_split,
-            name,
-            self._input[1],
-            self._input[2],
-            self._split_options(name),
-            on_done=lambda split: request == self._split_request and self.layer_summary.show_split(split),
-            on_error=lambda failure: None,
-        )
+        self._split_job.start(parameter_split, name, self._input[1], self._input[2], self._split_options(name))
 
     def chosen_model(self) -> str | None:
         """The model to train, or None when the engine chooses ("Let the workbench choose")."""
@@ -352,34 +332,17 @@ class ModelPanel(QWidget):
         spec = self._specs.get(name or "")
         if spec is None:
             return
-        self._summary_request += 1
-        request = self._summary_request
         choice = self._choice
         if self.automatic.isChecked() and choice is not None and choice.model == spec.name:
             size = choice.img_size  # the side the engine will train its own choice at
         else:
             size = training_size(spec, self._input[0])
         self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
-        run_in_background(
-            self,
-            summary_for,
-            spec.name,
-            size,
-            self._input[1],
-            self._input[2],
-            on_done=lambda summary: self._show_summary(request, summary),
-            on_error=lambda failure: self._summary_failed(request, failure),
-        )
+        self._summary_job.start(summary_for, spec.name, size, self._input[1], self._input[2])
 
-    def _show_summary(self, request: int, summary: Any) -> None:
-        if request != self._summary_request:
-            return  # the user has selected another model since
+    def _show_summary(self, summary: Any) -> None:
         self.layer_summary.show_summary(summary, self._input[2])
         self.summary_shown.emit(summary.model)
-
-    def _summary_failed(self, request: int, failure: Failure) -> None:
-        if request == self._summary_request:
-            self.layer_summary.show_failure(failure.message)
 
     def summary_layer_names(self) -> list[str]:
         return self.layer_summary.layer_names()

@@ -4,6 +4,7 @@ strategy the engine's advisor preselects. Turns the choice into TrainConfig fiel
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.app.qt import dialogs
 from workbench.engine.errors import ConfigError
 from workbench.engine.training.config import STRATEGIES
 
@@ -137,10 +139,13 @@ class StartFromBox(QGroupBox):
         self.advice_label.setVisible(transfer)
 
     def _browse_weights(self) -> None:
+        typed = self.weights_path.text().strip()  # next to the file already chosen, else in the dataset
+        start = dialogs.start_folder(os.path.dirname(os.path.expanduser(typed)) if typed else None)
         path, _ = QFileDialog.getOpenFileName(
-            self, "Weights file", "", "Weights (*.pth *.pt *.safetensors);;All files (*)"
+            self, "Weights file", start, "Weights (*.pth *.pt *.safetensors);;All files (*)"
         )
         if path:
+            dialogs.remember_folder(path)
             self.weights_path.setText(path)
             self.file_radio.setChecked(True)
 

@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtWidgets import QWidget
 
 from workbench.app.model.zoo_info import ZooRow
-from workbench.app.qt.workers import run_generator_in_background
+from workbench.app.qt.workers import BackgroundJob
 
 DatasetInput = tuple[int, int, int]  # (typical image side, channels, classes)
 
@@ -25,7 +25,9 @@ class ZooSizeSweep:
     def __init__(self, owner: QWidget, on_row: Callable[[ZooRow], None]) -> None:
         self._owner = owner
         self._on_row = on_row
-        self._worker: Any = None
+        # A failed sweep leaves the columns empty; the layer summary reports the model's own problem.
+        self._job = BackgroundJob(owner)
+        self._job.progressed.connect(self._remember)
         self._cache: dict[DatasetInput, dict[str, ZooRow]] = {}
         self.pending = False
 
@@ -33,9 +35,7 @@ class ZooSizeSweep:
         """Report the sizes of every spec at `dataset_input`: from the cache, else in the background."""
         from workbench.app.model.zoo_info import zoo_rows
 
-        if self._worker is not None:
-            self._worker.quit()
-            self._worker = None
+        self._job.cancel()  # the rows of another input are not wanted any more
         cached = self._cache.setdefault(dataset_input, {})
         for row in cached.values():
             self._on_row(row)
@@ -45,16 +45,7 @@ class ZooSizeSweep:
             return
         self.pending = False
         size, channels, classes = dataset_input
-        self._worker = run_generator_in_background(
-            self._owner,
-            zoo_rows,
-            missing,
-            size,
-            channels,
-            classes,
-            on_yield=self._remember,
-            on_error=lambda failure: None,
-        )
+        self._job.start(zoo_rows, missing, size, channels, classes)
 
     def _remember(self, row: ZooRow) -> None:
         self._cache.setdefault(row.dataset_input, {})[row.name] = row
@@ -65,5 +56,4 @@ class ZooSizeSweep:
         return len(self._cache.get(dataset_input, {}))
 
     def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        self._job.cancel()

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from workbench.app.qt import dialogs
+
 
 class ClusterDialog(QDialog):
     def __init__(self, config: Any, parent=None):
@@ -82,13 +84,11 @@ class ClusterDialog(QDialog):
         return path
 
     def choose_and_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save training configuration", "run.toml", "TOML (*.toml)"
-        )
+        start = str(self.saved_path) if self.saved_path else dialogs.start_folder(file_name="run.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save training configuration", start, "TOML (*.toml)")
         if path:
+            dialogs.remember_folder(path)
             try:
                 self.save_to(path)
             except OSError as exc:
-                from workbench.app.qt.dialogs import show_error
-
-                show_error(self, "Could not save the configuration", f"{path}: {exc.strerror or exc}")
+                dialogs.show_error(self, "Could not save the configuration", f"{path}: {exc.strerror or exc}")

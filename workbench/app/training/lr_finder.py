@@ -1,21 +1,24 @@
-"""The training panel's LR finder: one learning-rate sweep at a time in the background.
+"""The training panel's LR finder: one learning-rate sweep at a time, a background job (`lr_sweep`).
 
 `LRFinderRunner` is handed the progress bar and the log it reports in; the sweep's curve goes to its own
 "LR finder" tab (`plot_host`), and what the panel must act on comes out as signals: `busy_changed` (lock the
-buttons), `suggested` (a learning rate for the form) and `plotted` (show the curve's tab).
+buttons), `suggested` (a learning rate for the form) and `plotted` (show the curve's tab). Stopped early, the
+sweep's curve so far is shown with the suggestion it supports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import threading
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.app.qt import dialogs
 from workbench.app.qt.lazy import LazyWidget
-from workbench.app.qt.workers import Failure, run_in_background
+from workbench.app.qt.workers import BackgroundJob, Failure
 from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.events import DataProgress, Message, StepEnded
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QProgressBar, QWidget
@@ -33,58 +36,86 @@ class LRFinderRunner(QObject):
         """`owner`: the widget the worker reports to (nothing is delivered once it is gone) and the parent of
         error dialogs."""
         super().__init__(owner)
-        self._owner = owner
         self._progress = progress
         self._log = log
         self.plot_host = LazyWidget(_make_lr_plot)  # the tab; its plot is built after the first paint
-        self._worker: Any = None
-        self._stop = False
+        self._job = BackgroundJob(owner, error_title="LR finder failed")
+        self._job.progressed.connect(self._on_progress)
+        self._job.done.connect(self._on_found)
+        self._job.failed.connect(self._on_failed)
+        self._job.ended.connect(self._on_ended)
+        self._points: list[tuple[float, float]] = []  # (rate, smoothed loss) of the steps so far
+        self._stopped = False
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None
+        return self._job.busy
 
     @property
     def plot(self) -> LRFinderPlot:
         return self.plot_host.widget()
 
     def request_stop(self) -> None:
-        """Ask a running sweep to end (checked between its steps)."""
-        self._stop = True
+        """End a running sweep at its next step (or, while it reads the images, at their next check); the curve
+        so far is kept."""
+        if self._job.busy:
+            self._stopped = True
+            self._job.cancel()
 
     def start(self, config: TrainConfig) -> None:
-        self._stop = False
+        self._points = []
+        self._stopped = False
         self._log.add(f"LR finder: sweeping the learning rate on {config.model}…")
         self._progress.setRange(0, 0)
         self._progress.setFormat("LR finder running…")
-        self._worker = run_in_background(
-            self._owner,
-            _run_lr_find,
-            config,
-            lambda: self._stop,
-            on_done=self._on_found,
-            on_error=self._on_failed,
-            on_finished=self._on_ended,
-        )
+        self._job.start(lr_sweep, config)
         self.busy_changed.emit()
 
+    def _on_progress(self, event: Any) -> None:
+        match event:
+            case StepEnded():
+                self._points.append((event.lr, event.loss))
+                self._progress.setRange(0, max(event.steps_per_epoch, 1))
+                self._progress.setValue(event.step_in_epoch)
+                self._progress.setFormat(f"LR finder: step %v of %m (rate {event.lr:.2g})")
+            case DataProgress() if event.total:
+                self._progress.setRange(0, event.total)
+                self._progress.setValue(event.done)
+                self._progress.setFormat(f"LR finder: {event.stage} %v of %m images")
+            case Message():
+                self._log.add(f"LR finder: {event.text}")
+
     def _on_found(self, result: Any) -> None:
-        self.plot.show_result(result.lrs, result.losses, result.suggestion)
+        self._show_curve(result.lrs, result.losses, result.suggestion)
+
+    def _show_curve(self, lrs: list[float], losses: list[float], suggestion: float | None) -> None:
+        self.plot.show_result(lrs, losses, suggestion)
         self.plotted.emit()
-        if result.suggestion:
-            self.suggested.emit(float(result.suggestion))
-            self._log.add(f"LR finder suggests {result.suggestion:.3g} (set in the form).")
+        if suggestion:
+            self.suggested.emit(float(suggestion))
+            self._log.add(f"LR finder suggests {suggestion:.3g} (set in the form).")
         else:
             self._log.add("LR finder found no clear minimum; keep the current learning rate.")
 
-    def _on_failed(self, failure: Failure) -> None:
+    def _on_failed(self, failure: Failure) -> None:  # the job shows the error dialog
         self._log.add(f"LR finder failed: {failure.message}")
-        dialogs.show_error(
-            self._owner, "LR finder failed", failure.message, "" if failure.is_user_error else failure.details
-        )
+
+    def _show_stopped_sweep(self) -> None:
+        """Stopped early: the curve of the steps taken, and the suggestion they support (the engine's rule)."""
+        points = [(lr, loss) for lr, loss in self._points if math.isfinite(loss)]
+        if not points:
+            self._log.add("LR finder stopped before its first step.")
+            return
+        from workbench.engine.training.lr_find import suggest_lr  # torch is loaded: the sweep imported it
+
+        lrs, losses = [lr for lr, _ in points], [loss for _, loss in points]
+        self._log.add(f"LR finder stopped after {len(points)} steps.")
+        self._show_curve(lrs, losses, suggest_lr(lrs, losses))
 
     def _on_ended(self) -> None:
-        self._worker = None
+        if self._stopped:
+            self._stopped = False
+            self._show_stopped_sweep()
         self._progress.setRange(0, 1)
         self._progress.setValue(0)
         self._progress.setFormat("ready")
@@ -97,7 +128,13 @@ def _make_lr_plot() -> LRFinderPlot:
     return LRFinderPlot()
 
 
-def _run_lr_find(config: TrainConfig, should_stop: Callable[[], bool]) -> Any:  # worker thread
-    from workbench.engine.training.lr_find import lr_find
+def lr_sweep(config: TrainConfig) -> Generator[Any, None, Any]:  # worker thread
+    """The engine's sweep as a background job: yields its events (data progress, one StepEnded per step,
+    messages), returns the LRFindResult."""
+    from workbench.engine.training.lr_find import sweep
 
-    return lr_find(config, should_stop=should_stop)
+    stop = threading.Event()
+    try:
+        return (yield from sweep(config, should_stop=stop.is_set))
+    finally:
+        stop.set()  # cancelled: the engine's image decoding, which runs in a thread of its own, stops too

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from workbench.app.qt import dialogs
 from workbench.app.qt.lazy import LazyWidget
-from workbench.app.qt.workers import Failure, TrainingSession, run_in_background
+from workbench.app.qt.workers import BackgroundJob, Failure, TrainingSession
 from workbench.app.training.hyperparameters import HyperparameterForm
 from workbench.app.training.log import RunLog
 from workbench.app.training.lr_finder import LRFinderRunner
@@ -60,7 +60,9 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self._config_source = config_source
         self._plan_inputs = plan_inputs
-        self._plan_request = 0
+        self._plan_job = BackgroundJob(self)  # a newer preview supersedes the one still being worked out
+        self._plan_job.done.connect(self._show_plan)
+        self._plan_job.failed.connect(lambda failure: self._show_plan(None, failure.message))
         self.start_from_run: str | None = None  # "Train again with changes": the new run starts from its weights
         self.session: TrainingSession | None = None
         self.state = "idle"
@@ -368,29 +370,21 @@ class TrainingPanel(QWidget):
         inputs = self._plan_inputs()
         if inputs is None:  # no dataset yet: the status line says what to do first
             return
-        self._plan_request += 1
         try:
             config = self._config_source()
         except WorkbenchError as exc:  # e.g. no model picked yet: say what is missing, in the app's words
-            self._show_plan(self._plan_request, None, error_message(exc))
+            self._plan_job.cancel()  # a preview still being worked out is out of date
+            self._show_plan(None, error_message(exc))
             return
         if self.start_from_run:
             try:
                 config = run_actions.train_again(self.start_from_run, config).config
             except WorkbenchError:
                 self.start_from_run = None
-        request = self._plan_request
-        run_in_background(
-            self,
-            run_actions.preview_plan,
-            config,
-            **inputs,
-            on_done=lambda result: self._show_plan(request, result),
-            on_error=lambda failure: self._show_plan(request, None, failure.message),
-        )
+        self._plan_job.start(run_actions.preview_plan, config, **inputs)
 
-    def _show_plan(self, request: int, result: Any, problem: str = "") -> None:
-        if request != self._plan_request or self.state in ("starting", "running", "paused", "stopping"):
+    def _show_plan(self, result: Any, problem: str = "") -> None:
+        if self.state in ("starting", "running", "paused", "stopping"):
             return
         if result is None:
             self.plan_label.setText(f"<b>Cannot train yet:</b> {app_message(problem)}")

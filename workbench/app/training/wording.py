@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from workbench.app.training.hyperparameters import GROUPS
-from workbench.engine.training.config import OptionError
+from workbench.engine.errors import OptionError
 
 CONTROLS: dict[str, str] = {name: label for rows in GROUPS.values() for name, label in rows}
 CONTROLS.update(

@@ -12,6 +12,7 @@ result tabs in `result_tabs`, what opens at start in `first_launch` and what is 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from workbench.app.runs.view import RunsView
 from workbench.app.training.cluster_dialog import ClusterDialog
 from workbench.app.training.panel import TrainingPanel
 from workbench.app.window.first_launch import folders_to_open, offer_sample_dataset
-from workbench.app.window.menus import MenuCommands, build_menus
+from workbench.app.window.menus import MenuCommands, build_menus, tab_title
 from workbench.app.window.result_tabs import ResultTabs
 from workbench.app.window.settings import DATASET_SETTINGS, AppSettings, sample_dataset_path
 from workbench.app.window.status_bar import WindowStatus, device_status_text
@@ -56,6 +57,9 @@ from workbench.engine.training.config import TrainConfig
 
 WINDOW_TITLE = "CNN Workbench"
 BUSY_RUN_STATES = ("starting", "running", "paused", "stopping")
+# A dataset's saved model choice: a model the user picked, or "" for "Let the workbench choose". Entries
+# written before it hold only "model" (whatever row was selected, the engine's pick included).
+CHOSEN_MODEL = "chosen_model"
 
 
 class MainWindow(QMainWindow):
@@ -76,6 +80,9 @@ class MainWindow(QMainWindow):
         self._started = False
         self._close_when_stopped = False
         self._settings_folders: list[str] = []  # the dataset whose own settings the form now holds
+        # The saved model choice (a name, "" = the workbench chooses) until the zoo is there to show it; saves
+        # meanwhile keep it, so a relaunch never turns the user's pick into the panel's default.
+        self._pending_model: str | None = None
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
         self.resize(1400, 880)
@@ -90,16 +97,19 @@ class MainWindow(QMainWindow):
         self.runs_view = RunsView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for widget, title in (
-            (self.dataset_panel, "1  Dataset"),
-            (self.model_panel, "2  Model"),
-            (self.training_panel, "3  Train"),
-            (self.evaluation_view, "4  Evaluate"),
-            (self.predictions_view, "5  Predict"),
-            (self.inspector_view, "6  Inspect"),
-            (self.runs_view, "7  Runs"),
+        # In TAB_NAMES' order: the titles come from menus.tab_title, as the View menu's items do.
+        for index, widget in enumerate(
+            (
+                self.dataset_panel,
+                self.model_panel,
+                self.training_panel,
+                self.evaluation_view,
+                self.predictions_view,
+                self.inspector_view,
+                self.runs_view,
+            )
         ):
-            self.tabs.addTab(widget, title)
+            self.tabs.addTab(widget, tab_title(index))
         self.setCentralWidget(self.tabs)
         self.tabs.installEventFilter(self)
         self.result_tabs = ResultTabs(
@@ -125,8 +135,12 @@ class MainWindow(QMainWindow):
         self.dataset_panel.status_message.connect(self._show_status_message)
         self.model_panel.status_message.connect(self._show_status_message)
         self.model_panel.model_changed.connect(self._on_model_changed)
+        self.model_panel.zoo_loaded.connect(lambda _count: self._apply_pending_model())
+        # Ticking or unticking "Let the workbench choose" changes what is trained without changing the row.
+        self.model_panel.automatic.toggled.connect(lambda _on: self._on_model_choice_changed())
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
+        self.training_panel.run_finished.connect(self._evaluate_finished_run)
         self.training_panel.session_ended.connect(self._on_session_ended)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         self.training_panel.form.advanced_toggled.connect(self.settings.set_advanced_shown)
@@ -218,7 +232,11 @@ class MainWindow(QMainWindow):
             self.load_dataset([folder])
 
     def open_class_folders_dialog(self) -> None:
-        folders = choose_class_folders(self)
+        # In the dataset's folder (its class folders are inside); for a dataset of several class folders, in
+        # the folder they sit in side by side (inside one of them there are only images to see).
+        current = self.dataset_panel.folders
+        start = os.path.dirname(current[0]) if len(current) > 1 else (current[0] if current else None)
+        folders = choose_class_folders(self, dialogs.start_folder(start))
         if folders:
             self.load_dataset(folders)
 
@@ -250,7 +268,9 @@ class MainWindow(QMainWindow):
             "2 Model (or let the workbench choose), then press Train in 3 Train."
         )
         self.training_panel.status_label.setText(next_step + (f" {note}" if note else ""))
-        self._show_status_message(next_step)
+        read_only = self.dataset_panel.curation.read_only and " Its files are read-only here (see the Dataset tab)."
+        # After the dataset tab's own "Loaded …", which it sends once this slot returns: the next step stays up.
+        QTimer.singleShot(0, self, lambda: self._show_status_message(next_step + read_only))
         self._garbage_collector.freeze_long_lived()
 
     # ---- settings that belong to one dataset (image size, model) -------------------------------
@@ -262,7 +282,9 @@ class MainWindow(QMainWindow):
         self._settings_folders = list(folders)
         if stored is not None:
             form.set_values({k: v for k, v in stored.items() if k in DATASET_SETTINGS})
-            if stored.get("model"):
+            if CHOSEN_MODEL in stored:
+                self._restore_model_choice(stored[CHOSEN_MODEL])
+            elif stored.get("model"):  # saved before the choice itself was: the selected row
                 self.model_panel.select_model(stored["model"], by_user=False)
             return ""
         was = form.values().get("img_size")
@@ -275,10 +297,41 @@ class MainWindow(QMainWindow):
         if not folders or self.dataset_panel.summary is None or list(folders) != self._settings_folders:
             return  # not yet the settings of this dataset: they are put in place as it opens
         values = {k: v for k, v in self.training_panel.form.values().items() if k in DATASET_SETTINGS}
-        model = self.model_panel.selected_model()
-        if model:
-            values["model"] = model
+        values[CHOSEN_MODEL] = self._model_choice()
         self.settings.set_dataset_settings(list(folders), values)
+
+    # ---- the model choice kept between launches ------------------------------------------------
+    def _model_choice(self) -> str:
+        """What the user chose in the Model tab: a model's name, or "" for "Let the workbench choose" (the
+        row then shows the engine's pick, which must not come back as the user's own)."""
+        if self._pending_model is not None:  # not yet shown: the saved choice still stands
+            return self._pending_model
+        return self.model_panel.chosen_model() or ""
+
+    def _restore_model_choice(self, choice: Any) -> None:
+        self._pending_model = choice if isinstance(choice, str) else ""
+        self._apply_pending_model()
+
+    def _apply_pending_model(self) -> None:
+        """Show the saved choice once the zoo is listed: the user's model (box unticked), or the box ticked."""
+        choice = self._pending_model
+        if choice is None:
+            return
+        panel = self.model_panel
+        if choice == "":
+            self._pending_model = None
+            panel.automatic.setChecked(True)
+        # select_model is the user's pick (it unticks the box); a listed zoo without the model (renamed,
+        # removed) leaves the panel's default
+        elif panel.select_model(choice) or panel.model_names():
+            self._pending_model = None
+
+    def _on_model_choice_changed(self) -> None:
+        """A model picked, or the box ticked or unticked: remember it, and the Train tab's plan follows."""
+        if self._pending_model is None:
+            self.settings.set_last_model(self._model_choice())
+            self._save_dataset_settings()
+        self.training_panel.refresh_plan()
 
     def _plan_inputs(self) -> dict[str, Any] | None:
         """What the engine needs to say what Train will train: the dataset's image size, channels, images."""
@@ -298,11 +351,9 @@ class MainWindow(QMainWindow):
         self.status.show_message(text)
 
     # ---- model and training --------------------------------------------------------------------
-    def _on_model_changed(self, name: str) -> None:
-        self.settings.set_last_model(name)
-        self._save_dataset_settings()
+    def _on_model_changed(self, _name: str) -> None:
         self.training_panel.forget_start_from_run()
-        self.training_panel.refresh_plan()
+        self._on_model_choice_changed()
 
     def _save_hyperparameters(self) -> None:
         save_hyperparameters(self.settings, self.training_panel.form)
@@ -329,6 +380,12 @@ class MainWindow(QMainWindow):
         self.model_panel.setEnabled(not busy)
         if state in ("starting",):
             self.tabs.setCurrentWidget(self.training_panel)
+
+    def _evaluate_finished_run(self, event: Any) -> None:
+        """A run that finished is evaluated in the background at once: its Evaluate tab is ready when opened."""
+        if getattr(event, "status", None) == "finished" and getattr(event, "checkpoint", None):
+            self.evaluation_view.set_run(event.run_id)
+            self.evaluation_view.evaluate(event.run_id)
 
     def _on_session_ended(self) -> None:
         if self._close_when_stopped:  # the user asked to quit while training: the run has now saved
@@ -374,7 +431,11 @@ class MainWindow(QMainWindow):
             on_error=self.status.show_device_failure,
         )
         last = self.settings.dataset_settings(self.settings.last_dataset()) or {}
-        self.model_panel.load_zoo(preferred=last.get("model") or self.settings.last_model())
+        if CHOSEN_MODEL in last:  # the user's own choice for that dataset, shown once the zoo is listed
+            self._pending_model = last[CHOSEN_MODEL] if isinstance(last[CHOSEN_MODEL], str) else ""
+            self.model_panel.load_zoo()
+        else:  # older settings: the panel tells the engine's pick from the user's
+            self.model_panel.load_zoo(preferred=last.get("model") or self.settings.last_model())
 
     # ---- closing -------------------------------------------------------------------------------
     def save_settings(self) -> None:
@@ -382,9 +443,8 @@ class MainWindow(QMainWindow):
             for name, splitter in self._splitters.items():
                 save_splitter(self.settings, name, splitter)
         self._save_dataset_settings()
-        save_window_settings(
-            self.settings, self, self.tabs, self.training_panel.form, self.model_panel.selected_model()
-        )
+        self.settings.set_last_model(self._model_choice())  # "" = the workbench chooses
+        save_window_settings(self.settings, self, self.tabs, self.training_panel.form, None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         panel = self.training_panel

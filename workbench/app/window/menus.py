@@ -25,7 +25,6 @@ from workbench.resources import resource_path
 
 # The tabs' names, in the window's order: tab titles and View menu items alike (one source).
 TAB_NAMES = ("Dataset", "Model", "Train", "Evaluate", "Predict", "Inspect", "Runs")
-TAB_MENU_NAMES = tuple(f"&{name}" for name in TAB_NAMES)  # first letters are distinct mnemonics
 GUIDE_FILE = ("guide", "index.html")
 GUIDE_NAME = "userGuide"
 SHORTCUTS_MARK = "<!-- SHORTCUTS -->"
@@ -34,6 +33,11 @@ SHORTCUTS_MARK = "<!-- SHORTCUTS -->"
 def tab_title(index: int) -> str:
     """The title of tab `index` (0-based) as the window shows it: its Ctrl+number and its name."""
     return f"{index + 1}  {TAB_NAMES[index]}"
+
+
+def tab_menu_name(index: int) -> str:
+    """Tab `index`'s View menu item: the same name, its first letter the mnemonic (they are all distinct)."""
+    return f"&{TAB_NAMES[index]}"
 
 
 Command = Callable[[], Any]
@@ -54,7 +58,7 @@ class MenuCommands:
     continue_training: Command
     lr_find: Command
     save_configuration: Command
-    show_tab: Callable[[int], Any]  # View → a tab, by its index (TAB_MENU_NAMES' order)
+    show_tab: Callable[[int], Any]  # View → a tab, by its index (TAB_NAMES' order)
 
 
 @dataclass(frozen=True)
@@ -140,9 +144,10 @@ def build_menus(bar: QMenuBar, owner: QWidget, commands: MenuCommands) -> MenuAc
     train_menu.addAction(actions.save_configuration)
 
     view_menu = bar.addMenu("&View")
-    for index, name in enumerate(TAB_MENU_NAMES):
+    # Read at build time, like the window's tab titles: both follow TAB_NAMES as it is then.
+    for index in range(len(TAB_NAMES)):
         view_menu.addAction(
-            add_action(owner, name, lambda i=index: commands.show_tab(i), f"Ctrl+{index + 1}")
+            add_action(owner, tab_menu_name(index), lambda i=index: commands.show_tab(i), f"Ctrl+{index + 1}")
         )
 
     help_menu = bar.addMenu("&Help")

@@ -11,10 +11,11 @@ import torch
 
 from workbench.engine import paths
 from workbench.engine.data import DatasetIndex, guess_image_geometry, load_decoded, scan_dataset
-from workbench.engine.data.stats import IMAGENET_MEAN, IMAGENET_STD
 from workbench.engine.device import pick_device
 from workbench.engine.errors import DatasetError, WeightsError
 from workbench.engine.features import Embedder, EmbeddingStore
+from workbench.engine.review.near_duplicates import thumbnails
+from workbench.engine.training.data_setup import imagenet_stats
 from workbench.engine.training.defaults import offline_weights_installed, pretrained_input_size
 
 BACKBONE = "efficientnet_lite0"
@@ -32,9 +33,12 @@ class DatasetEmbeddings:
     features: torch.Tensor  # (N, D) float32
     mirrored: torch.Tensor  # (N, D): the horizontal mirror of each image
     size: int  # input side the images were embedded at
+    # (N, 2, 256) grey thumbnails of each decoded image and its centre: near-duplicate signatures
+    thumbnails: torch.Tensor = field(default_factory=lambda: torch.empty(0, 2, 256))
     backbone: str = BACKBONE
     problems: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the scan's, e.g. byte-identical files across splits
 
 
 def embed_dataset(
@@ -74,7 +78,7 @@ def embed_dataset(
     model = build_model(BACKBONE, len(index.classes), channels, pretrained=True)
     folder = paths.cache_dir() / "embeddings"
     embedder = Embedder(model, model_name=BACKBONE, size=size, channels=channels, device=torch_device, cache_dir=folder)
-    mean, std = _imagenet_stats(channels)
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in imagenet_stats(channels))
 
     def normalize(images: torch.Tensor) -> torch.Tensor:
         return (images.float().div(255) - mean) / std
@@ -102,16 +106,11 @@ def embed_dataset(
         features=features,
         mirrored=mirrored if mirrored is not None else features,
         size=size,
+        thumbnails=thumbnails(decoded.images),
         problems=list(index.problems) + list(decoded.problems),
         notes=notes,
+        warnings=list(index.warnings),
     )
-
-
-def _imagenet_stats(channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    if channels == 1:  # grey images feed a first convolution whose RGB kernels were summed
-        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
-    return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
 
 
 def _name(index: DatasetIndex) -> str:

@@ -6,7 +6,6 @@ The CLI fills it from arguments, the app from its panel; the trainer reads nothi
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tomllib
@@ -14,32 +13,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from workbench.engine.errors import ConfigError
+from workbench.engine.errors import ConfigError, OptionError, shown_value
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "plateau", "constant")
 STRATEGIES = ("fine-tune-all", "feature-extractor", "fine-tune-top", "fine-tune-gradual")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 IMG_SIZE_RANGE = (8, 1024)  # pixels a side: below 8 no zoo model has an output, above 1024 a batch won't fit
-
-
-class OptionError(ConfigError):
-    """One option with a value the engine cannot use; the message names the option, the value and what is allowed."""
-
-    def __init__(self, option: str, value: Any, allowed: str):
-        self.option, self.value, self.allowed = option, value, allowed
-        super().__init__(f"--{option.replace('_', '-')} {_shown(value)}: {allowed}")
-
-    def in_file(self, path: str | os.PathLike) -> ConfigError:
-        """The same fault, worded for a TOML file, where the user wrote `option = value`."""
-        return ConfigError(f"{os.fsdecode(path)}: {self.option} = {_shown(self.value)}: {self.allowed}")
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = repr(value) if not isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -213,47 +193,62 @@ class TrainConfig:
                                "from the images")
     model_args: dict[str, Any] = option(rule=Rule((dict,)), factory=dict, cli="", help="architecture arguments")
     epochs: int | None = option(None, _whole(1, 100_000, optional=True),
-                                "passes over the training images; default: chosen from the dataset size")
+                                "how many times training goes through all the training images; default: "
+                                "chosen from the dataset size; raise it if validation accuracy is still climbing "
+                                "at the end")
     batch_size: int | None = option(None, _whole(1, 65_536, optional=True),
-                                    "images per optimization step; default: 128, fewer for small folders so a run "
-                                    "takes enough steps")
+                                    "how many images the model sees before each update of its weights; default: 128, "
+                                    "fewer for small folders; lower it if memory runs out")
     lr: float | None = option(None, _number(0, 10, optional=True, low_open=True),
-                              "peak learning rate; default depends on the optimizer and recipe")
+                              "how big each update of the weights is at its largest; default: chosen for the "
+                              "optimizer and recipe; lower it if the loss jumps about or becomes nan")
     optimizer: str = option("sgd", _text(choices=OPTIMIZERS), "SGD with Nesterov momentum, Adam or AdamW")
     momentum: float = option(0.9, _number(0, 1, high_open=True), "SGD momentum")
     nesterov: bool = option(True, _switch(), "Nesterov's momentum (SGD)", cli="off")
-    weight_decay: float = option(5e-4, _number(0, 1), "L2 penalty on the weights (regularization)")
+    weight_decay: float = option(5e-4, _number(0, 1),
+                                 "pulls every weight a little towards zero so the model does not memorize the "
+                                 "training images; raise it if training accuracy is far above validation accuracy")
     schedule: str = option("onecycle", _text(choices=SCHEDULES),
-                           "how the learning rate changes: one-cycle, cosine, step (/10 every --step-size "
-                           "epochs), plateau (/10 when val accuracy stalls) or constant")
+                           "how the learning rate changes over the run: onecycle (warm up, then down), "
+                           "cosine, step (divided by 10 every few epochs), plateau (divided by 10 when validation "
+                           "accuracy stalls) or constant; keep onecycle unless you follow a recipe")
     step_size: int = option(10, _whole(1, 100_000), "step schedule: epochs between divisions by 10", cli="")
     plateau_patience: int = option(2, _whole(0, 100_000), "plateau schedule: epochs without val gain before lr /= 10",
                                    cli="")
     # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), a common default
-    label_smoothing: float = option(0.1, _number(0, 1, high_open=True), "soften one-hot targets by this much")
+    label_smoothing: float = option(0.1, _number(0, 1, high_open=True),
+                                    "lets the model aim slightly below full certainty on the right class, which "
+                                    "usually generalizes better; 0 turns it off")
     grad_clip: float | None = option(None, _number(0, None, optional=True, low_open=True),
                                      "clip the global gradient norm to this value", metavar="NORM")
     early_stopping: int | None = option(None, _whole(1, 100_000, optional=True),
-                                        "stop after N epochs without val gain", metavar="EPOCHS")
+                                        "ends the run after this many epochs in a row without better validation "
+                                        "accuracy; set it to save time on long runs", metavar="EPOCHS")
     img_size: int | None = option(None, _whole(*IMG_SIZE_RANGE, optional=True),
-                                  "training image side in pixels; default: from the images and the model")
+                                  "the side in pixels images are resized to for training; default: from the images "
+                                  "and the model; larger sees more detail but trains slower")
     channels: int | None = option(None, Rule((int,), optional=True, choices=(1, 3)),
                                   "1 (gray) or 3 (colour); default: from the images")
     val_split: float = option(0.1, _number(0, 1, high_open=True),
-                              "fraction held out for validation when the folder has no val split")
+                              "the fraction of training images kept aside to check each epoch and keep the best "
+                              "one (when the folder has no val folder); 0.1 suits most datasets")
     test_split: float = option(0.0, _number(0, 1, high_open=True),
                                "fraction held out for testing when the folder has no test split")
     augment: AugmentConfig | None = option(None, Rule((AugmentConfig,), optional=True), cli="",
                                            help="batched augmentation of training images; default: chosen from "
                                            "the run length")
-    device: str = option("auto", _text(choices=DEVICES), "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N "
-                         "or mps")
-    amp: bool = option(True, _switch(), "mixed precision (bf16/fp16 on GPUs and bf16-capable CPUs)", cli="off")
-    tta: bool = option(True, _switch(), "test accuracy and predictions average each image with its mirror (when training flips)",
-                       cli="off")
+    device: str = option("auto", _text(choices=DEVICES), "where training runs: auto takes an NVIDIA GPU (cuda), "
+                         "else an Apple GPU (mps), else the CPU; pick cpu to leave the GPU free, cuda:N for one "
+                         "GPU of several")
+    amp: bool = option(True, _switch(), "mixed precision: computes in 16-bit numbers where that is safe, faster and "
+                       "lighter on memory; turn it off if the loss becomes nan", cli="off")
+    tta: bool = option(True, _switch(), "judges each test or predicted image together with its mirror image and "
+                       "averages the two (when training flipped images), usually a little more accurate; turn it "
+                       "off to judge single images", cli="off")
     channels_last: bool = option(True, _switch(), "NHWC memory layout (faster convolutions on CUDA and CPU)", cli="")
     compile: bool = option(False, _switch(), "torch.compile the model (CUDA)", cli="on")
-    seed: int = option(0, _whole(0, 2**63 - 1), "random seed for the split, initialization and augmentation")
+    seed: int = option(0, _whole(0, 2**63 - 1), "the number behind every random choice (split, starting weights, "
+                        "augmentation); keep it to repeat a run, change it to see how much a result is luck")
     deterministic: bool = option(False, _switch(), "deterministic algorithms (slower; same losses every run)",
                                  cli="on")
     pretrained: bool = option(False, _switch(), "start from ImageNet weights", cli="on")
@@ -308,7 +303,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         if not isinstance(data, dict):
-            raise ConfigError(f"training options must be a table of name = value, not {_shown(data)}")
+            raise ConfigError(f"training options must be a table of name = value, not {shown_value(data)}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

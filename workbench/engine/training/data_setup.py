@@ -108,7 +108,7 @@ def prepare_data(
         index,
         config.img_size,
         config.channels,
-        imagenet_stats=config.pretrained or (bool(config.weights) and start_from is None),
+        use_imagenet_stats=config.pretrained or (bool(config.weights) and start_from is None),
         should_stop=should_stop,
     )
     if dist_ctx.is_main:
@@ -155,7 +155,7 @@ def decode(
     size: int,
     channels: int,
     *,
-    imagenet_stats: bool,
+    use_imagenet_stats: bool,
     should_stop: ShouldStop | None = None,
 ) -> Generator[Event, None, PreparedData]:
     total = len(index.samples)
@@ -177,8 +177,8 @@ def decode(
     train = decoded["train"]
     assert train is not None
     yield from _check_training_classes(index, train)
-    if imagenet_stats:
-        mean, std = _imagenet_stats(channels)
+    if use_imagenet_stats:
+        mean, std = imagenet_stats(channels)
     else:
         mean, std = channel_mean_std(train.images)
     preprocessing = Preprocessing(size=size, channels=channels, mean=mean, std=std)
@@ -262,7 +262,7 @@ def with_progress(
     return outcome["value"]  # type: ignore[return-value]
 
 
-def _imagenet_stats(channels: int) -> tuple[list[float], list[float]]:
+def imagenet_stats(channels: int) -> tuple[list[float], list[float]]:
     if channels == 3:
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
     # A grey image fed to a first conv whose RGB kernels were summed: normalize like the mean channel.

@@ -1,40 +1,49 @@
-"""Run folders and the SQLite registry that lists them.
-
-Each run owns `runs/<run-id>/` (run.json, config.json, dataset.json, history.json, checkpoints/) and one row in
-`registry.sqlite` beside it. A training process holds an exclusive lock on `runs/<run-id>/.lock` for as
-long as it runs; a row still marked `running` whose lock is free belongs to a dead process and is shown
-as `interrupted` — so a killed run never stays `running`.
-
-The registry is an index, the run folders are the truth it can be rebuilt from:
-- a run's folder is always `<registry root>/runs/<run-id>` and its checkpoint a path inside that folder, whatever
-  an older registry stored, so a copied or moved home works on its own files and never writes or deletes outside;
-- `run.json` in each folder mirrors the row (name, model, dataset roots, status, numbers), so a damaged
-  `registry.sqlite` is set aside as `registry.sqlite.damaged-<time>` and rebuilt, a damaged row is repaired, and
-  either is reported in `RunRegistry.warnings`;
-- a row whose folder is gone is listed as `missing`, one that cannot be repaired as `damaged`;
-- a home that cannot be written is opened read-only: listing and loading work, writing fails naming the folder.
-"""
+"""The SQLite registry of one home's runs: create, reopen, rename, delete, list; rebuilt from the run folders
+when damaged, opened read-only when the home cannot be written."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from workbench.engine import paths
 from workbench.engine.atomic import write_json_atomic
 from workbench.engine.errors import RunNotFoundError, WorkbenchError
-from workbench.engine.names import display_name
+from workbench.engine.runs.handle import RunHandle
+from workbench.engine.runs.rows import (
+    COLUMNS,
+    DAMAGED,
+    MISSING,
+    PARSERS,
+    PLACEHOLDERS,
+    RUN_ID,
+    RUN_JSON,
+    RegistryDamagedError,
+    RunRecord,
+    check_name,
+    checkpoint_in,
+    decode_roots,
+    default_name,
+    display_roots,
+    encode_roots,
+    folder_count,
+    folder_values,
+    inferred_row,
+    is_damage,
+    missing_reason,
+    parse_values,
+    printable,
+    run_json_of,
+)
 from workbench.engine.training.config import dataset_roots
 
 try:  # POSIX: an flock dies with its process, which is exactly the liveness signal we want
@@ -45,21 +54,6 @@ except ImportError:  # pragma: no cover - Windows
 T = TypeVar("T")
 
 _SCHEMA_ATTEMPTS = 20  # about 10 s of back-off in all
-
-STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
-MISSING = "missing"  # shown, never stored: the run folder is gone (it may come back, e.g. a remounted disk)
-DAMAGED = "damaged"  # shown, never stored: the row is unreadable and the run folder cannot restore it
-
-RUN_JSON = "run.json"
-RUN_JSON_FORMAT = "cnn-workbench-run"
-# What create_run makes; a row naming anything else never becomes a path.
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_DAMAGE_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})  # the file, not the moment (locks, full disks)
-
-_COLUMNS = (
-    "run_id", "name", "status", "model", "dataset", "config", "metrics", "created", "updated", "run_dir",
-    "checkpoint", "best_val_acc", "test_acc", "reason", "pid",
-)  # fmt: skip
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -80,363 +74,6 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER
 )
 """
-
-
-@dataclass
-class RunRecord:
-    run_id: str
-    name: str
-    status: str
-    model: str
-    dataset: str  # for people: the root, or "first (+N more)"; `datasets` holds the roots themselves
-    config: dict[str, Any]
-    metrics: list[dict[str, Any]]
-    created: float
-    updated: float
-    run_dir: str  # always `<registry root>/runs/<run_id>`
-    checkpoint: str | None  # always inside run_dir
-    best_val_acc: float | None
-    test_acc: float | None = None
-    reason: str = ""
-    datasets: list[str] = field(default_factory=list)
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.metrics)
-
-    @property
-    def folder_missing(self) -> bool:
-        """The run folder is not there (deleted or moved): no checkpoint can be found, whatever the status says."""
-        return not Path(self.run_dir).is_dir()
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class RegistryDamagedError(WorkbenchError):
-    """`registry.sqlite` is not a readable SQLite database (garbage, truncated, overwritten)."""
-
-
-# ---- dataset roots and labels ------------------------------------------------------------------------------
-
-
-def _encode_roots(roots: list[str]) -> str:
-    # ensure_ascii escapes lone surrogates (non-UTF-8 bytes of os.fsdecode) as \udcXX, which SQLite's UTF-8 text
-    # can store and json.loads turns back into the same str, so os.fsencode gives the original bytes.
-    return json.dumps(roots)
-
-
-def _decode_roots(text: str) -> list[str]:
-    """The dataset column: a JSON list of roots; older rows hold one root as plain text."""
-    try:
-        roots = json.loads(text)
-    except ValueError:
-        return [text]
-    if isinstance(roots, list) and all(isinstance(root, str) for root in roots):
-        return roots
-    return [text]
-
-
-def printable(text: str) -> str:
-    """Text safe to store and print: non-UTF-8 bytes (lone surrogates) shown as `\\xe9`, as everywhere."""
-    return display_name(text)
-
-
-def _display_roots(roots: list[str]) -> str:
-    if not roots:
-        return ""
-    more = f" (+{len(roots) - 1} more)" if len(roots) > 1 else ""
-    return printable(roots[0]) + more
-
-
-def _default_name(model: str, roots: list[str]) -> str:
-    if not roots:
-        return model
-    return f"{model} on {PurePath(roots[0]).name or roots[0]}"
-
-
-def _check_name(name: str) -> str:
-    """Run names are labels, never paths: refuse separators and dot-names so nothing escapes its folder."""
-    if not name or name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
-        raise WorkbenchError(f"run name {name!r}: must be non-empty and contain no '/', '\\' or '..'")
-    if len(name) > 200:
-        raise WorkbenchError(f"run name {name[:40]!r}…: longer than 200 characters")
-    return printable(name)
-
-
-# ---- checkpoint paths --------------------------------------------------------------------------------------
-
-
-def _relative_checkpoint(run_dir: Path, path: str | os.PathLike) -> str:
-    """How a checkpoint is stored: relative to its run folder, so the row survives a moved home."""
-    try:
-        return Path(path).relative_to(run_dir).as_posix()
-    except ValueError:
-        return f"checkpoints/{Path(path).name}"
-
-
-def _checkpoint_in(run_dir: Path, run_id: str, stored: str | None) -> str | None:
-    """The stored checkpoint as a path inside `run_dir`. Older registries stored absolute paths of the home they
-    were written in: keep only the part below the run's folder, so a copy never points into the original."""
-    if not stored:
-        return None
-    path = PurePath(stored)
-    if path.name in ("", ".", ".."):
-        return None
-    parts = path.parts
-    if path.is_absolute():
-        below = [i for i, part in enumerate(parts) if part == run_id]
-        parts = parts[below[-1] + 1 :] if below else ("checkpoints", path.name)
-    if not parts or any(part in ("", ".", "..") for part in parts) or PurePath(*parts).is_absolute():
-        parts = ("checkpoints", path.name)  # never follow a path out of the folder
-    return str(run_dir.joinpath(*parts))
-
-
-# ---- reading rows ------------------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("not text")
-    return value
-
-
-def _status(value: Any) -> str:
-    if value not in STATUSES:
-        raise ValueError(f"unknown status {value!r}")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("not a number")
-    return float(value)
-
-
-def _optional_number(value: Any) -> float | None:
-    return None if value is None else _number(value)
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    parsed = json.loads(_text(value))
-    if not isinstance(parsed, dict):
-        raise ValueError("not a JSON object")
-    return parsed
-
-
-def _json_history(value: Any) -> list[dict[str, Any]]:
-    parsed = json.loads(_text(value))
-    if not isinstance(parsed, list) or not all(isinstance(row, dict) for row in parsed):
-        raise ValueError("not a list of epochs")
-    return parsed
-
-
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else _text(value)
-
-
-# Each column of a row (or of a run folder's files), with its check; a failing one is what "damaged" means.
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "name": _text,
-    "status": _status,
-    "model": _text,
-    "dataset": _text,
-    "config": _json_object,
-    "metrics": _json_history,
-    "created": _number,
-    "updated": _number,
-    "checkpoint": _optional_text,
-    "best_val_acc": _optional_number,
-    "test_acc": _optional_number,
-    "reason": _text,
-}
-_PLACEHOLDERS: dict[str, Any] = {
-    "name": "?", "status": DAMAGED, "model": "?", "dataset": "[]", "config": {}, "metrics": [], "created": 0.0,
-    "updated": 0.0, "checkpoint": None, "best_val_acc": None, "test_acc": None, "reason": "",
-}  # fmt: skip
-
-
-def _parse(raw: dict[str, Any], keys: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """The parsed values of `keys` that pass their check, and the names of those that do not."""
-    values: dict[str, Any] = {}
-    bad: list[str] = []
-    for key in keys:
-        try:
-            values[key] = _PARSERS[key](raw[key])
-        except (KeyError, ValueError, TypeError):
-            bad.append(key)
-    return values, bad
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _folder_values(run_dir: Path) -> dict[str, Any]:
-    """What a run folder's own files say about its row, in the registry's column encoding (only what is there)."""
-    saved = _read_json(run_dir / RUN_JSON)
-    saved = saved if isinstance(saved, dict) else {}
-    found = {
-        key: saved[key] for key in _PARSERS if key in saved and key not in ("config", "metrics", "dataset")
-    }
-    roots = saved.get("datasets")
-    if isinstance(roots, list) and all(isinstance(root, str) for root in roots):
-        found["dataset"] = _encode_roots(roots)
-    config = _read_json(run_dir / "config.json")
-    if isinstance(config, dict):
-        found["config"] = json.dumps(config)
-    history = _read_json(run_dir / "history.json")
-    if isinstance(history, list):
-        found["metrics"] = json.dumps(history)
-    return found
-
-
-def _created_from_id(run_id: str) -> float | None:
-    try:
-        return time.mktime(time.strptime(run_id[:15], "%Y%m%d-%H%M%S"))
-    except ValueError:
-        return None
-
-
-def _inferred_row(run_id: str, run_dir: Path, found: dict[str, Any]) -> dict[str, Any]:
-    """A full row for a run folder the registry does not list, from its files; what they do not say (a run
-    written before run.json existed) is inferred: its end from its epochs, its date from its id."""
-    config = json.loads(found.get("config", "{}"))
-    metrics = json.loads(found.get("metrics", "[]"))
-    roots = _decode_roots(found["dataset"]) if "dataset" in found else _config_roots(config)
-    model = found.get("model") or str(config.get("model") or "unknown")
-    epochs = config.get("epochs")
-    completed = isinstance(epochs, int) and 0 < epochs <= len(metrics)
-    accuracies = [
-        row["val_acc"] for row in metrics if isinstance(row, dict) and _is_number(row.get("val_acc"))
-    ]
-    checkpoints = [run_dir / "checkpoints" / name for name in ("best.pt", "last.pt")]
-    created = found.get("created") or _created_from_id(run_id) or run_dir.stat().st_mtime
-    row = {
-        "run_id": run_id,
-        "name": printable(_default_name(model, roots)),
-        "status": "finished" if completed else "interrupted",
-        "model": model,
-        "dataset": _encode_roots(roots),
-        "config": json.dumps(config),
-        "metrics": json.dumps(metrics),
-        "created": created,
-        "updated": found.get("updated") or created,
-        "run_dir": f"runs/{run_id}",
-        "checkpoint": next((f"checkpoints/{p.name}" for p in checkpoints if p.is_file()), None),
-        "best_val_acc": max(accuracies) if accuracies else None,
-        "test_acc": None,
-        "reason": "" if completed else "rebuilt from its run folder: how the run ended was not recorded",
-        "pid": None,
-    }
-    merged = row | {key: value for key, value in found.items() if key in row}
-    return {key: printable(value) if isinstance(value, str) else value for key, value in merged.items()}
-
-
-def _config_roots(config: dict[str, Any]) -> list[str]:
-    data = config.get("data")
-    if isinstance(data, str):
-        return [data] if data else []
-    if isinstance(data, list) and all(isinstance(root, str) for root in data):
-        return data
-    return []
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    name = getattr(exc, "sqlite_errorname", "")
-    if name:
-        return name in _DAMAGE_CODES
-    return type(exc) is sqlite3.DatabaseError  # older SQLite bindings: corrupt/not-a-db are the plain kind
-
-
-# ---- handles -----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunHandle:
-    """A run being written by this process; holds the run's lock until `close()`."""
-
-    registry: RunRegistry
-    run_id: str
-    run_dir: Path
-    _lock_file: Any = field(default=None, repr=False)
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        path = self.run_dir / "checkpoints"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def write_json(self, filename: str, obj: Any) -> None:
-        path = self.run_dir / filename
-        try:
-            write_json_atomic(path, obj)
-        except OSError as exc:
-            raise WorkbenchError(
-                f"could not write {path}: {exc.strerror or exc}. Checkpoints saved so far are intact; free some "
-                f"space and continue with `workbench train --resume {self.run_id}`"
-            ) from None
-
-    def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
-        """Store the full metric history (the run folder and the registry stay in step)."""
-        self.write_json("history.json", metrics)
-        self.registry._update(self.run_id, metrics=json.dumps(metrics), best_val_acc=best_val_acc)
-
-    def record_checkpoint(self, path: str | os.PathLike) -> None:
-        self.registry._update(self.run_id, checkpoint=_relative_checkpoint(self.run_dir, path))
-
-    def update(self, **fields: Any) -> None:
-        if "config" in fields:  # the run folder and the registry stay in step
-            self.write_json("config.json", fields["config"])
-            fields["config"] = json.dumps(fields["config"])
-        self.registry._update(self.run_id, **fields)
-
-    def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
-        assert status in STATUSES, status
-        self.registry._update(self.run_id, status=status, reason=reason, test_acc=test_acc, pid=None)
-        self.close()
-
-    def close(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
-            self._lock_file = None
-
-
-class FollowerRunHandle(RunHandle):
-    """A distributed rank other than 0: knows the run's id and folder, writes nothing (rank 0 does)."""
-
-    def __init__(self, run_id: str, run_dir: Path):
-        super().__init__(registry=None, run_id=run_id, run_dir=run_dir)  # type: ignore[arg-type]
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    def write_json(self, filename: str, obj: Any) -> None:
-        pass
-
-    def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
-        pass
-
-    def record_checkpoint(self, path: str | os.PathLike) -> None:
-        pass
-
-    def update(self, **fields: Any) -> None:
-        pass
-
-    def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
-        pass
-
-
-# ---- the registry ------------------------------------------------------------------------------------------
-
 
 class RunRegistry:
     """The runs of one home. `warnings` collects what clients should tell the user (a rebuilt registry, a
@@ -507,7 +144,7 @@ class RunRegistry:
             adopted = self._adopt_folders()
             if adopted:
                 self._warn(
-                    f"the run registry {self.db_path} was missing or empty; rebuilt it from {_folders(adopted)}"
+                    f"the run registry {self.db_path} was missing or empty; rebuilt it from {folder_count(adopted)}"
                 )
 
     def _open_read_only(self) -> None:
@@ -560,7 +197,7 @@ class RunRegistry:
         return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30)
 
     def _sqlite_error(self, exc: sqlite3.DatabaseError, verb: str) -> WorkbenchError:
-        if _is_damage(exc):
+        if is_damage(exc):
             return RegistryDamagedError(f"the run registry {self.db_path} is damaged ({exc})")
         return WorkbenchError(f"cannot {verb} the run registry {self.db_path}: {exc}")
 
@@ -586,7 +223,7 @@ class RunRegistry:
             with self._connect() as db:
                 _ensure_table(db)
             adopted = self._adopt_folders()
-        self._warn(f"{damage}; kept it as {aside.name} and rebuilt the registry from {_folders(adopted)}")
+        self._warn(f"{damage}; kept it as {aside.name} and rebuilt the registry from {folder_count(adopted)}")
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -627,12 +264,12 @@ class RunRegistry:
     def _adopt_folders(self) -> int:
         """Give every run folder the registry does not list its row back (from run.json, config.json, history)."""
         rows = self._folder_rows()
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        placeholders = ", ".join("?" for _ in COLUMNS)
         with self._connect() as db:
             for row in rows:
                 db.execute(
-                    f"INSERT OR IGNORE INTO runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    [row[column] for column in _COLUMNS],
+                    f"INSERT OR IGNORE INTO runs ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                    [row[column] for column in COLUMNS],
                 )
         for row in rows:
             if not (self.runs_dir / row["run_id"] / RUN_JSON).is_file():
@@ -645,15 +282,15 @@ class RunRegistry:
             return []
         rows = []
         for run_dir in sorted(self.runs_dir.iterdir()):
-            if not _RUN_ID.fullmatch(run_dir.name) or run_dir.is_symlink() or not run_dir.is_dir():
+            if not RUN_ID.fullmatch(run_dir.name) or run_dir.is_symlink() or not run_dir.is_dir():
                 continue
-            found = _folder_values(run_dir)
+            found = folder_values(run_dir)
             if not (run_dir / RUN_JSON).exists() and self._lock_held(run_dir):
                 continue  # a run being created right now: its own row is on the way
             if "config" not in found and "status" not in found:
                 self._warn(f"{run_dir} holds no readable run.json or config.json; it is not listed")
                 continue
-            rows.append(_inferred_row(run_dir.name, run_dir, found))
+            rows.append(inferred_row(run_dir.name, run_dir, found))
         return rows
 
     # ---- writing -------------------------------------------------------------------------------
@@ -668,7 +305,7 @@ class RunRegistry:
         """A new run of `model` on `dataset` (one root, or a sequence of roots)."""
         self._require_writable()
         roots = dataset_roots(dataset)
-        name = _check_name(name or _default_name(model, roots))
+        name = check_name(name or default_name(model, roots))
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         run_dir = self.runs_dir / run_id
         try:
@@ -682,13 +319,13 @@ class RunRegistry:
             now = time.time()
             row = {
                 "run_id": run_id, "name": name, "status": "running", "model": model,
-                "dataset": _encode_roots(roots), "config": json.dumps(config), "metrics": "[]", "created": now,
+                "dataset": encode_roots(roots), "config": json.dumps(config), "metrics": "[]", "created": now,
                 "updated": now, "run_dir": f"runs/{run_id}", "checkpoint": None, "best_val_acc": None,
                 "test_acc": None, "reason": "", "pid": os.getpid(),
             }  # fmt: skip
             self._insert(row)
             # After the row: a folder holding run.json is one the registry has listed (a rebuild may adopt it).
-            handle.write_json(RUN_JSON, _run_json(row))
+            handle.write_json(RUN_JSON, run_json_of(row))
         except BaseException:
             handle.close()
             shutil.rmtree(run_dir, ignore_errors=True)  # no orphan folder without a registry row
@@ -698,12 +335,12 @@ class RunRegistry:
         return handle
 
     def _insert(self, row: dict[str, Any]) -> None:
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        placeholders = ", ".join("?" for _ in COLUMNS)
         self._execute(
             lambda db: db.execute(
                 # REPLACE: a rebuild running in another process may have adopted the folder a moment ago
-                f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                [row[column] for column in _COLUMNS],
+                f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                [row[column] for column in COLUMNS],
             )
         )
 
@@ -714,7 +351,7 @@ class RunRegistry:
         if record.status == "running":
             raise WorkbenchError(f"run {run_id} is still running in another process; stop it first")
         if record.folder_missing:
-            raise WorkbenchError(f"run {record.run_id} cannot continue: {_missing_reason(record.run_dir)}")
+            raise WorkbenchError(f"run {record.run_id} cannot continue: {missing_reason(record.run_dir)}")
         handle = RunHandle(self, record.run_id, Path(record.run_dir))
         self._acquire(handle)
         # Temp files of atomic writes cut short by a kill: safe to delete now that we hold the run's lock.
@@ -728,7 +365,7 @@ class RunRegistry:
         together. Returns the renamed run."""
         self._require_writable()
         record = self.get(run_id)
-        self._update(record.run_id, touch=False, name=_check_name(name.strip()))
+        self._update(record.run_id, touch=False, name=check_name(name.strip()))
         return self.get(record.run_id)
 
     def delete(self, run_id: str) -> None:
@@ -741,7 +378,7 @@ class RunRegistry:
         self._execute(lambda db: db.execute("DELETE FROM runs WHERE run_id = ?", (record.run_id,)))
 
     def _remove_folder(self, run_dir: Path) -> None:
-        if not _RUN_ID.fullmatch(run_dir.name) or run_dir.parent.resolve() != self.runs_dir.resolve():
+        if not RUN_ID.fullmatch(run_dir.name) or run_dir.parent.resolve() != self.runs_dir.resolve():
             raise WorkbenchError(
                 f"refusing to delete {run_dir}: it is not a run folder inside {self.runs_dir}"
             )
@@ -778,20 +415,20 @@ class RunRegistry:
         def work(db: sqlite3.Connection) -> tuple | None:
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", (*values.values(), run_id))
             return db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {', '.join(COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
 
         row = self._execute(work)
         if row is not None:
-            self._write_run_json(dict(zip(_COLUMNS, row, strict=True)))
+            self._write_run_json(dict(zip(COLUMNS, row, strict=True)))
 
     def _write_run_json(self, row: dict[str, Any]) -> None:
         """Best effort: the row is already safe; a full disk here must not fail the run a second time, and a
         deleted folder must not be recreated (atomic writes create parents)."""
         run_dir = self.runs_dir / row["run_id"]
-        if _RUN_ID.fullmatch(row["run_id"]) and run_dir.is_dir():
+        if RUN_ID.fullmatch(row["run_id"]) and run_dir.is_dir():
             with contextlib.suppress(OSError, ValueError, TypeError):
-                write_json_atomic(run_dir / RUN_JSON, _run_json(row))
+                write_json_atomic(run_dir / RUN_JSON, run_json_of(row))
 
     # ---- reading -------------------------------------------------------------------------------
     def list_runs(self) -> list[RunRecord]:
@@ -805,7 +442,7 @@ class RunRegistry:
         if not self._from_folders:
             try:
                 rows = self._execute(_select_rows, write=False)
-                return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+                return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
             except RegistryDamagedError as exc:  # a read-only home cannot rebuild it (nor could this one)
                 self._from_folders = True
                 why = (
@@ -818,21 +455,21 @@ class RunRegistry:
 
     def _record(self, row: dict[str, Any]) -> RunRecord | None:
         run_id = row["run_id"]
-        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
             self._warn(
                 f"the run registry {self.db_path} holds a row with an unusable run id {run_id!r}; ignored"
             )
             return None
         run_dir = self.runs_dir / run_id
-        values, bad = _parse(row, list(_PARSERS))
+        values, bad = parse_values(row, list(PARSERS))
         if bad:
             values, bad = self._repair(run_id, run_dir, values, bad)
-        values = {**_PLACEHOLDERS, **values}
-        roots = _decode_roots(values["dataset"])
+        values = {**PLACEHOLDERS, **values}
+        roots = decode_roots(values["dataset"])
         record = RunRecord(
-            run_id, values["name"], values["status"], values["model"], _display_roots(roots), values["config"],
+            run_id, values["name"], values["status"], values["model"], display_roots(roots), values["config"],
             values["metrics"], values["created"], values["updated"], str(run_dir),
-            _checkpoint_in(run_dir, run_id, values["checkpoint"]), values["best_val_acc"], values["test_acc"],
+            checkpoint_in(run_dir, run_id, values["checkpoint"]), values["best_val_acc"], values["test_acc"],
             values["reason"], roots,
         )  # fmt: skip
         if bad:
@@ -842,7 +479,7 @@ class RunRegistry:
             )
             self._warn(f"run {run_id}: {record.reason}")
         elif record.folder_missing:
-            record.status, record.reason = MISSING, _missing_reason(record.run_dir)
+            record.status, record.reason = MISSING, missing_reason(record.run_dir)
         elif record.status == "running" and not self._lock_held(run_dir, row.get("pid")):
             record.status = "interrupted"
             record.reason = "the training process ended without finishing (killed or crashed)"
@@ -855,8 +492,8 @@ class RunRegistry:
         self, run_id: str, run_dir: Path, values: dict[str, Any], bad: list[str]
     ) -> tuple[dict[str, Any], list[str]]:
         """Replace a row's unreadable columns with what its run folder says; write the repair back when whole."""
-        found = _folder_values(run_dir)
-        fixed, still_bad = _parse(found, bad)
+        found = folder_values(run_dir)
+        fixed, still_bad = parse_values(found, bad)
         if fixed and not still_bad and not self.read_only and not self._from_folders:
             with contextlib.suppress(WorkbenchError):
                 self._update(run_id, **{key: found[key] for key in fixed})
@@ -932,33 +569,7 @@ def _has_table(db: sqlite3.Connection) -> bool:
 
 
 def _select_rows(db: sqlite3.Connection) -> list[tuple]:
-    return db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
-
-
-def _run_json(row: dict[str, Any]) -> dict[str, Any]:
-    """run.json: what a rebuilt registry needs of the row besides config.json and history.json."""
-    return {
-        "format": RUN_JSON_FORMAT,
-        "run_id": row["run_id"],
-        "name": row["name"],
-        "model": row["model"],
-        "datasets": _decode_roots(row["dataset"]) if isinstance(row["dataset"], str) else [],
-        "status": row["status"],
-        "reason": row["reason"],
-        "created": row["created"],
-        "updated": row["updated"],
-        "best_val_acc": row["best_val_acc"],
-        "test_acc": row["test_acc"],
-        "checkpoint": row["checkpoint"],
-    }
-
-
-def _folders(count: int) -> str:
-    return f"{count} run folder" + ("" if count == 1 else "s")
-
-
-def _missing_reason(run_dir: str | Path) -> str:
-    return f"run folder {run_dir} was deleted or moved"
+    return db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs ORDER BY created DESC").fetchall()
 
 
 def _pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only

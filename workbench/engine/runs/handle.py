@@ -1,0 +1,94 @@
+"""A run being written: the handle a training process holds (the run's lock, its files, its registry row)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.engine.atomic import write_json_atomic
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.runs.rows import STATUSES, relative_checkpoint
+
+if TYPE_CHECKING:
+    from workbench.engine.runs.registry import RunRegistry
+
+
+@dataclass
+class RunHandle:
+    """A run being written by this process; holds the run's lock until `close()`."""
+
+    registry: RunRegistry
+    run_id: str
+    run_dir: Path
+    _lock_file: Any = field(default=None, repr=False)
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        path = self.run_dir / "checkpoints"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_json(self, filename: str, obj: Any) -> None:
+        path = self.run_dir / filename
+        try:
+            write_json_atomic(path, obj)
+        except OSError as exc:
+            raise WorkbenchError(
+                f"could not write {path}: {exc.strerror or exc}. Checkpoints saved so far are intact; free some "
+                f"space and continue with `workbench train --resume {self.run_id}`"
+            ) from None
+
+    def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
+        """Store the full metric history (the run folder and the registry stay in step)."""
+        self.write_json("history.json", metrics)
+        self.registry._update(self.run_id, metrics=json.dumps(metrics), best_val_acc=best_val_acc)
+
+    def record_checkpoint(self, path: str | os.PathLike) -> None:
+        self.registry._update(self.run_id, checkpoint=relative_checkpoint(self.run_dir, path))
+
+    def update(self, **fields: Any) -> None:
+        if "config" in fields:  # the run folder and the registry stay in step
+            self.write_json("config.json", fields["config"])
+            fields["config"] = json.dumps(fields["config"])
+        self.registry._update(self.run_id, **fields)
+
+    def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
+        assert status in STATUSES, status
+        self.registry._update(self.run_id, status=status, reason=reason, test_acc=test_acc, pid=None)
+        self.close()
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+
+class FollowerRunHandle(RunHandle):
+    """A distributed rank other than 0: knows the run's id and folder, writes nothing (rank 0 does)."""
+
+    def __init__(self, run_id: str, run_dir: Path):
+        super().__init__(registry=None, run_id=run_id, run_dir=run_dir)  # type: ignore[arg-type]
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def write_json(self, filename: str, obj: Any) -> None:
+        pass
+
+    def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
+        pass
+
+    def record_checkpoint(self, path: str | os.PathLike) -> None:
+        pass
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
+        pass
+
+
