@@ -65,6 +65,8 @@ def main() -> int:
             ["fashion_mnist_defaults.py"] + (["--extra", "--epochs 1"] if args.quick else []),
         ),
         ("few_shot", ["few_shot.py"] + (["--quick"] if args.quick else [])),
+        ("label_errors", ["label_errors.py"]),
+        ("near_duplicates", ["near_duplicates.py"] + (["--seeds", "1", "--scale", "0"] if args.quick else [])),
     ]
     results: dict = {"machine": machine()}
     for name, command in plan:
