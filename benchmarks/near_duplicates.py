@@ -262,6 +262,15 @@ def scale(n: int) -> dict:
             "peak_rss_mb": round(peak)}  # fmt: skip
 
 
+def sweep_table(name: str, settings, lines: dict, rows: list[dict]) -> list[str]:
+    """A markdown table: one column per setting, one line per measure (its mean over the seeds' rows)."""
+    out = [f"| {name} | " + " | ".join(str(v) for v in settings) + " |", "|---|" + "---|" * len(settings)]
+    for label, (value, style) in lines.items():
+        cells = (style.format(np.mean([value(r, v) for r in rows])) for v in settings)
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -322,18 +331,18 @@ def main() -> int:
         "",
         f"Found pairs classified as planted (copy / label / leak): {s['kind_right']:.1%}.",
         "",
-        "| threshold | " + " | ".join(str(t) for t in SWEEP) + " |",
-        "|---|" + "---|" * len(SWEEP),
-        "| recall | " + " | ".join(f"{np.mean([r['sweep'][t]['recall'] for r in rows]):.1%}" for t in SWEEP) + " |",
-        "| false pairs | " + " | ".join(f"{np.mean([r['sweep'][t]['false_pairs'] for r in rows]):.1f}" for t in SWEEP) + " |",
+        *sweep_table("threshold", SWEEP, {
+            "recall": (lambda r, t: r["sweep"][t]["recall"], "{:.1%}"),
+            "false pairs": (lambda r, t: r["sweep"][t]["false_pairs"], "{:.1f}"),
+        }, rows),
         "",
         f"Outliers: {s['outlier_recall_top']:.1%} of the planted foreign images ranked in the top {FOREIGN}; "
         f"{s['outlier_recall_listed']:.1%} listed as suspects, with {s['outlier_others_listed']:.1f} other images listed.",
         "",
-        "| outlier score cut | " + " | ".join(str(c) for c in CUTS) + " |",
-        "|---|" + "---|" * len(CUTS),
-        "| planted listed | " + " | ".join(f"{np.mean([r['outliers']['cuts'][c]['recall'] for r in rows]):.1%}" for c in CUTS) + " |",
-        "| other images listed | " + " | ".join(f"{np.mean([r['outliers']['cuts'][c]['others'] for r in rows]):.1f}" for c in CUTS) + " |",
+        *sweep_table("outlier score cut", CUTS, {
+            "planted listed": (lambda r, c: r["outliers"]["cuts"][c]["recall"], "{:.1%}"),
+            "other images listed": (lambda r, c: r["outliers"]["cuts"][c]["others"], "{:.1f}"),
+        }, rows),
         "",
         f"Time per seed: embedding {s['embed_s']:.1f} s (cold), duplicates + outliers {s['review_s']:.2f} s.",
     ]  # fmt: skip

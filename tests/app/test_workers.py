@@ -188,7 +188,8 @@ def test_a_newer_start_supersedes_the_running_job(qtbot):
     assert recorder.seen == [("done", "second"), ("ended", None)]
 
 
-def test_a_user_error_is_shown_with_the_jobs_title_and_the_job_ends(qtbot):
+def failing_job(qtbot, error: Exception):
+    """Run a job that yields once and raises `error`: (what `failed` delivered, the error dialog shown)."""
     owner = QWidget()
     qtbot.addWidget(owner)
     job = BackgroundJob(owner, error_title="Doing it failed")
@@ -196,13 +197,16 @@ def test_a_user_error_is_shown_with_the_jobs_title_and_the_job_ends(qtbot):
 
     def fails():
         yield 1
-        raise DatasetError("/nowhere: no such folder")
+        raise error
 
     job.start(fails)
     qtbot.waitUntil(lambda: recorder.ended, timeout=5000)
-    failure = dict(recorder.seen)["failed"]
+    return dict(recorder.seen)["failed"], owner.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME)
+
+
+def test_a_user_error_is_shown_with_the_jobs_title_and_the_job_ends(qtbot):
+    failure, box = failing_job(qtbot, DatasetError("/nowhere: no such folder"))
     assert failure.is_user_error and failure.message == "/nowhere: no such folder"
-    box = owner.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME)
     assert box is not None and box.windowTitle() == "Doing it failed"
     assert box.text() == "/nowhere: no such folder" and not box.detailedText()  # what to fix, no traceback
 
@@ -210,20 +214,8 @@ def test_a_user_error_is_shown_with_the_jobs_title_and_the_job_ends(qtbot):
 def test_a_bug_in_a_job_reaches_the_apps_unexpected_error_dialog_even_a_runtime_error(qtbot, caplog):
     """superqt's own generator loop takes a RuntimeError (torch's usual error) for a deleted worker: it would
     report nothing and never end."""
-    owner = QWidget()
-    qtbot.addWidget(owner)
-    job = BackgroundJob(owner, error_title="Doing it failed")
-    recorder = JobRecorder(job)
-
-    def crashes():
-        yield 1
-        raise RuntimeError("shape mismatch in the worker")
-
-    job.start(crashes)
-    qtbot.waitUntil(lambda: recorder.ended, timeout=5000)
-    failure = dict(recorder.seen)["failed"]
+    failure, box = failing_job(qtbot, RuntimeError("shape mismatch in the worker"))
     assert not failure.is_user_error
-    box = owner.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME)
     assert box is not None and box.windowTitle() == dialogs.UNEXPECTED_TITLE
     assert "RuntimeError: shape mismatch in the worker" in box.text()
     assert "Traceback" in box.detailedText()

@@ -290,7 +290,7 @@ def test_a_non_utf8_dataset_root_trains_and_evaluates(tmp_path):
 def _prepared(index, size: int = 8):
     from workbench.engine.training.data_setup import decode
 
-    return drain(decode(index, size, 3, imagenet_stats=False))
+    return drain(decode(index, size, 3, use_imagenet_stats=False))
 
 
 def test_when_no_training_image_decodes_the_error_names_the_files_and_why(tmp_path):

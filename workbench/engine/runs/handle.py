@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workbench.engine.atomic import write_json_atomic
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.runs.rows import STATUSES, relative_checkpoint
-
-if TYPE_CHECKING:
-    from workbench.engine.runs.registry import RunRegistry
 
 
 @dataclass
 class RunHandle:
     """A run being written by this process; holds the run's lock until `close()`."""
 
-    registry: RunRegistry
+    update_row: Callable[..., None]  # writes fields of this run's registry row (given by the registry)
     run_id: str
     run_dir: Path
     _lock_file: Any = field(default=None, repr=False)
@@ -44,20 +42,20 @@ class RunHandle:
     def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:
         """Store the full metric history (the run folder and the registry stay in step)."""
         self.write_json("history.json", metrics)
-        self.registry._update(self.run_id, metrics=json.dumps(metrics), best_val_acc=best_val_acc)
+        self.update_row(metrics=json.dumps(metrics), best_val_acc=best_val_acc)
 
     def record_checkpoint(self, path: str | os.PathLike) -> None:
-        self.registry._update(self.run_id, checkpoint=relative_checkpoint(self.run_dir, path))
+        self.update_row(checkpoint=relative_checkpoint(self.run_dir, path))
 
     def update(self, **fields: Any) -> None:
         if "config" in fields:  # the run folder and the registry stay in step
             self.write_json("config.json", fields["config"])
             fields["config"] = json.dumps(fields["config"])
-        self.registry._update(self.run_id, **fields)
+        self.update_row(**fields)
 
     def finish(self, status: str, reason: str = "", test_acc: float | None = None) -> None:
         assert status in STATUSES, status
-        self.registry._update(self.run_id, status=status, reason=reason, test_acc=test_acc, pid=None)
+        self.update_row(status=status, reason=reason, test_acc=test_acc, pid=None)
         self.close()
 
     def close(self) -> None:
@@ -70,7 +68,7 @@ class FollowerRunHandle(RunHandle):
     """A distributed rank other than 0: knows the run's id and folder, writes nothing (rank 0 does)."""
 
     def __init__(self, run_id: str, run_dir: Path):
-        super().__init__(registry=None, run_id=run_id, run_dir=run_dir)  # type: ignore[arg-type]
+        super().__init__(update_row=lambda **fields: None, run_id=run_id, run_dir=run_dir)
 
     @property
     def checkpoints_dir(self) -> Path:

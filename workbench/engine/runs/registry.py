@@ -4,6 +4,7 @@ when damaged, opened read-only when the home cannot be written."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -312,7 +313,7 @@ class RunRegistry:
             run_dir.mkdir(parents=True)
         except OSError as exc:
             raise WorkbenchError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
-        handle = RunHandle(self, run_id, run_dir)
+        handle = RunHandle(functools.partial(self._update, run_id), run_id, run_dir)
         try:
             self._acquire(handle)
             handle.write_json("config.json", config)
@@ -352,7 +353,7 @@ class RunRegistry:
             raise WorkbenchError(f"run {run_id} is still running in another process; stop it first")
         if record.folder_missing:
             raise WorkbenchError(f"run {record.run_id} cannot continue: {missing_reason(record.run_dir)}")
-        handle = RunHandle(self, record.run_id, Path(record.run_dir))
+        handle = RunHandle(functools.partial(self._update, record.run_id), record.run_id, Path(record.run_dir))
         self._acquire(handle)
         # Temp files of atomic writes cut short by a kill: safe to delete now that we hold the run's lock.
         for leftover in handle.run_dir.rglob(".*.tmp"):

@@ -282,7 +282,7 @@ def inferred_row(run_id: str, run_dir: Path, found: dict[str, Any]) -> dict[str,
     created = found.get("created") or _created_from_id(run_id) or run_dir.stat().st_mtime
     row = {
         "run_id": run_id,
-        "name": printable(default_name(model, roots)),
+        "name": printable(default_name(model, roots, when=float(created))),
         "status": "finished" if completed else "interrupted",
         "model": model,
         "dataset": encode_roots(roots),
