@@ -67,6 +67,8 @@ def main() -> int:
         ("few_shot", ["few_shot.py"] + (["--quick"] if args.quick else [])),
         ("label_errors", ["label_errors.py"]),
         ("near_duplicates", ["near_duplicates.py"] + (["--seeds", "1", "--scale", "0"] if args.quick else [])),
+        ("dataset_map", ["dataset_map.py"] + (["--quick"] if args.quick else [])),
+        ("calibration_ood", ["calibration_ood.py"] + (["--quick"] if args.quick else [])),
     ]
     results: dict = {"machine": machine()}
     for name, command in plan:

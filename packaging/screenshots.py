@@ -4,9 +4,9 @@ Run from the repository root under a real X server:
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python packaging/screenshots.py [OUT_DIR] [DATASET]
 
 It uses a throw-away WORKBENCH_HOME, opens the bundled sample dataset (or DATASET), and saves one picture per
-view into OUT_DIR (resources/screenshots by default): the dataset browser, the model picker with a summary,
-the training panel after a short run, then the evaluation view, predictions for a few test images, the
-feature-map inspector (maps and Grad-CAM) and the run history for that run.
+view into OUT_DIR (resources/screenshots by default): the dataset browser, its map and review pages, the model
+picker with a summary, the training panel after a short run, then the evaluation view, predictions for a few
+test images, the feature-map inspector (maps and Grad-CAM) and the run history for that run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workbench.app.inspector.view import InspectorView
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     _wait_until(lambda: "px" in panel.preview_text(), 10)
     _wait_until(lambda: panel.thumbnails.cached_count() >= min(100, panel.thumbnails.rowCount()), 20)
     save("dataset-browser")
+    _map_and_review(window, panel, save)
 
     models = window.model_panel
     window.tabs.setCurrentWidget(models)
@@ -103,6 +104,28 @@ def main(argv: list[str] | None = None) -> int:
         _result_views(window, training.last_run_id, save)
     window.close()
     return 0
+
+
+def _map_and_review(window: MainWindow, panel: Any, save: Callable[[str], None]) -> None:
+    """The dataset map coloured by class with one point's hover card, and the review list (issue 15)."""
+    from PySide6.QtCore import QPointF
+
+    panel.centre_tabs.setCurrentIndex(1)
+    panel.start_analysis()
+    if not _wait_until(lambda: panel.analysis is not None, 600):
+        print("the dataset map did not finish in 10 minutes", file=sys.stderr)
+        return
+    view, analysis = panel.dataset_map, panel.analysis
+    _settle(0.5)
+    x, y = (float(v) for v in analysis.xy[len(analysis.xy) // 3])
+    view.hover_at(view.view_box.mapViewToScene(QPointF(x, y)))
+    _settle(1.0)  # the hover thumbnail decodes in the background
+    view.hover_at(view.view_box.mapViewToScene(QPointF(x, y)))
+    save("dataset-map")
+    panel.centre_tabs.setCurrentIndex(2)
+    _settle(1.0)
+    save("dataset-review")
+    panel.centre_tabs.setCurrentIndex(0)
 
 
 def _result_views(window: MainWindow, run_id: str, save: Callable[[str], None]) -> None:

@@ -80,6 +80,23 @@ def fmnist_folder(fmnist_folder_factory):
     return fmnist_folder_factory(60, 20)
 
 
+@pytest.fixture(scope="session")
+def course_cnn_run(fmnist_folder, tmp_path_factory) -> dict[str, str]:
+    """course_cnn, 4 epochs on 600 real Fashion-MNIST PNGs, in its own WORKBENCH_HOME: trained enough for
+    its features to set clothes apart from screenshots (a 1-epoch model flags only a few at the same 5%
+    false-alarm rate). {"home", "run_id", "checkpoint"}; shared: treat the run as read-only."""
+    from workbench.engine.training.config import TrainConfig
+    from workbench.engine.training.trainer import Trainer
+
+    home = tmp_path_factory.mktemp("course-cnn-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(home))
+        config = TrainConfig(data=str(fmnist_folder), model="course_cnn", epochs=4, batch_size=32, seed=0)
+        finished = list(Trainer(config).run())[-1]
+    assert finished.status == "finished", finished
+    return {"home": str(home), "run_id": finished.run_id, "checkpoint": finished.checkpoint}
+
+
 @pytest.fixture
 def write_image():
     """write_image(path, size=(w, h), mode="RGB", color=..., **save_options) -> path: a real image file.

@@ -216,6 +216,6 @@ def test_a_scan_that_crashes_says_so_with_details_and_the_panel_stays_usable(qtb
     assert "RuntimeError: boom in the scan" in failed.args[0]
     assert panel.error_label.isVisible() and "/data/anywhere" in panel.error_label.text()
     box = panel.findChild(QMessageBox, dialogs.ERROR_DIALOG_NAME)
-    assert box is not None and box.windowTitle() == dialogs.UNEXPECTED_TITLE
+    assert box is not None and box.windowTitle() == "Scanning failed" != dialogs.UNEXPECTED_TITLE  # the job, #14
     assert "boom in the scan" in box.text() and "Traceback" in box.detailedText()
     assert not panel.scanning and not panel.cancel_button.isVisible()

@@ -199,3 +199,57 @@ def test_a_failed_download_is_reported_and_the_download_can_be_tried_again(qtbot
         assert not box.detailedText()  # the user's problem to fix, not a bug: no traceback
         qtbot.waitUntil(lambda: not visible(QProgressDialog), timeout=10_000)
     panel.shutdown()
+
+
+def test_every_zoo_column_is_readable_at_the_default_window_size(qtbot):
+    """#14: the Input column (and Pretrained after it) used to be cut at the table's right edge."""
+    from workbench.app.model.panel import SUMMARY_MIN_WIDTH
+    from workbench.app.model.zoo_table import INPUT_COLUMN
+    from workbench.app.window.main_window import DEFAULT_SIZE, MainWindow
+    from workbench.app.window.settings import AppSettings
+
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.resize(*DEFAULT_SIZE)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)
+    panel = win.model_panel
+    qtbot.mouseClick(win.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=win.tabs.tabBar().tabRect(1).center())
+    assert win.tabs.currentWidget() is panel
+    qtbot.waitUntil(lambda: panel.zoo.rowCount() >= 10, timeout=60_000)
+    table, header = panel.table, panel.table.horizontalHeader()
+    qtbot.waitUntil(lambda: table.viewport().width() > 300, timeout=5_000)
+    visible = table.viewport().width()
+    for column in range(header.count()):
+        name = panel.zoo.headerData(column, Qt.Orientation.Horizontal)
+        assert table.columnViewportPosition(column) + table.columnWidth(column) <= visible, name
+        assert table.columnWidth(column) >= table.sizeHintForColumn(column), name
+    assert table.columnWidth(INPUT_COLUMN) >= header.sectionSizeHint(INPUT_COLUMN)
+    assert panel.layer_summary.width() >= SUMMARY_MIN_WIDTH  # the layer summary beside it keeps its room
+    win.shutdown_workers()
+
+
+def test_a_bug_in_the_model_summary_shows_a_dialog_named_after_it(qtbot, monkeypatch):
+    """#14: a failing background job's dialog names the job ("Model summary failed"), not "Unexpected error"."""
+    from workbench.app.model import zoo_info
+
+    def broken_summary(*args, **kwargs):
+        raise RuntimeError("summary hook failed")
+
+    monkeypatch.setattr(zoo_info, "summary_for", broken_summary)
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo()
+    row = panel.model_names().index("lenet5")
+    rect = panel.table.visualRect(panel.zoo_filter.index(row, 0))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert panel.selected_model() == "lenet5"
+    qtbot.waitUntil(lambda: panel.findChild(QMessageBox, ERROR_DIALOG_NAME) is not None, timeout=30_000)
+    box = panel.findChild(QMessageBox, ERROR_DIALOG_NAME)
+    assert box.windowTitle() == "Model summary failed"
+    assert "summary hook failed" in box.text() and "Traceback" in box.detailedText()
+    box.close()
+    panel.shutdown()

@@ -127,3 +127,53 @@ def test_opening_a_run_in_the_window_points_the_views_at_it_and_clone_copies_set
     values = win.training_panel.form.values()
     assert values["batch_size"] == 64 and values["lr"] == pytest.approx(0.05)
     win.shutdown_workers()
+
+
+# ---- #14: readable at the default window size, legends beside the data ---------------------------------------
+def _columns_on_screen(table) -> list[str]:
+    """The names of the columns that are cut at the table's right edge (or pushed past it)."""
+    visible = table.viewport().width()
+    return [
+        COLUMNS[column]
+        for column in range(table.columnCount())
+        if table.columnViewportPosition(column) + table.columnWidth(column) > visible
+        or table.columnViewportPosition(column) < 0
+    ]
+
+
+def test_every_column_is_readable_at_the_default_window_size_and_legends_sit_off_the_data(qtbot, trained):
+    from workbench.app.runs.view import ELASTIC
+    from workbench.app.window.main_window import DEFAULT_SIZE
+
+    win = MainWindow(AppSettings(), offer_sample=False)
+    qtbot.addWidget(win)
+    win.resize(*DEFAULT_SIZE)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.started, timeout=10_000)
+    runs = win.runs_view
+    with qtbot.waitSignal(runs.runs_listed, timeout=10_000):
+        qtbot.mouseClick(win.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=win.tabs.tabBar().tabRect(6).center())
+    table = runs.table
+    qtbot.waitUntil(lambda: table.rowCount() == 2 and table.viewport().width() > 500, timeout=10_000)
+    assert not _columns_on_screen(table), _columns_on_screen(table)
+    header = table.horizontalHeader()
+    for column, name in enumerate(COLUMNS):
+        if name not in ELASTIC:  # whole: as wide as its contents and its header (the elastic ones elide)
+            wanted = max(table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            assert table.columnWidth(column) >= wanted, name
+    test_acc = table.item(0, COLUMNS.index("test acc (best.pt)")).text()
+    assert test_acc.endswith(")")  # "79.0% (single view)": shown whole
+
+    # The run's curves: each legend sits beside its plot's title, never on the plot's data area.
+    row = runs.row_of(trained["run_ids"][0])
+    rect = table.visualItemRect(table.item(row, 0))
+    with qtbot.waitSignal(runs.run_opened):
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    plots = runs.plots
+    for plot in (plots.loss_plot, plots.acc_plot):
+        qtbot.waitUntil(lambda plot=plot: plot.legend.sceneBoundingRect().width() > 0, timeout=5_000)
+        assert len(plot.legend.items) >= 2
+        assert not plot.legend.sceneBoundingRect().intersects(plot.vb.sceneBoundingRect())
+    win.shutdown_workers()

@@ -213,11 +213,11 @@ def test_a_user_error_is_shown_with_the_jobs_title_and_the_job_ends(qtbot):
 
 def test_a_bug_in_a_job_reaches_the_apps_unexpected_error_dialog_even_a_runtime_error(qtbot, caplog):
     """superqt's own generator loop takes a RuntimeError (torch's usual error) for a deleted worker: it would
-    report nothing and never end."""
+    report nothing and never end. The dialog is named after the job (#14), not "Unexpected error"."""
     failure, box = failing_job(qtbot, RuntimeError("shape mismatch in the worker"))
     assert not failure.is_user_error
-    assert box is not None and box.windowTitle() == dialogs.UNEXPECTED_TITLE
-    assert "RuntimeError: shape mismatch in the worker" in box.text()
+    assert box is not None and box.windowTitle() == "Doing it failed" != dialogs.UNEXPECTED_TITLE
+    assert "Something went wrong: RuntimeError: shape mismatch in the worker" in box.text()
     assert "Traceback" in box.detailedText()
     assert "shape mismatch in the worker" in caplog.text  # logged, as any unexpected error
 

@@ -276,3 +276,62 @@ def test_a_config_written_by_the_engine_reads_back_identically(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(config.to_toml(), encoding="utf-8")
     assert TrainConfig.from_toml(path) == config
+
+
+# ---- issue 13: an option named in a message is structured, each client says it its own way ----------------
+
+
+def test_the_same_option_error_reads_as_a_flag_on_the_cli_and_as_a_control_in_the_app():
+    from workbench.app.qt.wording import app_message
+    from workbench.cli.main import cli_message
+    from workbench.engine.errors import OptionError
+
+    with pytest.raises(OptionError) as raised:
+        TrainConfig(img_size=4).validate()
+    error = raised.value
+    assert (error.option, error.value) == ("img_size", 4)  # the field and the value, not only words
+    assert cli_message(error) == str(error) == "--img-size 4: must be in [8, 1024]"
+    assert app_message(error) == "Image size 4: must be in [8, 1024]"
+
+
+def test_the_cli_spells_each_option_as_its_declaration_says_and_the_app_as_its_control():
+    from workbench.app.qt.wording import app_message
+    from workbench.cli.main import cli_message
+    from workbench.engine.errors import Action, Mention, WorkbenchError
+
+    error = WorkbenchError(
+        "try ", Mention("run_name", "x"), ", ", Mention("amp", False), " or ", Mention("weights", "RUN"),
+        "; or ", Action("continue", "RUN"),
+    )  # fmt: skip
+    assert cli_message(error) == "try --name x, --no-amp or --weights RUN; or `workbench train --resume RUN`"
+    assert app_message(error) == (
+        "try Run name x, unticking “mixed precision” or Start from (Model tab) RUN; or Continue training (Train tab)"
+    )
+    assert "--" not in app_message(error)
+
+
+def test_a_reason_naming_an_option_keeps_its_structure_through_the_run_summary():
+    from workbench.app.qt.wording import app_message
+    from workbench.cli.main import cli_message
+    from workbench.engine.errors import Mention, WorkbenchError
+    from workbench.engine.training import event_text
+    from workbench.engine.training.events import RunFinished, RunStatus
+
+    # the trainer hands a failure on as `str(exc)`: that str still holds the mention
+    reason = str(WorkbenchError("input 28 too small: use ", Mention("img_size", 32), " or more"))
+    summary = event_text.run_summary(RunFinished(RunStatus.FAILED, reason, epochs=0))
+    assert cli_message(summary) == "failed — input 28 too small: use --img-size 32 or more"
+    assert app_message(summary) == "failed — input 28 too small: use Image size 32 or more"
+
+
+def test_the_mirror_averaged_test_line_names_the_switch_not_a_config_key():
+    """#14: the log said "tta = false in the config"; each client names its own control for it."""
+    from workbench.app.qt.wording import app_message
+    from workbench.cli.main import cli_message
+    from workbench.engine.training import event_text
+
+    line = event_text.line(event_text.mirrored_test_message(0.789))
+    cli, app = cli_message(line), app_message(line)
+    assert "78.90%" in cli and "mirror-averaged test (TTA)" in cli and "--no-tta turns it off" in cli
+    assert "unticking “test on image + mirror” turns it off" in app and "--" not in app
+    assert "tta = false" not in cli + app and "config" not in cli + app

@@ -205,7 +205,8 @@ def test_predictions_as_csv_carry_the_same_numbers(checkpoint, images, tmp_path)
     results = Predictor(checkpoint).predict([*images[:3], broken], top_k=2)
     path = write_predictions_csv(results, tmp_path / "predictions.csv")
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
-    assert list(rows[0]) == ["path", "class_1", "probability_1", "class_2", "probability_2", "error"]
+    header = ["path", "class_1", "probability_1", "class_2", "probability_2", "out_of_domain", "error"]
+    assert list(rows[0]) == header
     for row, result in zip(rows, results, strict=True):
         assert row["path"] == result.path
         if result.error:
@@ -213,6 +214,7 @@ def test_predictions_as_csv_carry_the_same_numbers(checkpoint, images, tmp_path)
             continue
         assert (row["class_1"], float(row["probability_1"])) == result.top[0]
         assert (row["class_2"], float(row["probability_2"])) == result.top[1]
+        assert row["out_of_domain"] == ("yes" if result.out_of_domain else "no")
     assert rows[-1]["error"] and predictions_csv([]) == "path,error\n"
 
 

@@ -151,7 +151,7 @@ def test_offline_download_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(
         weights, "torchvision_weights_url", lambda name: "http://127.0.0.1:9/resnet18-f37072fd.pth"
     )
-    with pytest.raises(WeightsError, match=r"cannot download .*resnet18.*offline.*--weights FILE"):
+    with pytest.raises(WeightsError, match=r"cannot download .*resnet18.*offline.*pass it with --weights, "):
         build_model("resnet18", 10, 3, pretrained=True)
     assert not (tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth").exists()
 

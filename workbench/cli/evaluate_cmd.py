@@ -66,27 +66,42 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     for true, predicted, count in report.most_confused(3):
         out.say(f"  most confused: {true} → {predicted} ({count}×)")
+    out.say(calibration_line(report.extra["calibration"]))
     if report.extra.get("warning"):
         out.warn(report.extra["warning"])
     out.result(report.to_dict())
     return 0
 
 
+def calibration_line(calibration: dict) -> str:
+    """E.g. "calibration: temperature 1.43 fitted on validation; expected calibration error 6.1% → 1.9%"."""
+    ece = f"expected calibration error {percent(calibration['ece_before'], 1)}"
+    if not calibration["fitted"]:
+        return f"calibration: {calibration['note']}; {ece}"
+    return (
+        f"calibration: temperature {calibration['temperature']:.2f} fitted on validation; {ece} → "
+        f"{percent(calibration['ece_after'], 1)} on these images (15 bins)"
+    )
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    from workbench.engine.evaluation.predict import predict
+    from workbench.engine.evaluation.out_of_domain import WARNING
+    from workbench.engine.evaluation.predict import Predictor
 
     out = Output(args.json)
-    results = predict(
-        args.model, args.images, top_k=args.top_k, device=args.device,
-        trust_code=args.trust_torchscript,
-        tta=not args.no_tta,
-    )
+    predictor = Predictor(args.model, device=args.device, trust_code=args.trust_torchscript, tta=not args.no_tta)
+    results = predictor.predict(args.images, top_k=args.top_k)
+    out.say(predictor.probability_note)
+    out.say(predictor.domain_note)
     for result in results:
         if result.error:
             out.warn(f"{result.path}: {result.error}")
             continue
         ranked = ", ".join(f"{name} {100 * p:.1f}%" for name, p in result.top)
-        out.say(f"{result.path}: {ranked}")
+        out.say(f"{result.path}: {ranked}" + (f"  ⚠ {WARNING}" if result.out_of_domain else ""))
+    flagged = sum(1 for r in results if r.out_of_domain)
+    if flagged:
+        out.warn(f"{flagged} of {len(results)} image(s) are {WARNING}: their classes are guesses")
     if args.csv:
         from workbench.engine.evaluation.predict import write_predictions_csv
 

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `workbench models | head -1`: the reader has all it wanted
         point_at_devnull(sys.stdout)
@@ -41,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def cli_message(message: object) -> str:
+    """An engine message (error, event text) with the options it names spelled as flags (`--img-size 32`)."""
+    from workbench.engine.errors import worded
+    from workbench.engine.training.config import command_line_flag
+
+    return worded(message, command_line_flag)
 
 
 def _tolerate_any_file_name() -> None:

@@ -177,8 +177,10 @@ class _ProgressView:
         text = event_text.line(event, epochs=self.epochs)
         if text is None or isinstance(event, CheckpointSaved):
             return
+        from workbench.cli.main import cli_message
+
         self._close_bar()
-        (self.out.warn if event_text.is_warning(event) else self.out.say)(text)
+        (self.out.warn if event_text.is_warning(event) else self.out.say)(cli_message(text))
 
     def started(self, event) -> None:
         from workbench.engine.training import event_text

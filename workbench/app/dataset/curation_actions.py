@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.app.dataset.thumbnails import ThumbItem, ThumbnailModel
 from workbench.app.qt import dialogs
-from workbench.engine.data.curation import Curator
+from workbench.engine.data.curation import Curator, FileMove
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.names import display_name
 
@@ -22,6 +21,7 @@ class CurationActions(QWidget):
 
     curated = Signal(str)
     status_message = Signal(str)
+    moved = Signal(object, bool)  # FileMove, undone: the map and the review follow files by it
 
     def __init__(
         self,
@@ -111,55 +111,62 @@ class CurationActions(QWidget):
         self.undo_button.setEnabled(self.curator.can_undo() and not self._locked)
 
     def exclude_selected(self, *, confirmed: bool = False) -> None:
-        item = self._selected_item()
+        self.exclude_item(self._selected_item(), confirmed=confirmed)
+
+    def exclude_item(self, item: ThumbItem | None, *, confirmed: bool = False) -> FileMove | None:
+        """Exclude `item` (after the user confirms, unless `confirmed`); the move, or None if nothing moved."""
         if item is None or item.excluded or self._locked:
-            return
+            return None
         if self._read_only:
             self.status_message.emit(f"Cannot exclude: {self._read_only}")
-            return
+            return None
         if not confirmed and not dialogs.confirm(
             self,
             "Exclude image",
             f"Move\n{display_name(item.path)}\ninto a hidden '.excluded' folder so training skips it?\n\n"
             "You can undo this (Ctrl+Z).",
         ):
-            return
-        self._apply(lambda: self.curator.exclude(item.path, item.class_name), item)
+            return None
+        return self._apply(lambda: self.curator.exclude(item.path, item.class_name), item)
 
     def move_selected(self, *, confirmed: bool = False) -> None:
-        item = self._selected_item()
-        target = self.target_class()
+        self.move_item(self._selected_item(), self.target_class(), confirmed=confirmed)
+
+    def move_item(self, item: ThumbItem | None, target: str, *, confirmed: bool = False) -> FileMove | None:
+        """Move `item` to class `target` (after the user confirms, unless `confirmed`); the move, or None."""
         if self._read_only:
             self.status_message.emit(f"Cannot move: {self._read_only}")
-            return
+            return None
         if item is None or item.excluded or self._locked or not target or target == item.class_name:
             if item is not None and target == item.class_name:
                 self.status_message.emit(f"The image is already in class '{display_name(target)}'.")
-            return
+            return None
         if not confirmed and not dialogs.confirm(
             self,
             "Move image",
             f"Move\n{display_name(item.path)}\nfrom class '{display_name(item.class_name)}' to "
             f"'{display_name(target)}'?\n\nYou can undo this (Ctrl+Z).",
         ):
-            return
-        self._apply(lambda: self.curator.relabel(item.path, item.class_name, target), item)
+            return None
+        return self._apply(lambda: self.curator.relabel(item.path, item.class_name, target), item)
 
-    def _apply(self, action: Callable[[], Any], item: ThumbItem) -> None:
+    def _apply(self, action: Callable[[], FileMove], item: ThumbItem) -> FileMove | None:
         try:
             move = action()
         except WorkbenchError as exc:
             dialogs.show_error(self, "Cannot change the dataset", str(exc))
-            return
+            return None
         if move.action == "exclude":
             new_item = ThumbItem(str(move.destination), item.class_name, item.split, excluded=True)
         else:
             new_item = ThumbItem(str(move.destination), move.new_class, item.split)
         self._thumbnails.update_item(item.path, new_item)
+        self.moved.emit(move, False)
         self.curated.emit(
             f"{'Excluded' if move.action == 'exclude' else 'Moved'} {display_name(Path(item.path).name)} "
             f"({move.detail})."
         )
+        return move
 
     def undo(self) -> None:
         if self._locked or not self.curator.can_undo():
@@ -175,6 +182,7 @@ class CurationActions(QWidget):
         current = self._thumbnails.row_of(str(move.destination))
         split = self._thumbnails.item(current).split if current is not None else "train"
         self._thumbnails.update_item(str(move.destination), ThumbItem(str(move.source), old_class, split))
+        self.moved.emit(move, True)
         self.curated.emit(
             f"Undone: {display_name(Path(move.source).name)} is back in '{display_name(old_class)}'."
         )

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QPushButton,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -66,6 +67,17 @@ class ImageGrid(QWidget):
         self.grid.setItemDelegate(ThumbnailDelegate(self.grid))
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.grid.setModel(self.filter_model)
+        # while a map selection is shown: how many, and the way back to every image
+        self.selection_label = QLabel()
+        self.selection_label.setObjectName("hintLabel")
+        self.show_all_button = QPushButton("Show all images")
+        self.show_all_button.clicked.connect(lambda: self.show_rows(None))
+        self.selection_bar = QWidget()
+        selection_row = QHBoxLayout(self.selection_bar)
+        selection_row.setContentsMargins(0, 0, 0, 0)
+        selection_row.addWidget(self.selection_label, 1)
+        selection_row.addWidget(self.show_all_button)
+        self.selection_bar.hide()
         self.drop_hint = QLabel(DROP_HINT)
         self.drop_hint.setObjectName("dropHint")
         self.drop_hint.setWordWrap(True)
@@ -76,10 +88,12 @@ class ImageGrid(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
+        layout.addWidget(self.selection_bar)
         layout.addWidget(self.centre_stack, 1)
 
     def show_dataset(self, summary: DatasetSummary) -> None:
         """Show `summary`'s images and offer its classes and splits as filters (applied by `apply_filter`)."""
+        self.selection_bar.hide()
         # the scan's list and index as they are: no per-item work on the UI thread for 70k images
         self.thumbnails.set_items(summary.items, summary.rows_by_path or None)
         self.centre_stack.setCurrentWidget(self.grid)
@@ -97,6 +111,14 @@ class ImageGrid(QWidget):
             self.class_filter.currentText() or ALL, self.split_filter.currentText() or ALL
         )
         self.shown_label.setText(f"{self.filter_model.rowCount():,} of {self.thumbnails.rowCount():,} images")
+
+    def show_rows(self, rows: list[int] | None, what: str = "selected on the map") -> None:
+        """Show only these images (source rows), e.g. a box drawn on the map; None: every image again."""
+        self.filter_model.set_chosen_rows(rows)
+        self.selection_bar.setVisible(rows is not None)
+        if rows is not None:
+            self.selection_label.setText(f"{len(rows):,} image{'s' if len(rows) != 1 else ''} {what}")
+        self.apply_filter()
 
     def selected_item(self) -> ThumbItem | None:
         indexes = self.grid.selectionModel().selectedIndexes()

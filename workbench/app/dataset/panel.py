@@ -5,6 +5,11 @@ older one); thumbnails and the preview decode off the UI thread. Curation moves 
 confirms, and every move can be undone in the session. The parts live in their own modules (class_overview,
 problems_list, image_grid, image_preview, curation_actions); this panel lays them out and shows a scan's
 result in each.
+
+The centre has three pages: Images (the grid), Map (every image's embedding in 2-D; a box drawn on it shows its
+images in the grid) and Review (suspects answered with K / R / X). Map and Review come from one background
+job (`analysis_bar.analysis_job`: embed, review, project), started by the user; their relabels and
+exclusions go through the same curation, so the grid, the undo and retraining all see them.
 """
 
 from __future__ import annotations
@@ -21,23 +26,31 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from workbench.app.dataset import analysis_bar
+from workbench.app.dataset.analysis_bar import AnalysisBar
 from workbench.app.dataset.class_overview import ClassOverview
 from workbench.app.dataset.curation_actions import CurationActions
 from workbench.app.dataset.image_grid import ImageGrid
 from workbench.app.dataset.image_preview import ImagePreview
 from workbench.app.dataset.problems_list import ProblemsList
+from workbench.app.dataset.review_view import ReviewView
 from workbench.app.dataset.scan import DatasetSummary, recount, scan_job
 from workbench.app.dataset.thumbnails import ThumbItem
+from workbench.app.qt.lazy import LazyWidget
 from workbench.app.qt.workers import BackgroundJob, Failure, report_failure
-from workbench.engine.data.curation import Curator
+from workbench.engine.data.curation import Curator, FileMove
 from workbench.resources import read_only_reason
 
 if TYPE_CHECKING:
     from workbench.app.dataset.balance_chart import ClassBalanceChart
+    from workbench.app.dataset.dataset_map import DatasetMapView
+    from workbench.engine.review.analysis import DatasetAnalysis
+    from workbench.engine.review.suspects import Suspect
 
 
 class DatasetPanel(QWidget):
@@ -126,9 +139,32 @@ class DatasetPanel(QWidget):
         right_layout.addWidget(self.image_preview, 1)
         right_layout.addWidget(self.curation)
 
+        # centre pages: Images | Map | Review (the last two from one background analysis)
+        self.analysis: DatasetAnalysis | None = None
+        self._analysis = BackgroundJob(self)
+        self._analysis.done.connect(self._on_analysed)
+        self._analysis.failed.connect(self._on_analysis_failed)
+        self.map_bar, self.review_bar = AnalysisBar(), AnalysisBar()
+        for bar in (self.map_bar, self.review_bar):
+            bar.start_button.clicked.connect(self.start_analysis)
+            bar.cancel_button.clicked.connect(self.cancel_analysis)
+            self._analysis.progressed.connect(bar.show_progress)
+        self._map = LazyWidget(self._build_map)  # pyqtgraph loads after the window is on screen
+        self.review_view = ReviewView(self.thumbnails)
+        self.review_view.action_requested.connect(self._on_review_action)
+        self.review_view.status_message.connect(self.status_message)
+        self.curation.moved.connect(self._follow_move)
+        self.centre_tabs = QTabWidget()
+        self.centre_tabs.setDocumentMode(True)
+        self.centre_tabs.addTab(self.image_grid, "Images")
+        self.centre_tabs.addTab(_page(self.map_bar, self._map), "Map")
+        self.centre_tabs.addTab(_page(self.review_bar, self.review_view), "Review")
+        self.centre_tabs.setTabToolTip(1, "Every image as a point: similar images close together")
+        self.centre_tabs.setTabToolTip(2, "Suspected label errors, duplicates and leaks, outliers; K / R / X")
+
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
-        body.addWidget(self.image_grid)
+        body.addWidget(self.centre_tabs)
         body.addWidget(right)
         body.setStretchFactor(0, 0)
         body.setStretchFactor(1, 1)
@@ -142,6 +178,17 @@ class DatasetPanel(QWidget):
         self._set_scanning(False)
         self.error_label.hide()
         self.curation.update_buttons()
+
+    @property
+    def dataset_map(self) -> DatasetMapView:
+        return self._map.widget()
+
+    def _build_map(self) -> DatasetMapView:
+        from workbench.app.dataset.dataset_map import DatasetMapView
+
+        view = DatasetMapView(self.thumbnails)
+        view.selection_made.connect(self.show_map_selection)
+        return view
 
     @property
     def balance_chart(self) -> ClassBalanceChart:
@@ -216,6 +263,7 @@ class DatasetPanel(QWidget):
         self._refresh_counts(recount_items=False)  # the worker counted them
         self._apply_filter()
         self._clear_preview()
+        self._clear_analysis()
 
     def _on_thumbnail_failed(self, path: str, reason: str) -> None:
         """Files the scan accepted but that cannot be decoded join the problems list as they are met."""
@@ -287,8 +335,103 @@ class DatasetPanel(QWidget):
             self._on_image_selected(QItemSelection(), QItemSelection())
         self.status_message.emit(message)
 
+    # ---- map and review -------------------------------------------------------------------------
+    def start_analysis(self) -> None:
+        """Embed, review and map the loaded dataset in the background (a second start supersedes the first)."""
+        if not self.folders:
+            self.status_message.emit("Open a dataset first.")
+            return
+        for bar in (self.map_bar, self.review_bar):
+            bar.set_running(True)
+            bar.set_notes("")
+        self.status_message.emit("Looking at every image (embedding, review, map)…")
+        self._analysis.start(analysis_bar.analysis_job, list(self.folders), analysis_bar.ANALYSIS_SIZE)
+
+    def cancel_analysis(self) -> None:
+        self._analysis.cancel()
+        for bar in (self.map_bar, self.review_bar):
+            bar.set_running(False)
+
+    @property
+    def analysing(self) -> bool:
+        return self._analysis.busy
+
+    def _on_analysed(self, analysis: DatasetAnalysis) -> None:
+        from workbench.engine.review.decisions import ReviewDecisions  # no torch: the record is plain JSON
+
+        self.analysis = analysis
+        decisions = ReviewDecisions(self.folders)
+        notes = [*analysis.notes, *decisions.notes]
+        if analysis.problems:
+            notes.append(f"{len(analysis.problems)} file(s) could not be read and are left out")
+        for bar in (self.map_bar, self.review_bar):
+            bar.set_running(False)
+            bar.set_notes(" · ".join(notes))
+        self.dataset_map.show_analysis(analysis)
+        self.review_view.set_read_only(self.curation.read_only)
+        self.review_view.show_suspects(analysis.suspects, decisions)
+        self.status_message.emit(
+            f"Map of {len(analysis.paths):,} images; {len(self.review_view.open_suspects())} suspects to review."
+        )
+
+    def _on_analysis_failed(self, failure: Failure) -> None:
+        for bar in (self.map_bar, self.review_bar):
+            bar.set_running(False)
+            bar.set_notes(f"⚠ {failure.message}")
+        self.status_message.emit(failure.message)
+        if not failure.is_user_error:
+            report_failure(self, "Looking at the dataset failed", failure)
+
+    def _clear_analysis(self) -> None:
+        self._analysis.cancel()
+        self.analysis = None
+        self.dataset_map.show_analysis(None)
+        self.review_view.show_suspects([], None)
+        self.review_view.set_read_only(self.curation.read_only)
+        for bar in (self.map_bar, self.review_bar):
+            bar.set_running(False)
+            bar.set_notes("")
+
+    def show_map_selection(self, paths: list[str]) -> None:
+        """The images of a box drawn on the map, in the grid (where the curation buttons act on them)."""
+        rows = [row for row in (self.thumbnails.row_of(p) for p in paths) if row is not None]
+        self.image_grid.show_rows(rows)
+        self.centre_tabs.setCurrentWidget(self.image_grid)
+        self.status_message.emit(f"{len(rows):,} images selected on the map.")
+
+    def _on_review_action(self, suspect: Suspect, action: str) -> None:
+        row = self.thumbnails.row_of(suspect.path)
+        item = self.thumbnails.item(row) if row is not None else None
+        if action == "exclude":
+            move = self.curation.exclude_item(item, confirmed=True)  # the key press is the user's decision
+        else:
+            move = self.curation.move_item(item, suspect.suggested, confirmed=True)
+        if move is None:
+            if self.curation.read_only or item is None:
+                return
+            self.status_message.emit("Not changed: curation waits while a run reads the files.")
+            return
+        self.review_view.answered(suspect, action, str(move.destination))
+
+    def _follow_move(self, move: FileMove, undone: bool) -> None:
+        if undone:
+            self.dataset_map.follow_move(str(move.destination), str(move.source), move.old_class)
+            self.review_view.follow_undo(str(move.source))
+        else:
+            self.dataset_map.follow_move(str(move.source), str(move.destination), move.new_class or None)
+
     def shutdown(self) -> None:
         """Stop background work before the window goes away."""
+        self._analysis.cancel()
         self.cancel_scan()
         self.thumbnails.loader.cancel_pending()
         self.thumbnails.loader.pool.waitForDone(2000)
+
+
+def _page(header: QWidget, body: QWidget) -> QWidget:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 4, 0, 0)
+    layout.addWidget(header)
+    layout.addWidget(body, 1)
+    return page

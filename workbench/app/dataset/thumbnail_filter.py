@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 
 from PySide6.QtCore import QAbstractProxyModel, QModelIndex, QObject, QPersistentModelIndex
 
@@ -10,7 +11,8 @@ from workbench.app.dataset.thumbnails import ALL, ThumbnailModel
 
 
 class ThumbnailFilter(QAbstractProxyModel):
-    """Shows the rows of one class and/or one split (ALL = no restriction).
+    """Shows the rows of one class and/or one split (ALL = no restriction), and, while a map selection is
+    shown, only the chosen source rows (rows, not paths: a curated file keeps its row under a new path).
 
     Not a QSortFilterProxyModel: that one asks Python `filterAcceptsRow` once per row on every reset, 140,000
     calls across the Qt/Python boundary (~250 ms on the UI thread) when a 70k-image folder loads. Here the
@@ -22,6 +24,9 @@ class ThumbnailFilter(QAbstractProxyModel):
         self._class = ALL
         self._split = ALL
         self._rows: range | list[int] = range(0)  # source rows shown, ascending
+        self._chosen: frozenset[int] | None = (
+            None  # a map selection's source rows (None: no such restriction)
+        )
 
     def setSourceModel(self, model: ThumbnailModel) -> None:  # type: ignore[override]
         super().setSourceModel(model)
@@ -36,21 +41,40 @@ class ThumbnailFilter(QAbstractProxyModel):
         self._rows = self._visible_rows()
         self.endResetModel()
 
+    def set_chosen_rows(self, rows: Iterable[int] | None) -> None:
+        """Show only these source rows (still within the class and split filters); None shows them all."""
+        self.beginResetModel()
+        self._chosen = None if rows is None else frozenset(rows)
+        self._rows = self._visible_rows()
+        self.endResetModel()
+
+    @property
+    def chosen_rows(self) -> frozenset[int] | None:
+        return self._chosen
+
     def _visible_rows(self) -> range | list[int]:
         model = self.sourceModel()
         if not isinstance(model, ThumbnailModel):
             return range(0)
-        if self._class == ALL and self._split == ALL:
+        chosen = self._chosen
+        if chosen is not None:
+            items = model.items()
+            candidates: Iterable[int] = sorted(row for row in chosen if 0 <= row < len(items))
+        elif self._class == ALL and self._split == ALL:
             return range(model.rowCount())
+        else:
+            candidates = range(model.rowCount())
         wanted_class, wanted_split = self._class, self._split
+        items = model.items()
         return [
             row
-            for row, item in enumerate(model.items())
-            if (wanted_class == ALL or item.class_name == wanted_class)
-            and (wanted_split == ALL or item.split == wanted_split)
+            for row in candidates
+            if (wanted_class == ALL or items[row].class_name == wanted_class)
+            and (wanted_split == ALL or items[row].split == wanted_split)
         ]
 
     def _on_source_reset(self) -> None:
+        self._chosen = None  # another dataset: its rows are not the selection's
         self._rows = self._visible_rows()
         self.endResetModel()
 

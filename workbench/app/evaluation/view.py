@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -35,8 +35,12 @@ from PySide6.QtWidgets import (
 from workbench.app.evaluation.confusion_matrix import ConfusionMatrixView
 from workbench.app.evaluation.gallery import OutcomeGallery
 from workbench.app.qt import dialogs
+from workbench.app.qt.lazy import LazyWidget
 from workbench.app.qt.run_picker import RunPicker
 from workbench.app.qt.workers import Failure, run_in_background
+
+if TYPE_CHECKING:
+    from workbench.app.evaluation.reliability import ReliabilityDiagram
 
 SPLITS = ("auto", "test", "val", "all")
 METRIC_COLUMNS = ("class", "precision", "recall", "F1", "images")
@@ -103,9 +107,19 @@ def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[A
     return interpretation, report, with_
 
 
+def _reliability_diagram() -> ReliabilityDiagram:
+    from workbench.app.evaluation.reliability import ReliabilityDiagram
+
+    return ReliabilityDiagram()
+
+
 class EvaluationView(QWidget):
     evaluated = Signal(object)  # EvaluationReport
     inspect_requested = Signal(str)  # an image path, for the feature-map inspector
+
+    @property
+    def reliability(self) -> ReliabilityDiagram:
+        return self._reliability.widget()
 
     def __init__(self, curator_source: Callable[[], Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -186,6 +200,8 @@ class EvaluationView(QWidget):
         self.details.addTab(self._losses_page(), "Top losses")
         self.details.addTab(self.metrics_table, "Per class")
         self.details.addTab(self.confused_list, "Most confused")
+        self._reliability = LazyWidget(_reliability_diagram)  # pyqtgraph loads after the window is shown
+        self.details.addTab(self._reliability, "Confidence")
 
         self._splitter = QSplitter()
         self._splitter.addWidget(matrix_box)
@@ -303,6 +319,7 @@ class EvaluationView(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, (pair.true_class, pair.predicted_class))
             self.confused_list.addItem(item)
         self.losses_gallery.show_outcomes(self.interpretation.top_losses(60))
+        self.reliability.show_calibration(report.extra.get("calibration"))
         self.cell_gallery.clear()
         self.cell_title.setText("Click a cell of the matrix to see its images.")
         self.evaluated.emit(report)
@@ -339,6 +356,15 @@ class EvaluationView(QWidget):
         if with_.run_test_acc is not None:
             lines.append(
                 f"the run's own test accuracy, measured the same way: {with_.run_test_acc:.1%}"
+            )
+        calibration = report.extra.get("calibration")
+        if calibration:
+            lines.append(
+                f"confidence calibrated with temperature {calibration['temperature']:.2f}: expected calibration "
+                f"error {calibration['ece_before']:.1%} → {calibration['ece_after']:.1%} (Confidence tab)"
+                if calibration["fitted"]
+                else f"confidence not calibrated, expected calibration error {calibration['ece_before']:.1%}: "
+                f"{calibration['note']} (Confidence tab)"
             )
         if with_.validation_warning:
             lines.append(f"<span style='color:#a15c00'>⚠ {with_.validation_warning}</span>")

@@ -32,8 +32,10 @@ from workbench.app.model.zoo_table import (
     ZooFilter,
     ZooModel,
     human_count,
+    needed_width,
     zoo_view,
 )
+from workbench.app.qt.wording import app_message
 from workbench.app.qt.workers import BackgroundJob, Failure, report_failure, run_in_background
 
 # Names that lived here before the split, still importable from this module.
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "course_cnn"
+SUMMARY_MIN_WIDTH = 420  # the layer summary beside the zoo keeps at least this much (its seven columns)
 
 
 class ModelPanel(QWidget):
@@ -70,7 +73,7 @@ class ModelPanel(QWidget):
         # One job per question about the selection: a newer question supersedes the answer still coming.
         self._summary_job = BackgroundJob(self)
         self._summary_job.done.connect(self._show_summary)
-        self._summary_job.failed.connect(lambda failure: self.layer_summary.show_failure(failure.message))
+        self._summary_job.failed.connect(self._summary_failed)
         self._choice_job = BackgroundJob(self)
         self._choice_job.done.connect(self._on_choice)
         self._choice_job.failed.connect(
@@ -128,7 +131,8 @@ class ModelPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.layer_summary)
-        split.setSizes([780, 560])  # the zoo table has the wider rows
+        split.setSizes([780, 560])  # the zoo table has the wider rows; fit_zoo widens it to its columns
+        self.split = split
 
         self.start_from = StartFromBox()
         self.start_from.source_changed.connect(self._on_source_changed)
@@ -169,6 +173,7 @@ class ModelPanel(QWidget):
         self.table.setSortingEnabled(False)
         self.zoo.set_specs(specs, self._input[0])
         self.table.setSortingEnabled(True)
+        self.fit_zoo()
         self.zoo_loaded.emit(len(specs))
         if self._preferred in self._specs and self.selected_model() is None:
             self._remembered = self._preferred  # settled when the engine's choice for the dataset is known
@@ -198,6 +203,20 @@ class ModelPanel(QWidget):
         if row.dataset_input != self._input:
             return  # a late row from the sweep of a previous dataset
         self.zoo.show_sizes(row, self._input[1])
+        self.fit_zoo()
+
+    def fit_zoo(self) -> None:
+        """Give the zoo table the width its columns need (none cut at the right edge, Input and Pretrained
+        included), as far as the layer summary keeps SUMMARY_MIN_WIDTH."""
+        sizes = self.split.sizes()
+        total = sum(sizes)
+        wanted = min(needed_width(self.table), total - SUMMARY_MIN_WIDTH)
+        if total > 0 and wanted > sizes[0]:
+            self.split.setSizes([wanted, total - wanted])
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit_zoo()
 
     def _apply_search(self) -> None:
         self.zoo_filter.set_search(self.search.text(), self.pretrained_only.isChecked())
@@ -264,7 +283,7 @@ class ModelPanel(QWidget):
             choice = self._choice
             weights = "ImageNet weights" if choice.pretrained else "random weights (from scratch)"
             why = _reason(choice.model, choice.notes[0] if choice.notes else "")
-            self.choice_label.setToolTip("\n".join(choice.notes))
+            self.choice_label.setToolTip("\n".join(map(app_message, choice.notes)))
             self.choice_label.setText(
                 f"The workbench will train <b>{choice.model}</b> from {weights} at {choice.img_size} px"
                 + (", linear head first (stage 1), then fine-tuning (stage 2)" if choice.linear_probe else "")
@@ -339,6 +358,12 @@ class ModelPanel(QWidget):
             size = training_size(spec, self._input[0])
         self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
         self._summary_job.start(summary_for, spec.name, size, self._input[1], self._input[2])
+
+    def _summary_failed(self, failure: Failure) -> None:
+        """What to fix shows in the summary's place; a bug also gets its dialog, named after the job."""
+        self.layer_summary.show_failure(app_message(failure.message))
+        if not failure.is_user_error:
+            report_failure(self, "Model summary failed", failure)
 
     def _show_summary(self, summary: Any) -> None:
         self.layer_summary.show_summary(summary, self._input[2])

@@ -53,6 +53,9 @@ COLUMN_TIPS = {
     "Input": "Image side the model trains at on this dataset",
     "Pretrained": "ImageNet weights available",
 }
+# Header labels on two lines where one line would be wider than the column's values (the table must fit
+# beside the layer summary at the default window size).
+HEADER_LABELS = {"Size (MB)": "Size\n(MB)", "ms/image": "ms /\nimage", "Pretrained": "Pre-\ntrained"}
 # Columns the sweep fills (blank "…" until it reports, re-blanked for a new dataset).
 _SWEPT = (PARAMS_COLUMN, DEPTH_COLUMN, MACS_COLUMN, SPEED_COLUMN)
 
@@ -82,7 +85,7 @@ class ZooModel(QStandardItemModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
-        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.setHorizontalHeaderLabels([HEADER_LABELS.get(name, name) for name in COLUMNS])
         for column, name in enumerate(COLUMNS):
             if name in COLUMN_TIPS:
                 self.horizontalHeaderItem(column).setToolTip(COLUMN_TIPS[name])
@@ -191,7 +194,8 @@ class ZooFilter(QSortFilterProxyModel):
 
 
 def zoo_view(proxy: ZooFilter) -> QTableView:
-    """A read-only, single-selection table over the filter, sorted by family and stretched on the name."""
+    """A read-only, single-selection table over the filter, sorted by family; every column as wide as its
+    contents (the panel gives the table the width they need, `needed_width`)."""
     table = QTableView()
     table.setModel(proxy)
     table.setSortingEnabled(True)
@@ -203,5 +207,15 @@ def zoo_view(proxy: ZooFilter) -> QTableView:
     table.setAlternatingRowColors(True)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     return table
+
+
+def needed_width(table: QTableView) -> int:
+    """The width at which every column of `table` shows whole: contents or header, whichever is wider."""
+    header = table.horizontalHeader()
+    columns = sum(
+        max(table.sizeHintForColumn(column), header.sectionSizeHint(column))
+        for column in range(header.count())
+        if not header.isSectionHidden(column)
+    )
+    return columns + table.verticalScrollBar().sizeHint().width() + 2 * table.frameWidth()

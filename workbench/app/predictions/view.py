@@ -1,9 +1,13 @@
 """Predictions for images the user drops (files or folders) or picks: top-k classes with probability bars per
-image, exportable as CSV — the same numbers as `workbench predict` (both call the engine's `Predictor`)."""
+image, exportable as CSV — the same numbers as `workbench predict` (both call the engine's `Predictor`).
+
+The probabilities are calibrated with the run's temperature, and an image unlike the training images is
+flagged in its row; the line above the table says both (evaluation/calibration.py, out_of_domain.py)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QSize, Signal
@@ -27,7 +31,10 @@ from workbench.app.qt.qimages import file_thumbnail
 from workbench.app.qt.run_picker import RunPicker
 from workbench.app.qt.workers import Failure, run_in_background
 
+WARNING = "unlike the training images"  # as the engine's out_of_domain.WARNING (imported there with torch)
+
 THUMB_SIDE = 56
+WARNING_STYLE = "color:#a15c00"  # the app's warning colour (as the Evaluate tab's)
 
 
 def dropped_paths(urls: list[Any]) -> list[str]:
@@ -35,20 +42,32 @@ def dropped_paths(urls: list[Any]) -> list[str]:
     return [url.toLocalFile() for url in urls if url.isLocalFile() and os.path.exists(url.toLocalFile())]
 
 
-def predict_paths(
-    run_ref: str, paths: list[str], top_k: int
-) -> tuple[list[Any], bool]:  # worker thread: imports torch
-    """(predictions, whether each was averaged with its mirror image)."""
+@dataclass(frozen=True)
+class PredictedWith:
+    """How the shown predictions were made, in the engine's words."""
+
+    flip_averaged: bool  # each image averaged with its mirror
+    probability_note: str  # calibrated or not, and why
+    domain_note: str  # how images unlike the training images are flagged, or why they are not
+
+
+def predict_paths(run_ref: str, paths: list[str], top_k: int) -> tuple[list[Any], PredictedWith]:  # worker thread
+    """(predictions, how they were made)."""
     from workbench.engine.evaluation.predict import Predictor
 
     predictor = Predictor(run_ref)
-    return predictor.predict(paths, top_k=top_k), predictor.flip_averaged
+    results = predictor.predict(paths, top_k=top_k)
+    return results, PredictedWith(predictor.flip_averaged, predictor.probability_note, predictor.domain_note)
 
 
 def write_csv(results: list[Any], path: str) -> str:  # worker thread
     from workbench.engine.evaluation.predict import write_predictions_csv
 
     return str(write_predictions_csv(results, path))
+
+
+def _sentence(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
 
 
 class ProbabilityBar(QProgressBar):
@@ -100,6 +119,11 @@ class PredictionsView(QWidget):
             top.addWidget(widget)
 
         self.status = QLabel("Drop images or folders here to see what the model thinks they are.")
+        self.status.setWordWrap(True)
+        self.confidence_note = QLabel()  # calibrated probabilities, the out-of-domain check
+        self.confidence_note.setObjectName("hintLabel")
+        self.confidence_note.setWordWrap(True)
+        self.confidence_note.hide()
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["image", "top classes"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
@@ -110,6 +134,7 @@ class PredictionsView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.confidence_note)
         layout.addWidget(self.table, 1)
 
     # ---- input ---------------------------------------------------------------------------------
@@ -176,8 +201,8 @@ class PredictionsView(QWidget):
             self, "Prediction failed", failure.message, "" if failure.is_user_error else failure.details
         )
 
-    def _show(self, outcome: tuple[list[Any], bool]) -> None:
-        results, flip_averaged = outcome
+    def _show(self, outcome: tuple[list[Any], PredictedWith]) -> None:
+        results, with_ = outcome
         self.results = results
         self.table.setRowCount(len(results))
         for row, result in enumerate(results):
@@ -187,16 +212,25 @@ class PredictionsView(QWidget):
             item.setToolTip(result.path)
             self.table.setItem(row, 0, item)
             self.table.setCellWidget(row, 1, self._bars(result))
-            self.table.setRowHeight(row, max(THUMB_SIDE + 6, 24 * max(1, len(result.top))))
+            lines = len(result.top) + bool(result.out_of_domain)  # the warning takes a line of its own
+            self.table.setRowHeight(row, max(THUMB_SIDE + 6, 24 * max(1, lines)))
         good = sum(1 for result in results if result.error is None)
         failed = len(results) - good
+        unlike = sum(1 for result in results if result.out_of_domain)
         self.status.setText(
             f"{good} image(s) classified"
             + (f", {failed} could not be read" if failed else "")
-            + (" · each averaged with its mirror image" if flip_averaged and good else "")
+            + (
+                f" · <span style='{WARNING_STYLE}'>⚠ {unlike} {WARNING}: their classes are guesses</span>"
+                if unlike
+                else ""
+            )
+            + (" · each averaged with its mirror image" if with_.flip_averaged and good else "")
             if results
             else "No images found there."
         )
+        self.confidence_note.setText(f"{_sentence(with_.probability_note)} {_sentence(with_.domain_note)}")
+        self.confidence_note.setVisible(bool(good))
         self.export_button.setEnabled(bool(results))
         self.predicted.emit(good)
 
@@ -208,9 +242,22 @@ class PredictionsView(QWidget):
         layout.setSpacing(2)
         if result.error is not None:
             layout.addWidget(QLabel(f"⚠ {result.error}"))
+        if result.out_of_domain:
+            warning = QLabel(f"<span style='{WARNING_STYLE}'>⚠ {WARNING}</span>")
+            warning.setObjectName("outOfDomain")
+            warning.setToolTip(
+                f"This image scores {result.domain_score:.3g} where the threshold is {result.domain_threshold:.3g}: "
+                "it looks unlike every class the model was trained on, so whichever class it picks is a guess"
+            )
+            layout.addWidget(warning)
         for class_name, probability in result.top:
             layout.addWidget(ProbabilityBar(class_name, probability))
         return cell
+
+    def shown_warning(self, row: int) -> bool:
+        """Whether a row shows the out-of-domain warning."""
+        label = self.table.cellWidget(row, 1).findChild(QLabel, "outOfDomain")
+        return label is not None and WARNING in label.text()
 
     def shown_top(self, row: int) -> list[tuple[str, float]]:
         """(class, probability) as the bars of a row show them."""

@@ -19,6 +19,8 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
+from workbench.app.qt.wording import said
+
 ERROR_DIALOG_NAME = "errorDialog"
 # The file dialogs' filter wherever the user picks images to look at (predictions, the inspector).
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
@@ -54,8 +56,9 @@ def start_folder(dataset_folder: str | None = None, file_name: str = "") -> str:
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> QMessageBox:
-    """An error the user can read; a traceback, if any, sits behind "Show Details…"."""
-    box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
+    """An error the user can read; a traceback, if any, sits behind "Show Details…". Options the engine's
+    message names are said as the app's controls (wording.py)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, said(message), QMessageBox.StandardButton.Ok, parent)
     box.setObjectName(ERROR_DIALOG_NAME)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if details:
@@ -95,24 +98,31 @@ UNEXPECTED_TITLE = "Unexpected error"
 
 
 def show_exception(
-    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None, parent: QWidget | None = None
+    exc_type: type[BaseException],
+    exc: BaseException,
+    tb: TracebackType | None,
+    parent: QWidget | None = None,
+    title: str = UNEXPECTED_TITLE,
 ) -> QMessageBox | None:
-    """An exception nobody caught (in a slot, a timer, an event handler): logged as before, and shown as an
-    error dialog with the traceback behind "Show Details…", so a button that fails never just does nothing.
+    """An exception nobody caught (in a slot, a timer, an event handler), or a bug in a background job:
+    logged, and shown as an error dialog with the traceback behind "Show Details…", so a button that fails
+    never just does nothing. `title` names what failed where that is known (a job: "Model summary failed").
     UI thread only (`install_exception_hook` brings other threads' exceptions here)."""
     details = "".join(traceback.format_exception(exc_type, exc, tb))
-    log.error("Unexpected error:\n%s", details)
-    return _show_unexpected(exception_message(exc), details, parent)
+    log.error("Unexpected error (%s):\n%s", title, details)
+    return _show_unexpected(exception_message(exc), details, parent, title)
 
 
-def _show_unexpected(message: str, details: str, parent: QWidget | None = None) -> QMessageBox | None:
+def _show_unexpected(
+    message: str, details: str, parent: QWidget | None = None, title: str = UNEXPECTED_TITLE
+) -> QMessageBox | None:
     from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:
         return None
     return show_error(
         parent or QApplication.activeWindow(),
-        UNEXPECTED_TITLE,
+        title,
         f"Something went wrong: {message}\n\nThe app keeps running; the details below help to report it.",
         details,
     )

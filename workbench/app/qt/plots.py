@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 SMOOTHING_MAX = 0.98  # exponential moving average of the step loss, debiased as in fastai's recorder
 SMOOTHING_SPAN_EPOCHS = 0.25  # ...averaging over about a quarter of an epoch's reported steps
@@ -67,15 +67,24 @@ class GrowingSeries:
         return self._y[: self.size]
 
 
-def _plot(
-    layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, legend: tuple[int, int] | None
-) -> pg.PlotItem:
-    plot = layout.addPlot(row=row, col=0, title=title)
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, legend: bool) -> pg.PlotItem:
+    """A plot in rows 2·row (its title, and its legend in one line beside it) and 2·row + 1: a legend never
+    sits on the data, wherever the curves go (a loss that rises, an accuracy that falls)."""
+    header = layout.addLayout(row=2 * row, col=0)
+    header.setContentsMargins(0, 0, 0, 0)
+    header.addLabel(f"<b>{title}</b>", size="10pt", col=0, justify="left")
+    plot = layout.addPlot(row=2 * row + 1, col=0)
+    if legend:
+        plot.legend = pg.LegendItem(colCount=3, labelTextSize="8pt", verSpacing=-4)  # plot(name=…) adds here
+        plot.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # as wide as its names
+        header.addItem(plot.legend, row=0, col=1)
+    header.layout.setColumnStretchFactor(0, 1)
+    grid = layout.ci.layout
+    grid.setRowStretchFactor(2 * row, 0)
+    grid.setRowStretchFactor(2 * row + 1, 1)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setLabel("left", y_label)
     plot.setLabel("bottom", "epoch")
-    if legend is not None:  # loss falls (legend top right), accuracy rises (legend bottom right)
-        plot.addLegend(offset=legend, labelTextSize="8pt")
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     for side in ("left", "bottom"):
@@ -96,9 +105,11 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._layout)
 
-        self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy", legend=(-10, 10))
-        self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy", legend=(-10, -10))
-        self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr", legend=None)
+        self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy", legend=True)
+        self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy", legend=True)
+        self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr", legend=False)
+        # "lr" alone: an SI prefix would lengthen the label ("lr (x0.001)") past a short plot into its title
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_plot.enableAutoRange(y=False)
         for plot in (self.acc_plot, self.lr_plot):

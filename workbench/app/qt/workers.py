@@ -70,13 +70,14 @@ class Failure:
 
 
 def report_failure(parent: QWidget | None, title: str, failure: Failure) -> None:
-    """Tell the user about a failed job: a WorkbenchError as `title` with its message (what to fix); anything
-    else is a bug, shown and logged as an exception escaping a slot is (traceback behind "Show Details…")."""
+    """Tell the user about a failed job, in a dialog titled `title` (what failed: "Model summary failed"):
+    a WorkbenchError with its message (what to fix); anything else is a bug, shown and logged as an exception
+    escaping a slot is (traceback behind "Show Details…") but still named after the job."""
     if failure.is_user_error or failure.error is None:
         dialogs.show_error(parent, title, failure.message, "" if failure.is_user_error else failure.details)
     else:
         error = failure.error
-        dialogs.show_exception(type(error), error, error.__traceback__, parent)
+        dialogs.show_exception(type(error), error, error.__traceback__, parent, title=title)
 
 
 class EventPump(QObject):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -57,6 +59,11 @@ HEADER_TIPS = {
     "epochs": "Epochs done / epochs asked for",
 }
 RECORD_ROLE = Qt.ItemDataRole.UserRole
+# Columns squeezed (their text elided, whole in the tooltip) so that every column fits the table's width at
+# once, and the narrowest each may become; the others keep the width of their contents.
+ELASTIC = {"run": 100, "name": 130, "dataset": 130}
+# Header labels on two lines where one line would be wider than the column's values.
+HEADER_LABELS = {"image size": "image\nsize", "best val acc": "best val\nacc", "test acc (best.pt)": "test acc\n(best.pt)"}
 
 
 def list_runs_and_warnings() -> tuple[list[Any], list[str], dict[str, bool]]:  # worker thread
@@ -140,6 +147,15 @@ class SortItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
+class ElideStart(QStyledItemDelegate):
+    """Elides on the left: a squeezed dataset path keeps its end (the folder's own name), a run id its random
+    tail (its start is the date, in a column of its own)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
 class RunsView(QWidget):
     runs_listed = Signal(int)
     run_opened = Signal(object)  # RunRecord
@@ -158,7 +174,7 @@ class RunsView(QWidget):
         self._filling = False
 
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setHorizontalHeaderLabels([HEADER_LABELS.get(name, name) for name in COLUMNS])
         for column, key in enumerate(COLUMNS):
             if key in HEADER_TIPS:
                 self.table.horizontalHeaderItem(column).setToolTip(HEADER_TIPS[key])
@@ -172,8 +188,13 @@ class RunsView(QWidget):
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Widths set by fit_columns (contents, squeezed to the table's width); the user may still drag them.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._elide_start = ElideStart(self.table)
+        for name in ("run", "dataset"):  # a run id's tail and a path's end are what tell them apart
+            self.table.setItemDelegateForColumn(COLUMNS.index(name), self._elide_start)
+        self.table.setWordWrap(False)  # one line per run: a squeezed cell is elided, never wrapped and cut
+        self.table.viewport().installEventFilter(self)  # its width is what the columns must fit
         self.table.setSortingEnabled(True)
         self.table.cellDoubleClicked.connect(
             lambda row, column: column != NAME_COLUMN and self.open_run(self._run_at(row))
@@ -316,7 +337,28 @@ class RunsView(QWidget):
         table.sortItems(COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
         self._filling = False
         self.apply_filter()
+        self.fit_columns()
         self.runs_listed.emit(len(records))
+
+    def fit_columns(self) -> None:
+        """Every column on screen at once, none cut at the right edge: each as wide as its contents, and when
+        that is wider than the table the ELASTIC ones (name, dataset) give up the difference."""
+        table = self.table
+        table.resizeColumnsToContents()
+        widths = [table.columnWidth(column) for column in range(table.columnCount())]
+        excess = sum(widths) - table.viewport().width()
+        if excess <= 0:
+            return
+        spare = {COLUMNS.index(name): max(0, widths[COLUMNS.index(name)] - floor) for name, floor in ELASTIC.items()}
+        room = sum(spare.values())
+        for column, give in spare.items():
+            if room:
+                table.setColumnWidth(column, widths[column] - round(min(excess, room) * give / room))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()  # the window grew or shrank: the columns follow
+        return super().eventFilter(watched, event)
 
     def apply_filter(self) -> None:
         """Hide the rows that do not contain every word of the filter box (any column, any case)."""

@@ -28,30 +28,21 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.errors import ConfigError
 from workbench.engine.training.config import AugmentConfig, Option, Rule, TrainConfig, options
+from workbench.engine.training.config import label as config_label
 
 AUTO = "auto"
 SPIN_MAX = 2**31 - 1  # QSpinBox holds a C int
 
-# Presentation only: labels and the order of the groups. What each option accepts (range, choices), its
-# default and its tooltip come from the engine's declaration (`config.options()`), never from here.
+# Presentation only: the order of the groups. Each option's label, what it accepts (range, choices), its default
+# and its tooltip come from the engine's declaration (`config.options()`), never from here; messages that name
+# an option use the same label (qt/wording.py).
+_GROUPED: dict[str, tuple[str, ...]] = {
+    "Optimization": ("epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "label_smoothing"),
+    "Augmentation (training images only)": ("tta",),
+    "Data and hardware": ("img_size", "val_split", "seed", "device", "amp"),
+}
 GROUPS: dict[str, list[tuple[str, str]]] = {
-    "Optimization": [
-        ("epochs", "Epochs"),
-        ("batch_size", "Batch size"),
-        ("lr", "Learning rate"),
-        ("optimizer", "Optimizer"),
-        ("schedule", "Schedule"),
-        ("weight_decay", "Weight decay"),
-        ("label_smoothing", "Label smoothing"),
-    ],
-    "Augmentation (training images only)": [("tta", "test on image + mirror")],
-    "Data and hardware": [
-        ("img_size", "Image size"),
-        ("val_split", "Validation split"),
-        ("seed", "Seed"),
-        ("device", "Device"),
-        ("amp", "mixed precision"),
-    ],
+    title: [(name, config_label(name)) for name in names] for title, names in _GROUPED.items()
 }
 # What a newcomer sets; every other group sits under the "Advanced" disclosure (which remembers its state).
 BASICS = ("epochs", "lr", "img_size")

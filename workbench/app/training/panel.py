@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 
 from workbench.app.qt import dialogs
 from workbench.app.qt.lazy import LazyWidget
+from workbench.app.qt.wording import app_message, error_message
 from workbench.app.qt.workers import BackgroundJob, Failure, TrainingSession
 from workbench.app.training.hyperparameters import HyperparameterForm
 from workbench.app.training.log import RunLog
 from workbench.app.training.lr_finder import LRFinderRunner
 from workbench.app.training.progress import TrainingProgress
-from workbench.app.training.wording import app_message, error_message
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.training import run_actions
 from workbench.engine.training.config import TrainConfig

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.app.training.wording import app_message
+from workbench.app.qt.wording import app_message
 from workbench.engine.training import event_text, run_actions
 from workbench.engine.training.events import (
     CheckpointSaved,

@@ -56,6 +56,7 @@ from workbench.engine.errors import ConfigError
 from workbench.engine.training.config import TrainConfig
 
 WINDOW_TITLE = "CNN Workbench"
+DEFAULT_SIZE = (1400, 880)  # a first launch (later ones restore the saved geometry); every table fits it
 BUSY_RUN_STATES = ("starting", "running", "paused", "stopping")
 # A dataset's saved model choice: a model the user picked, or "" for "Let the workbench choose". Entries
 # written before it hold only "model" (whatever row was selected, the engine's pick included).
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         self._pending_model: str | None = None
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
-        self.resize(1400, 880)
+        self.resize(*DEFAULT_SIZE)
 
         self.dataset_panel = DatasetPanel()
         self.model_panel = ModelPanel()
@@ -141,6 +142,8 @@ class MainWindow(QMainWindow):
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.run_finished.connect(self._evaluate_finished_run)
+        self._stopped_at: dict[str, int] = {}  # run id → epochs done, for runs the user stopped this session
+        self.evaluation_view.evaluated.connect(self._say_where_the_run_stopped)
         self.training_panel.session_ended.connect(self._on_session_ended)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         self.training_panel.form.advanced_toggled.connect(self.settings.set_advanced_shown)
@@ -382,10 +385,29 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.training_panel)
 
     def _evaluate_finished_run(self, event: Any) -> None:
-        """A run that finished is evaluated in the background at once: its Evaluate tab is ready when opened."""
-        if getattr(event, "status", None) == "finished" and getattr(event, "checkpoint", None):
-            self.evaluation_view.set_run(event.run_id)
-            self.evaluation_view.evaluate(event.run_id)
+        """A run that finished, or that the user stopped once it had saved a checkpoint, is evaluated in the
+        background at once: its Evaluate tab is ready when opened (a stopped run's says where it stopped)."""
+        status = getattr(event, "status", None)
+        if status not in ("finished", "stopped") or not getattr(event, "checkpoint", None):
+            return
+        if status == "stopped":
+            self._stopped_at[event.run_id] = event.epochs
+        else:
+            self._stopped_at.pop(event.run_id, None)
+        self.evaluation_view.set_run(event.run_id)
+        self.evaluation_view.evaluate(event.run_id)
+
+    def _say_where_the_run_stopped(self, _report: Any) -> None:
+        """The Evaluate tab shows a stopped run's figures: say it is not a finished run's, and at which epoch."""
+        view = self.evaluation_view
+        evaluated = getattr(view, "evaluated_with", None)
+        epochs = self._stopped_at.get(evaluated.run_id) if evaluated is not None else None
+        if epochs is not None:
+            view.summary.setText(
+                f"<b>Run stopped at epoch {epochs}</b> (Stop): these are the figures of its checkpoint "
+                f"{evaluated.checkpoint} from the epochs it trained; Continue training (Train tab) goes on.<br>"
+                + view.summary.text()
+            )
 
     def _on_session_ended(self) -> None:
         if self._close_when_stopped:  # the user asked to quit while training: the run has now saved

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.engine.errors import DatasetError
+from workbench.engine.errors import DatasetError, Mention
 
 
 def memory_budget() -> int:
@@ -46,7 +46,8 @@ def allocate_images(shape: tuple[int, ...], disk_folder: Path | None) -> np.ndar
         need = array_nbytes(shape) / 1e6
         raise DatasetError(
             f"the decoded images ({need:,.0f} MB) fit neither in memory nor in {folder} "
-            f"({exc.strerror or exc}); free some disk space there or train at a smaller --img-size"
+            f"({exc.strerror or exc}); free some disk space there or train at a smaller ",
+            Mention("img_size"),
         ) from None
     # The mapping outlives the name on POSIX, so nothing is left behind when the process ends.
     # (Windows refuses while mapped; the clean-up above removes such files on a later call.)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_decoded, scan_dataset
 from workbench.engine.errors import DatasetError
+from workbench.engine.evaluation.calibration import Calibration, calibration_report, fitted_temperature
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
 from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
@@ -32,6 +33,12 @@ class Predictions:
     problems: list[Problem]
     flip_averaged: bool = False  # logits are the mean over each image and its mirror (tta.py)
     roots: list[str] = field(default_factory=list)  # the dataset folders the images came from
+    calibration: Calibration = field(default_factory=Calibration)  # the checkpoint's temperature (T = 1: none)
+
+    @property
+    def calibrated_logits(self) -> torch.Tensor:
+        """`logits` divided by the temperature: their softmax is the calibrated probabilities (same argmax)."""
+        return self.logits / self.calibration.temperature
 
 
 def predict_folder(
@@ -88,6 +95,7 @@ def predict_folder(
         list(index.problems) + list(decoded.problems),
         flip_averaged,
         list(index.roots),
+        fitted_temperature(meta),
     )
 
 
@@ -101,10 +109,11 @@ def evaluate(
     tta: bool = True,
 ) -> tuple[EvaluationReport, Predictions]:
     predictions = predict_folder(ref, data, split=split, device=device, progress=progress, tta=tta)
-    loss = F.cross_entropy(predictions.logits, predictions.targets).item()
+    loss = F.cross_entropy(predictions.calibrated_logits, predictions.targets).item()
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)
     report.extra["flip_averaged"] = predictions.flip_averaged
+    report.extra["calibration"] = calibration_report(predictions.logits, predictions.targets, predictions.calibration)
     total = len(predictions.targets)
     report.extra["accuracy_interval_95"] = list(wilson_interval(round(report.accuracy * total), total))
     baseline = majority_baseline(predictions.targets.tolist(), predictions.classes)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.evaluation.calibration import calibration_report
 from workbench.engine.evaluation.evaluate import Predictions, predict_folder
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report, confusion_matrix
 
@@ -57,9 +58,12 @@ class ClassificationInterpretation:
         self.predictions = predictions
         self.classes = list(predictions.classes)
         self.targets = predictions.targets.long()
-        self.probabilities = predictions.logits.float().softmax(dim=1)
+        # Probabilities and losses are calibrated (the checkpoint's temperature; T = 1 without one), as
+        # `workbench eval` and predict report them; the predicted class is the same either way.
+        calibrated = predictions.calibrated_logits.float()
+        self.probabilities = calibrated.softmax(dim=1)
         self.predicted = predictions.logits.argmax(dim=1)
-        self.losses = F.cross_entropy(predictions.logits.float(), self.targets, reduction="none")
+        self.losses = F.cross_entropy(calibrated, self.targets, reduction="none")
 
     @classmethod
     def from_run(
@@ -82,6 +86,9 @@ class ClassificationInterpretation:
         loss = self.losses.mean().item() if len(self) else None
         report = classification_report(self.predictions.logits, self.targets, self.classes, loss=loss)
         report.extra["flip_averaged"] = self.predictions.flip_averaged
+        report.extra["calibration"] = calibration_report(
+            self.predictions.logits, self.targets, self.predictions.calibration
+        )
         return report
 
     def confusion_matrix(self, normalize: bool = False) -> torch.Tensor:

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.errors import WeightsError
+from workbench.engine.evaluation.calibration import KEY as CALIBRATION_KEY
+from workbench.engine.evaluation.calibration import T_RANGE, fitted_temperature
+from workbench.engine.evaluation.out_of_domain import KEY as OOD_KEY
+from workbench.engine.evaluation.out_of_domain import LOGIT_MEASURES, OutOfDomain
 from workbench.engine.evaluation.tta import uses_flip_tta
 from workbench.engine.training.config import IMG_SIZE_RANGE
 
@@ -70,7 +74,16 @@ def _describe(meta: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
         "epoch": meta.get("epoch"),
         "best_val_acc": meta.get("best_val_acc"),
         "checkpoint": str(checkpoint),
+        # Probabilities are softmax(logits / temperature) (evaluation/calibration.py; 1 for runs without one).
+        CALIBRATION_KEY: fitted_temperature(meta).to_dict(),
+        # The out-of-domain check an export can run from its logits alone (evaluation/out_of_domain.py).
+        OOD_KEY: _logit_only_detector(meta),
     }
+
+
+def _logit_only_detector(meta: dict[str, Any]) -> dict[str, Any]:
+    detector = OutOfDomain.from_dict(meta.get(OOD_KEY)).for_logits_only().to_dict()
+    return {key: value for key, value in detector.items() if key != "class_means"}
 
 
 # ---------------------------------------------------------------------------------------------- digests
@@ -147,9 +160,35 @@ def validate_metadata(metadata: dict[str, Any], source: Path) -> dict[str, Any]:
     tta = metadata.get("test_time_augmentation", "none")
     if tta not in TTA_VALUES:
         raise _bad(source, "test_time_augmentation", tta, "must be 'flip' or 'none'")
+    _check_confidence(metadata, source)
     if metadata["version"] >= 2:
         _check_integrity(metadata.get(INTEGRITY), source)
     return metadata
+
+
+def _check_confidence(metadata: dict[str, Any], source: Path) -> None:
+    """The optional temperature and out-of-domain record (absent in exports made before them: T = 1, no
+    check)."""
+    calibration = metadata.get(CALIBRATION_KEY)
+    if calibration is not None:
+        temperature = calibration.get("temperature") if isinstance(calibration, dict) else None
+        if not _is_finite(temperature) or not T_RANGE[0] <= temperature <= T_RANGE[1]:
+            raise _bad(
+                source, f"{CALIBRATION_KEY}.temperature", temperature,
+                f"must be a number from {T_RANGE[0]} to {T_RANGE[1]}",
+            )  # fmt: skip
+    detector = metadata.get(OOD_KEY)
+    if detector is None:
+        return
+    if not isinstance(detector, dict):
+        raise _bad(source, OOD_KEY, detector, "must be a table with 'measure' and 'thresholds'")
+    measure, thresholds = detector.get("measure"), detector.get("thresholds")
+    if measure is not None and measure not in LOGIT_MEASURES:
+        raise _bad(source, f"{OOD_KEY}.measure", measure, f"must be one of {', '.join(LOGIT_MEASURES)} or null")
+    if not isinstance(thresholds, dict) or not all(map(_is_finite, thresholds.values())):
+        raise _bad(source, f"{OOD_KEY}.thresholds", thresholds, "must be a table of finite numbers per measure")
+    if measure is not None and measure not in thresholds:
+        raise _bad(source, f"{OOD_KEY}.thresholds", thresholds, f"must hold a threshold for '{measure}'")
 
 
 def _bad(source: Path, field: str, value: object, allowed: str) -> WeightsError:

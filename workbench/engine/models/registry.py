@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.engine.errors import ModelError, WeightsError
+from workbench.engine.errors import Mention, ModelError, WeightsError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -145,7 +145,9 @@ def check_input_size(name: str, size: int) -> None:
         hint = f", or a model made for small images ({', '.join(small)})" if small else ""
         raise ModelError(
             f"{name} needs images of at least {spec.min_size}×{spec.min_size} pixels, but the image size is "
-            f"{size}: use --img-size {spec.min_size} or more (images are resized){hint}"
+            f"{size}: use ",
+            Mention("img_size", spec.min_size),
+            f" or more (images are resized){hint}",
         )
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from workbench.engine.atomic import atomic_path
-from workbench.engine.errors import WeightsError, first_line
+from workbench.engine.errors import Mention, WeightsError, first_line
 from workbench.engine.models.adapt import (
     adapt_input_channels,
     find_head,
@@ -125,8 +125,9 @@ def download_to_cache(url: str, progress: Progress | None = None, *, label: str 
         reason = getattr(exc, "reason", exc)
         raise WeightsError(
             f"cannot download the ImageNet weights of {label} from {url} ({reason}): this computer seems to be "
-            f"offline. Download that file on a connected machine and pass it with --weights FILE, or copy it to "
-            f"{target}"
+            "offline. Download that file on a connected machine and pass it with ",
+            Mention("weights"),
+            f", or copy it to {target}",
         ) from None
     return target
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.atomic import write_json_atomic
-from workbench.engine.errors import WorkbenchError
+from workbench.engine.errors import Action, WorkbenchError
 from workbench.engine.runs.rows import STATUSES, relative_checkpoint
 
 
@@ -36,7 +36,8 @@ class RunHandle:
         except OSError as exc:
             raise WorkbenchError(
                 f"could not write {path}: {exc.strerror or exc}. Checkpoints saved so far are intact; free some "
-                f"space and continue with `workbench train --resume {self.run_id}`"
+                "space, then resume the run: ",
+                Action("continue", self.run_id),
             ) from None
 
     def record_epoch(self, metrics: list[dict[str, Any]], best_val_acc: float | None) -> None:

@@ -1,5 +1,6 @@
 """The SQLite registry of one home's runs: create, reopen, rename, delete, list; rebuilt from the run folders
-when damaged, opened read-only when the home cannot be written."""
+when damaged, opened read-only when the home cannot be written. The file itself (connecting, recovering, setting
+a damaged one aside) is registry_file.py's; this module is what the rows mean."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from workbench.engine import paths
 from workbench.engine.atomic import write_json_atomic
 from workbench.engine.errors import RunNotFoundError, WorkbenchError
 from workbench.engine.runs.handle import RunHandle
+from workbench.engine.runs.registry_file import RegistryFile, ensure_table, has_table_runs
 from workbench.engine.runs.rows import (
     COLUMNS,
     DAMAGED,
@@ -39,7 +40,6 @@ from workbench.engine.runs.rows import (
     folder_count,
     folder_values,
     inferred_row,
-    is_damage,
     missing_reason,
     parse_values,
     printable,
@@ -56,26 +56,6 @@ T = TypeVar("T")
 
 _SCHEMA_ATTEMPTS = 20  # about 10 s of back-off in all
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    model TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '[]',
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    run_dir TEXT NOT NULL,
-    checkpoint TEXT,
-    best_val_acc REAL,
-    test_acc REAL,
-    reason TEXT NOT NULL DEFAULT '',
-    pid INTEGER
-)
-"""
-
 class RunRegistry:
     """The runs of one home. `warnings` collects what clients should tell the user (a rebuilt registry, a
     repaired or damaged row, a read-only home listing from its folders)."""
@@ -87,6 +67,9 @@ class RunRegistry:
         self.warnings: list[str] = []
         self._from_folders = False  # no usable registry file and no way to rebuild it: list the run folders
         self.read_only_reason: str | None = self._why_not_writable()  # why this home cannot be written
+        self._file = RegistryFile(
+            self.root, self.db_path, self.read_only_reason, warn=self._warn, rebuild=self._rebuild
+        )
         if self.read_only_reason is None:
             self._create_schema()
         else:
@@ -119,12 +102,7 @@ class RunRegistry:
         return None
 
     def _require_writable(self) -> None:
-        if self.read_only_reason is not None:
-            raise WorkbenchError(
-                f"the workbench home {self.root} is read-only here ({self.read_only_reason}): runs can be listed "
-                "and used, not created, resumed or deleted. Make the folder writable or set WORKBENCH_HOME to a "
-                "writable copy of it"
-            )
+        self._file.require_writable()
 
     def _create_schema(self) -> None:
         # SQLite answers "database is locked" at once, without waiting out the busy timeout, when two
@@ -133,7 +111,7 @@ class RunRegistry:
         fresh = False
         for attempt in range(_SCHEMA_ATTEMPTS):
             try:
-                fresh = self._execute(_ensure_table)
+                fresh = self._execute(ensure_table)
                 break
             except RegistryDamagedError:
                 raise  # set aside and rebuilt once already: this is not a passing lock
@@ -155,7 +133,7 @@ class RunRegistry:
             self._from_folders = True
             return
         try:
-            has_table = self._execute(_has_table, write=False)
+            has_table = self._execute(has_table_runs, write=False)
         except RegistryDamagedError as exc:
             self._from_folders = True
             self._warn(
@@ -164,103 +142,20 @@ class RunRegistry:
             return
         self._from_folders = not has_table
 
+    # ---- the registry file (its health: registry_file.py) -------------------------------------------
     @contextlib.contextmanager
     def _connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        if write:
-            self._require_writable()
-        try:
-            db = self._open_connection()
-        except sqlite3.DatabaseError as exc:
-            raise self._sqlite_error(exc, "open") from None
-        try:
-            with db:  # commits on success, rolls back on error
-                yield db
-        except sqlite3.DatabaseError as exc:
-            raise self._sqlite_error(exc, "write" if write else "read") from None
-        finally:
-            db.close()
-
-    def _open_connection(self) -> sqlite3.Connection:
-        if self.read_only_reason is None:
-            return sqlite3.connect(self.db_path, timeout=30)
-        # mode=ro writes nothing; a WAL registry in a folder we cannot write has no -shm file to share, which
-        # SQLite then refuses to open unless told nobody writes it (immutable), true enough for this process.
-        uri = "file:" + quote(str(self.db_path.absolute())) + "?mode=ro"
-        db = sqlite3.connect(uri, uri=True, timeout=30)
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.OperationalError:
-            db.close()
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30)
-
-    def _sqlite_error(self, exc: sqlite3.DatabaseError, verb: str) -> WorkbenchError:
-        if is_damage(exc):
-            return RegistryDamagedError(f"the run registry {self.db_path} is damaged ({exc})")
-        return WorkbenchError(f"cannot {verb} the run registry {self.db_path}: {exc}")
+        with self._file.connect(write) as db:
+            yield db
 
     def _execute(self, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
-        """`work` in one transaction. A damaged registry file is set aside and rebuilt from the run folders, then
-        `work` runs once more on the rebuilt one (read-only homes cannot rebuild: the error goes up)."""
-        try:
-            with self._connect(write) as db:
-                return work(db)
-        except RegistryDamagedError as exc:
-            if self.read_only_reason is not None:
-                raise
-            self._recover(str(exc))
-        with self._connect(write) as db:
-            return work(db)
+        return self._file.execute(work, write=write)
 
-    # ---- rebuilding ------------------------------------------------------------------------------------
-    def _recover(self, damage: str) -> None:
-        with self._exclusive():
-            if self._healthy():  # another process rebuilt it while we waited for the lock
-                return
-            aside = self._set_aside()
-            with self._connect() as db:
-                _ensure_table(db)
-            adopted = self._adopt_folders()
-        self._warn(f"{damage}; kept it as {aside.name} and rebuilt the registry from {folder_count(adopted)}")
-
-    @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """One process at a time sets the registry aside and rebuilds it (an flock on the home folder)."""
-        if fcntl is None:  # pragma: no cover - Windows: folders cannot be opened to lock them
-            yield
-            return
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-
-    def _healthy(self) -> bool:
-        if not self.db_path.exists():
-            return False
-        try:
-            with contextlib.closing(sqlite3.connect(self.db_path, timeout=30)) as db:
-                return db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-        except sqlite3.DatabaseError:
-            return False
-
-    def _set_aside(self) -> Path:
-        """Keep the damaged file (and its WAL) for whoever wants to look at it, under a name no one reads."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.root / f"{self.db_path.name}.damaged-{stamp}"
-        for n in range(2, 1000):
-            if not aside.exists():
-                break
-            aside = self.root / f"{self.db_path.name}.damaged-{stamp}-{n}"
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(f"{self.db_path}{suffix}")
-            if source.exists():
-                os.replace(source, f"{aside}{suffix}")
-        return aside
+    def _rebuild(self) -> int:
+        """A fresh registry file after a damaged one was set aside: the run folders' rows, counted."""
+        with self._connect() as db:
+            ensure_table(db)
+        return self._adopt_folders()
 
     def _adopt_folders(self) -> int:
         """Give every run folder the registry does not list its row back (from run.json, config.json, history)."""
@@ -551,22 +446,6 @@ def _may_write_file(path: Path) -> bool:
     # on Linux, this thread's capabilities) are what a real write would meet.
     effective = os.access in os.supports_effective_ids
     return os.access(path, os.W_OK, effective_ids=effective)
-
-
-def _ensure_table(db: sqlite3.Connection) -> bool:
-    """Create the table (WAL mode); True when it did not exist (a new, emptied or deleted registry)."""
-    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.execute("PRAGMA journal_mode=WAL")
-    fresh = not _has_table(db)
-    db.execute(_SCHEMA)
-    return fresh
-
-
-def _has_table(db: sqlite3.Connection) -> bool:
-    return (
-        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
-        is not None
-    )
 
 
 def _select_rows(db: sqlite3.Connection) -> list[tuple]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from workbench.engine.atomic import write_atomic
-from workbench.engine.errors import WeightsError, WorkbenchError, first_line
+from workbench.engine.errors import Action, Mention, Text, WeightsError, WorkbenchError, concat, first_line
 
 FORMAT = "cnn-workbench-checkpoint"
 VERSION = 1
@@ -83,9 +83,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     try:
         write_atomic(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as exc:
+        # A run's checkpoint (RUNS/<run id>/checkpoints/last.pt): the run resumes once there is room.
+        run_id = path.parent.parent.name if path.parent.name == "checkpoints" else ""
+        then = ("; then resume the run: ", Action("continue", run_id)) if run_id else (" and try again",)
         raise WorkbenchError(
             f"could not write checkpoint {path}: {exc.strerror or exc}. The previous checkpoint is untouched; "
-            "free some space (or set WORKBENCH_HOME to another disk) and continue with `workbench train --resume`."
+            "free some space (or set WORKBENCH_HOME to another disk)",
+            *then,
         ) from None
     return path
 
@@ -218,7 +222,11 @@ def _fallback_hint(path: Path) -> str:
         return f". {other} is damaged too: train the run again (and check the disk)"
     intact = f". The run's other checkpoint, {other} (after epoch {epoch}), is intact"
     if path.name == LAST:  # resuming needs last.pt; the best weights can still seed a new run
-        return f"{intact}: the run cannot be resumed, but `workbench train DATA --weights {other}` starts anew from it"
+        return Text(
+            f"{intact}: the run cannot be resumed, but a new run can start from it (",
+            Mention("weights", str(other)),
+            ")",
+        )
     return f"{intact}: use that file instead"
 
 
@@ -228,7 +236,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return _read_checkpoint(path, map_location)
     except _Damaged as exc:
-        raise WeightsError(f"{exc}{_fallback_hint(path)}") from None
+        raise WeightsError(concat(str(exc), _fallback_hint(path))) from None
     except OSError as exc:  # our own reads (permissions, I/O errors); torch's are in _read_checkpoint
         raise WeightsError(f"checkpoint {path}: cannot be read ({exc.strerror or exc})") from None
 
@@ -250,7 +258,8 @@ def find_checkpoint(ref: str | Path) -> Path:
     if not run_dir.is_dir():
         raise WeightsError(
             f"the folder of run {run_dir.name}, {run_dir}, is missing (deleted or moved); move it back, or "
-            f"remove the run from the list with `workbench runs --delete {run_dir.name}`"
+            "remove the run from the list with ",
+            Action("delete", run_dir.name),
         )
     for name in (BEST, LAST):
         candidate = run_dir / "checkpoints" / name

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from workbench.engine.errors import ConfigError, OptionError, shown_value
+from workbench.engine.errors import Action, ConfigError, Mention, OptionError, shown_value
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step", "plateau", "constant")
@@ -107,13 +107,15 @@ def dataset_roots(data: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class Option:
-    """How one TrainConfig field is offered: its rule, its help, and its shape on the command line."""
+    """How one TrainConfig field is offered: its rule, its help, its shape on the command line and the label
+of the app's control that sets it (messages name the option by one or the other, see `Mention`)."""
 
     rule: Rule
     help: str
     cli: str = "value"  # "value": --flag VALUE; "on": --flag turns it on; "off": --no-flag turns it off; "": none
     flag: str = ""  # the flag's name where it is not the field's
     metavar: str | None = None
+    label: str = ""  # the app control's label ("" = the field name in words)
 
     def flag_name(self, field_name: str) -> str:
         name = (self.flag or field_name).replace("_", "-")
@@ -129,10 +131,11 @@ def option(
     flag: str = "",
     metavar: str | None = None,
     factory: Any = None,
+    label: str = "",
 ) -> Any:
     """A dataclass field that carries its Option (read back with `options()`)."""
     assert rule is not None and help, "every option states what it accepts and what it does"
-    metadata = {"option": Option(rule, help, cli, flag, metavar)}
+    metadata = {"option": Option(rule, help, cli, flag, metavar, label)}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -141,6 +144,27 @@ def option(
 def options() -> dict[str, Option]:
     """Every TrainConfig option by field name, in declaration order."""
     return {f.name: f.metadata["option"] for f in fields(TrainConfig)}
+
+
+def label(name: str) -> str:
+    """The label of the app's control for option `name` (its field name in words if it has none)."""
+    spec = options().get(name)
+    return (spec.label if spec is not None else "") or name.replace("_", " ").replace(".", " ").capitalize()
+
+
+def command_line_flag(mention: Mention | Action) -> str:
+    """An option named in a message, as the command line spells it (`--img-size 32`, `--no-tta`, `--name X`):
+    the CLI's way of saying a `Mention`, from the declarations (flag names, on/off switches); an `Action` as its
+    command."""
+    if isinstance(mention, Action):
+        return mention.flag()
+    spec = options().get(mention.option)
+    if spec is None or not spec.cli:  # not a flag of `train` (another command's, or a config-file key)
+        return mention.flag()
+    name = "--" + (spec.flag or mention.option).replace("_", "-")
+    if isinstance(mention.value, bool) and not mention.as_given and spec.cli in ("on", "off"):
+        return name if mention.value else f"--no-{name[2:]}"
+    return f"{name} {mention.shown()}" if mention.has_value else name
 
 
 @dataclass
@@ -186,52 +210,61 @@ class TrainConfig:
     """Every option, declared once: its default, what it accepts, and the help both clients show."""
 
     data: list[str] = option(
-        rule=Rule((list,)), factory=list, cli="",
+        rule=Rule((list,)), factory=list, cli="", label="Dataset",
         help="the dataset folder (class sub-folders, or train/val/test ones), or several folders, one class each",
     )
     model: str | None = option(None, _text(optional=True), "zoo model name (see `workbench models`); default: chosen "
-                               "from the images")
+                               "from the images", label="Model")
     model_args: dict[str, Any] = option(rule=Rule((dict,)), factory=dict, cli="", help="architecture arguments")
     epochs: int | None = option(None, _whole(1, 100_000, optional=True),
                                 "how many times training goes through all the training images; default: "
                                 "chosen from the dataset size; raise it if validation accuracy is still climbing "
-                                "at the end")
+                                "at the end", label="Epochs")
     batch_size: int | None = option(None, _whole(1, 65_536, optional=True),
                                     "how many images the model sees before each update of its weights; default: 128, "
-                                    "fewer for small folders; lower it if memory runs out")
+                                    "fewer for small folders; lower it if memory runs out",
+                                    label="Batch size")
     lr: float | None = option(None, _number(0, 10, optional=True, low_open=True),
                               "how big each update of the weights is at its largest; default: chosen for the "
-                              "optimizer and recipe; lower it if the loss jumps about or becomes nan")
-    optimizer: str = option("sgd", _text(choices=OPTIMIZERS), "SGD with Nesterov momentum, Adam or AdamW")
+                              "optimizer and recipe; lower it if the loss jumps about or becomes nan",
+                              label="Learning rate")
+    optimizer: str = option("sgd", _text(choices=OPTIMIZERS), "SGD with Nesterov momentum, Adam or AdamW",
+                            label="Optimizer")
     momentum: float = option(0.9, _number(0, 1, high_open=True), "SGD momentum")
     nesterov: bool = option(True, _switch(), "Nesterov's momentum (SGD)", cli="off")
     weight_decay: float = option(5e-4, _number(0, 1),
                                  "pulls every weight a little towards zero so the model does not memorize the "
-                                 "training images; raise it if training accuracy is far above validation accuracy")
+                                 "training images; raise it if training accuracy is far above validation accuracy",
+                                 label="Weight decay")
     schedule: str = option("onecycle", _text(choices=SCHEDULES),
                            "how the learning rate changes over the run: onecycle (warm up, then down), "
                            "cosine, step (divided by 10 every few epochs), plateau (divided by 10 when validation "
-                           "accuracy stalls) or constant; keep onecycle unless you follow a recipe")
+                           "accuracy stalls) or constant; keep onecycle unless you follow a recipe",
+                           label="Schedule")
     step_size: int = option(10, _whole(1, 100_000), "step schedule: epochs between divisions by 10", cli="")
     plateau_patience: int = option(2, _whole(0, 100_000), "plateau schedule: epochs without val gain before lr /= 10",
                                    cli="")
     # soft targets: +0.2-0.4 points on Fashion-MNIST (benchmarks), a common default
     label_smoothing: float = option(0.1, _number(0, 1, high_open=True),
                                     "lets the model aim slightly below full certainty on the right class, which "
-                                    "usually generalizes better; 0 turns it off")
+                                    "usually generalizes better; 0 turns it off", label="Label smoothing")
     grad_clip: float | None = option(None, _number(0, None, optional=True, low_open=True),
-                                     "clip the global gradient norm to this value", metavar="NORM")
+                                     "clip the global gradient norm to this value",
+                                     metavar="NORM", label="Gradient clipping")
     early_stopping: int | None = option(None, _whole(1, 100_000, optional=True),
                                         "ends the run after this many epochs in a row without better validation "
-                                        "accuracy; set it to save time on long runs", metavar="EPOCHS")
+                                        "accuracy; set it to save time on long runs",
+                                        metavar="EPOCHS", label="Early stopping")
     img_size: int | None = option(None, _whole(*IMG_SIZE_RANGE, optional=True),
                                   "the side in pixels images are resized to for training; default: from the images "
-                                  "and the model; larger sees more detail but trains slower")
+                                  "and the model; larger sees more detail but trains slower",
+                                  label="Image size")
     channels: int | None = option(None, Rule((int,), optional=True, choices=(1, 3)),
                                   "1 (gray) or 3 (colour); default: from the images")
     val_split: float = option(0.1, _number(0, 1, high_open=True),
                               "the fraction of training images kept aside to check each epoch and keep the best "
-                              "one (when the folder has no val folder); 0.1 suits most datasets")
+                              "one (when the folder has no val folder); 0.1 suits most datasets",
+                              label="Validation split")
     test_split: float = option(0.0, _number(0, 1, high_open=True),
                                "fraction held out for testing when the folder has no test split")
     augment: AugmentConfig | None = option(None, Rule((AugmentConfig,), optional=True), cli="",
@@ -239,37 +272,41 @@ class TrainConfig:
                                            "the run length")
     device: str = option("auto", _text(choices=DEVICES), "where training runs: auto takes an NVIDIA GPU (cuda), "
                          "else an Apple GPU (mps), else the CPU; pick cpu to leave the GPU free, cuda:N for one "
-                         "GPU of several")
+                         "GPU of several", label="Device")
     amp: bool = option(True, _switch(), "mixed precision: computes in 16-bit numbers where that is safe, faster and "
-                       "lighter on memory; turn it off if the loss becomes nan", cli="off")
+                       "lighter on memory; turn it off if the loss becomes nan", cli="off",
+                       label="mixed precision")
     tta: bool = option(True, _switch(), "judges each test or predicted image together with its mirror image and "
                        "averages the two (when training flipped images), usually a little more accurate; turn it "
-                       "off to judge single images", cli="off")
+                       "off to judge single images", cli="off", label="test on image + mirror")
     channels_last: bool = option(True, _switch(), "NHWC memory layout (faster convolutions on CUDA and CPU)", cli="")
     compile: bool = option(False, _switch(), "torch.compile the model (CUDA)", cli="on")
     seed: int = option(0, _whole(0, 2**63 - 1), "the number behind every random choice (split, starting weights, "
-                        "augmentation); keep it to repeat a run, change it to see how much a result is luck")
+                        "augmentation); keep it to repeat a run, change it to see how much a result is luck",
+                        label="Seed")
     deterministic: bool = option(False, _switch(), "deterministic algorithms (slower; same losses every run)",
                                  cli="on")
     pretrained: bool = option(False, _switch(), "start from ImageNet weights", cli="on")
     weights: str | None = option(None, _text(optional=True),
                                  "start from a weights file (torchvision state dict) or one of your runs",
-                                 metavar="FILE_OR_RUN")
+                                 metavar="FILE_OR_RUN", label="Start from")
     strategy: str | None = option(None, _text(optional=True, choices=STRATEGIES),
-                                  "transfer-learning strategy; default: advised from the data size and --domain")
+                                  "transfer-learning strategy; default: advised from the data size and whether the images look like ImageNet photos",
+                                  label="Strategy")
     # the user's answer to "do your images look like ImageNet photos?" (CLI: --domain similar|different)
-    similar_to_imagenet: bool = option(True, _switch(), "are the images like ImageNet photos?", cli="")
-    unfreeze: int = option(2, _whole(0, 10_000), "fine-tune-top: number of top blocks to train", metavar="N")
+    similar_to_imagenet: bool = option(True, _switch(), "are the images like ImageNet photos?", cli="",
+                                       label="Your images are")
+    unfreeze: int = option(2, _whole(0, 10_000), "fine-tune-top: number of top blocks to train",
+                           metavar="N", label="Unfrozen blocks")
     head_epochs: int = option(1, _whole(0, 100_000), "fine-tune-gradual: epochs with the body frozen", cli="")
     backbone_lr_mult: float = option(0.1, _number(0, 10), "pretrained layers train at lr times this", cli="")
     linear_probe: bool | None = option(None, _switch(optional=True), cli="",
                                        help="stage 1: fit the head on cached frozen features; default: when "
-                                       "pretrained (CLI: --no-linear-probe)")
+                                       "pretrained")
     quick: bool = option(False, _switch(), "pretrained runs: stop after stage 1, the head fitted on cached features "
                          "(seconds, no fine-tuning)", cli="on")
     freeze_bn_stats: bool | None = option(None, _switch(optional=True), cli="",
-                                          help="batch norm keeps its running statistics; default: for few images "
-                                          "(CLI: --bn-stats frozen|train)")
+                                          help="batch norm keeps its running statistics; default: for few images")
     checkpoint_every: int = option(1, _whole(1, 100_000), "epochs between checkpoints", cli="")
     run_name: str | None = option(None, _text(optional=True), "a name for the run", flag="name")
 

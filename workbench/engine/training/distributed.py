@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from workbench.engine.errors import ConfigError
+from workbench.engine.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def init_from_env(device_name: str) -> tuple[DistContext, torch.device | None]:
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
     if device_name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device_name}: no CUDA GPU on this node for rank {rank}")
+        raise OptionError("device", device_name, f"no CUDA GPU on this node for rank {rank}")
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     if use_cuda:
@@ -80,8 +80,8 @@ def init_from_env(device_name: str) -> tuple[DistContext, torch.device | None]:
 def per_rank_batch(batch_size: int, world_size: int) -> int:
     """`--batch-size` is the global batch: each rank takes an equal share of it."""
     if batch_size % world_size:
-        raise ConfigError(
-            f"--batch-size {batch_size}: the global batch must divide evenly among {world_size} processes"
+        raise OptionError(
+            "batch_size", batch_size, f"the global batch must divide evenly among {world_size} processes"
         )
     return batch_size // world_size
 

@@ -4,6 +4,7 @@ them. Pure functions, no Qt, no printing.
 
 from __future__ import annotations
 
+from workbench.engine.errors import Mention, Text, concat
 from workbench.engine.names import display_name
 from workbench.engine.training.events import (
     CheckpointSaved,
@@ -103,9 +104,22 @@ def run_summary(event: RunFinished) -> str:
         summary += f" · best val accuracy {percent(event.val_accuracy)}"
     if event.test_accuracy is not None:
         summary += f" · test accuracy {percent(event.test_accuracy)}"
-    if event.reason:
-        summary += f" — {event.reason}"
+    if event.reason:  # the reason may name options (a Text): kept, for each client to say them its way
+        return concat(summary, " — ", event.reason)
     return summary
+
+
+def mirrored_test_message(test_acc: float) -> Message:
+    """The run's test accuracy was judged on each image and its mirror: said with the option that turns it
+    off, which each client names its own way (CLI `--no-tta`, the app its "test on image + mirror" box)."""
+    return Message(
+        Text(
+            f"test accuracy {percent(test_acc, 2)}: mirror-averaged test (TTA), each image judged with its mirror "
+            "image and the two averaged (the model trained with flips); ",
+            Mention("tta", False),
+            " turns it off",
+        )
+    )
 
 
 def data_progress_text(event: DataProgress) -> str:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import torch
 
-from workbench.engine.errors import WorkbenchError, first_line
+from workbench.engine.errors import Mention, WorkbenchError, first_line
 
 T = TypeVar("T")
 
@@ -104,8 +104,11 @@ class OomBackoff:
         if self.micro_batch <= self.floor:
             raise OutOfMemory(
                 f"out of {self._device_name} memory even with {self.micro_batch} image(s) at a time ({detail}); "
-                "choose a smaller model or --img-size, close other programs using the "
-                f"{self._device_name}, or train on the CPU (--device cpu)"
+                "choose a smaller model or a smaller ",
+                Mention("img_size"),
+                f", close other programs using the {self._device_name}, or train on the CPU (",
+                Mention("device", "cpu"),
+                ")",
             )
         old, self.micro_batch = self.micro_batch, max(self.floor, self.micro_batch // 2)
         self.reductions.append((old, self.micro_batch))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.data import DatasetIndex
-from workbench.engine.errors import WeightsError, WorkbenchError
+from workbench.engine.errors import Action, Mention, WeightsError, WorkbenchError
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
@@ -40,7 +40,8 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     if not run_dir.is_dir():
         raise WorkbenchError(
             f"the folder of run {record.run_id}, {run_dir}, is missing (deleted or moved); move it back, or "
-            f"remove the run from the list with `workbench runs --delete {record.run_id}`"
+            "remove the run from the list with ",
+            Action("delete", record.run_id),
         )
     last = run_dir / "checkpoints" / ckpt.LAST
     if not last.is_file():
@@ -49,16 +50,20 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     config = TrainConfig.from_dict(payload["config"])
     if epochs is not None and epochs <= payload["epoch"]:
         raise WorkbenchError(
-            f"run {record.run_id} has already trained {payload['epoch']} epoch(s); --epochs is the run's total, "
-            f"so give more than {payload['epoch']} to continue it (--epochs {epochs} would train nothing)"
+            f"run {record.run_id} has already trained {payload['epoch']} epoch(s); ",
+            Mention("epochs"),
+            f" is the run's total, so give more than {payload['epoch']} to continue it (",
+            Mention("epochs", epochs),
+            " would train nothing)",
         )
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)
     if payload["epoch"] >= config.epochs and record.status == "finished":
         raise WorkbenchError(
-            f"run {record.run_id} already finished its {config.epochs} epochs; pass --epochs N (more than "
-            f"{payload['epoch']}) to continue training"
+            f"run {record.run_id} already finished its {config.epochs} epochs; set ",
+            Mention("epochs"),
+            f" to more than {payload['epoch']} to continue training",
         )
     try:
         index = DatasetIndex.from_dict(json.loads((run_dir / "dataset.json").read_text()))

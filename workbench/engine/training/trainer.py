@@ -27,10 +27,12 @@ from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import DecodeCancelled
 from workbench.engine.device import describe_device, pick_device
 from workbench.engine.errors import WorkbenchError, first_line
+from workbench.engine.evaluation.confidence import calibrate_run
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
 from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
+from workbench.engine.training import event_text
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.defaults import describe_plan
 from workbench.engine.training.distributed import DistContext, init_from_env
@@ -308,9 +310,13 @@ class Trainer:
                 now = time.perf_counter()
                 step = epoch * steps + step_in_epoch
                 if not math.isfinite(mean_loss):
+                    from workbench.engine.errors import Mention
+
                     raise WorkbenchError(
                         f"training diverged at step {step} (loss is {mean_loss}); lower the learning rate "
-                        f"(now {s.config.lr:g}) or turn on gradient clipping (--grad-clip 1.0)"
+                        f"(now {s.config.lr:g}) or turn on gradient clipping (",
+                        Mention("grad_clip", 1.0),
+                        ")",
                     )
                 yield StepEnded(
                     step, epoch + 1, mean_loss, current_lr(s.optimizer),
@@ -333,10 +339,7 @@ class Trainer:
             # autocast a few borderline images flip and the run's figure would differ from theirs.
             test_acc = evaluate_batches(judged, s.eval_batches["test"], None)["acc"]
             if uses_flip_tta(config):
-                yield Message(
-                    f"test accuracy {test_acc:.2%}, averaged over each image and its mirror (the model "
-                    "trained with flips; tta = false in the config turns this off)"
-                )
+                yield event_text.mirrored_test_message(test_acc)
         judged = s.data.test if test_acc is not None else s.data.val
         accuracy = test_acc if test_acc is not None else s.best_acc
         if judged is not None and accuracy is not None:
@@ -346,8 +349,10 @@ class Trainer:
             )  # fmt: skip
             if warning:
                 yield Message(warning, "warning")
-        s.handle.finish(RunStatus.FINISHED, test_acc=test_acc)
         final = best_path if best_path.is_file() else s.handle.checkpoints_dir / ckpt.LAST
+        for text in calibrate_run(s, final):  # temperature and out-of-domain threshold, into `final`
+            yield Message(text)
+        s.handle.finish(RunStatus.FINISHED, test_acc=test_acc)
         yield RunFinished(
             RunStatus.FINISHED, "", run_id=s.handle.run_id, checkpoint=str(final), epochs=epochs_done,
             val_accuracy=s.best_acc, test_accuracy=test_acc,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from workbench.engine.errors import ConfigError
+from workbench.engine.errors import ConfigError, OptionError
 from workbench.engine.models.adapt import find_head, is_aux_name
 from workbench.engine.training.config import STRATEGIES
 
@@ -106,9 +106,9 @@ class TransferPlan:
         freeze_bn_stats: bool = False,
     ):
         if strategy not in STRATEGIES:
-            raise ConfigError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+            raise OptionError("strategy", strategy, f"choose one of {', '.join(STRATEGIES)}")
         if unfreeze < 0:
-            raise ConfigError(f"--unfreeze {unfreeze}: must be 0 or more blocks")
+            raise OptionError("unfreeze", unfreeze, "must be 0 or more blocks")
         if not backbone_lr_mult > 0:
             raise ConfigError(f"backbone learning-rate multiplier {backbone_lr_mult}: must be positive")
         if head_epochs < 0:
