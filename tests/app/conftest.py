@@ -72,15 +72,18 @@ def drop():
 
 @pytest.fixture(autouse=True)
 def no_background_work_outlives_its_test():
-    """Each app test ends with its workers done and its garbage collected, so no test's threads run into the
-    next test's start (the window collects garbage only from its UI thread, see gc_pump)."""
+    """Each app test runs as the app does: Python's garbage collector only from the UI thread (gc_pump). A
+    test that builds a panel without the window would otherwise let a worker thread collect the test's Qt
+    objects — seen: a zoo-table worker destroying a QMenu while the UI thread waited on the same Qt lock,
+    a deadlock. Each test ends with its workers done and its garbage collected here, on the UI thread."""
     import gc
 
     from PySide6.QtCore import QThreadPool
 
     automatic_gc = gc.isenabled()
+    gc.disable()
     yield
     QThreadPool.globalInstance().waitForDone(120_000)
     gc.collect()
     if automatic_gc:
-        gc.enable()  # a window turned it off for its lifetime; the tests after this one run as usual
+        gc.enable()  # the tests after this one (engine, CLI) run as usual

@@ -10,6 +10,7 @@ class _Cycle:
 
 
 def test_garbage_is_collected_by_the_ui_thread_timer_not_automatically(qtbot):
+    gc.enable()  # as in a plain process (the app tests' fixture turns it off): the collector must turn it off
     collector = UiThreadGarbageCollector(interval_ms=10)
     try:
         assert not gc.isenabled()
