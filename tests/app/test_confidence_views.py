@@ -60,7 +60,13 @@ def test_the_confidence_page_draws_the_engines_reliability_bins(qtbot, trained, 
         assert "confidence calibrated" in view.summary.text()
     else:
         assert "Not calibrated" in text
-    view.details.setCurrentWidget(view.reliability)
+    # The page's tab is in sight at this width (not behind a scroll arrow) and a click opens it.
+    bar = view.details.tabBar()
+    index = [bar.tabText(i) for i in range(bar.count())].index("Confidence")
+    assert bar.tabRect(index).right() <= bar.width()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    assert view.details.currentIndex() == index
+    qtbot.waitUntil(view.reliability.isVisible, timeout=5_000)
     if SHOTS:
         view.grab().save(str(Path(SHOTS) / "evaluation-confidence.png"))
 

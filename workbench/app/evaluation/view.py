@@ -196,12 +196,19 @@ class EvaluationView(QWidget):
         self.confused_list.itemClicked.connect(self._on_confused_pair)
 
         self.details = QTabWidget()
-        self.details.addTab(self._page(self.cell_title, self.cell_gallery), "Cell images")
-        self.details.addTab(self._losses_page(), "Top losses")
-        self.details.addTab(self.metrics_table, "Per class")
-        self.details.addTab(self.confused_list, "Most confused")
+        # Every page's tab in sight at the default width: short names (the full ones in tooltips), elided
+        # rather than hidden behind scroll arrows, where the Confidence page went unseen.
+        self.details.tabBar().setUsesScrollButtons(False)
+        self.details.tabBar().setElideMode(Qt.TextElideMode.ElideRight)
         self._reliability = LazyWidget(_reliability_diagram)  # pyqtgraph loads after the window is shown
-        self.details.addTab(self._reliability, "Confidence")
+        for page, name, tip in (
+            (self._page(self.cell_title, self.cell_gallery), "Cells", "The images behind a confusion-matrix cell"),
+            (self._losses_page(), "Top losses", "The test images the model got most wrong"),
+            (self.metrics_table, "Per class", "Precision, recall and F1 of each class"),
+            (self.confused_list, "Confused", "The pairs of classes mistaken for each other most often"),
+            (self._reliability, "Confidence", "Reliability diagram: is 80% sure right 80% of the time?"),
+        ):
+            self.details.setTabToolTip(self.details.addTab(page, name), tip)
 
         self._splitter = QSplitter()
         self._splitter.addWidget(matrix_box)
