@@ -283,7 +283,7 @@ def test_a_config_written_by_the_engine_reads_back_identically(tmp_path):
 
 def test_the_same_option_error_reads_as_a_flag_on_the_cli_and_as_a_control_in_the_app():
     from workbench.app.qt.wording import app_message
-    from workbench.cli.main import cli_message
+    from workbench.cli.output import cli_message
     from workbench.engine.errors import OptionError
 
     with pytest.raises(OptionError) as raised:
@@ -296,7 +296,7 @@ def test_the_same_option_error_reads_as_a_flag_on_the_cli_and_as_a_control_in_th
 
 def test_the_cli_spells_each_option_as_its_declaration_says_and_the_app_as_its_control():
     from workbench.app.qt.wording import app_message
-    from workbench.cli.main import cli_message
+    from workbench.cli.output import cli_message
     from workbench.engine.errors import Action, Mention, WorkbenchError
 
     error = WorkbenchError(
@@ -312,7 +312,7 @@ def test_the_cli_spells_each_option_as_its_declaration_says_and_the_app_as_its_c
 
 def test_a_reason_naming_an_option_keeps_its_structure_through_the_run_summary():
     from workbench.app.qt.wording import app_message
-    from workbench.cli.main import cli_message
+    from workbench.cli.output import cli_message
     from workbench.engine.errors import Mention, WorkbenchError
     from workbench.engine.training import event_text
     from workbench.engine.training.events import RunFinished, RunStatus
@@ -327,7 +327,7 @@ def test_a_reason_naming_an_option_keeps_its_structure_through_the_run_summary()
 def test_the_mirror_averaged_test_line_names_the_switch_not_a_config_key():
     """#14: the log said "tta = false in the config"; each client names its own control for it."""
     from workbench.app.qt.wording import app_message
-    from workbench.cli.main import cli_message
+    from workbench.cli.output import cli_message
     from workbench.engine.training import event_text
 
     line = event_text.line(event_text.mirrored_test_message(0.789))

@@ -16,7 +16,7 @@ import pytest
 
 from workbench.app.qt.wording import app_message
 from workbench.cli import main
-from workbench.cli.main import cli_message
+from workbench.cli.output import cli_message
 from workbench.engine.errors import ConfigError, ModelError, OptionError, Text, WeightsError, WorkbenchError
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt

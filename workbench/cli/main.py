@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from workbench.cli import data_cmd, evaluate_cmd, export_cmd, inspect_cmd, models_cmd, runs_cmd, train_cmd
-from workbench.cli.output import point_at_devnull
+from workbench.cli.output import cli_message, point_at_devnull
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,14 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def cli_message(message: object) -> str:
-    """An engine message (error, event text) with the options it names spelled as flags (`--img-size 32`)."""
-    from workbench.engine.errors import worded
-    from workbench.engine.training.config import command_line_flag
-
-    return worded(message, command_line_flag)
 
 
 def _tolerate_any_file_name() -> None:

@@ -11,6 +11,14 @@ from typing import Any
 from workbench.engine.names import display_name
 
 
+def cli_message(message: object) -> str:
+    """An engine message (error, event text) with the options it names spelled as flags (`--img-size 32`)."""
+    from workbench.engine.errors import worded
+    from workbench.engine.training.config import command_line_flag
+
+    return worded(message, command_line_flag)
+
+
 class Output:
     def __init__(self, as_json: bool):
         self.as_json = as_json

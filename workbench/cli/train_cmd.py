@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 from workbench.cli import arguments
-from workbench.cli.output import Output
+from workbench.cli.output import Output, cli_message
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -177,7 +177,6 @@ class _ProgressView:
         text = event_text.line(event, epochs=self.epochs)
         if text is None or isinstance(event, CheckpointSaved):
             return
-        from workbench.cli.main import cli_message
 
         self._close_bar()
         (self.out.warn if event_text.is_warning(event) else self.out.say)(cli_message(text))

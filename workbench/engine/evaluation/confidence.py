@@ -58,8 +58,8 @@ def fit_confidence(
             train_images[chosen], train_labels[chosen], BATCH, shuffle=False, device=device,
             mean=preprocessing["mean"], std=preprocessing["std"],
         )  # fmt: skip
-        _, train_features, seconds = out_of_domain.logits_and_features(judged, model, batches)
-        train_targets = torch.cat([y.cpu() for y in seconds])
+        _, train_features, train_label_batches = out_of_domain.logits_and_features(judged, model, batches)
+        train_targets = torch.cat([y.cpu() for y in train_label_batches])
     detector = out_of_domain.fit_out_of_domain(
         logits, features, train_features, train_targets, temperature=fitted.temperature
     )
