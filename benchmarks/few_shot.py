@@ -26,8 +26,9 @@ Columns (mean ± std over seeds):
 2. old default: compact_vgg from scratch at 28 px (`model="compact_vgg", pretrained=False`).
 3. new stage 1: `TrainConfig(quick=True)`, the new default policy stopped after the instant model.
 4. new final: `TrainConfig()` defaults, stage 1 then fine-tuning; run after (3), so stage 1's embeddings
-   of the training images come from the cache (3) filled. The run keeps stage 1's head instead of the
-   fine-tuned network when that does better on validation (counted in the table).
+   of the training images come from the cache (3) filled. Fine-tuning ends with the midpoint of stage 1's
+   and the fine-tuned weights (WiSE-FT); the run keeps stage 1's head instead when that does better on
+   validation (counted in the table).
 The workbench judges its test accuracy on each image and its mirror (its default when training used flips).
 5. embedding throughput: the engine's Embedder against a plain onnxruntime session of the same body
    (exported here) and eager PyTorch fp32, images/s, best of 2 repeats.

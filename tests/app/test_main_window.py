@@ -90,6 +90,8 @@ def test_geometry_model_and_hyperparameters_persist_between_launches(qtbot, drop
     form.augment_auto.setChecked(False)
     assert form.flip.isEnabled()
     form.flip.setChecked(False)
+    assert form.zoom.isEnabled()
+    form.zoom.setValue(0.2)
     win.resize(790, 610)  # within the offscreen screen (800×800); Qt keeps it at least the window's minimum
     qtbot.wait(50)
     size_at_close = win.size()
@@ -102,7 +104,7 @@ def test_geometry_model_and_hyperparameters_persist_between_launches(qtbot, drop
     qtbot.waitUntil(lambda: again.model_panel.selected_model() == "lenet5", timeout=60_000)
     values = again.training_panel.form.values()
     assert (values["epochs"], values["lr"], values["optimizer"]) == (7, 0.02, "adamw")
-    assert values["augment"].flip is False
+    assert values["augment"].flip is False and values["augment"].zoom == 0.2
     assert not again.training_panel.form.augment_auto.isChecked()
     assert again.size() == size_at_close
     assert size_at_close.height() == 610

@@ -103,3 +103,42 @@ def test_padding_larger_than_the_image_is_limited_not_an_error():
 def test_integer_batches_are_refused():
     with pytest.raises(ValueError, match="float"):
         seeded(AugmentConfig())(torch.zeros((2, 1, 4, 4), dtype=torch.uint8))
+
+
+def test_zoom_enlarges_each_image_within_the_range_and_keeps_it_centred():
+    # A bright square in the middle of a dark image: zoom in by s ∈ [1, 1/(1 - zoom)] makes it s² times
+    # larger; without shifts it stays centred, and no image comes out smaller than it went in.
+    size, side = 64, 16
+    x = torch.zeros(64, 1, size, size)
+    x[:, :, 24:40, 24:40] = 1.0
+    out = seeded(AugmentConfig(**{**OFF, "zoom": 0.3}))(x)
+    area = out.sum(dim=(1, 2, 3)) / side**2  # bilinear edges keep the mass: area ratio = s²
+    assert area.min() >= 0.99 and area.max() <= 1 / 0.7**2 + 0.02
+    assert area.max() > 1.5 and area.std() > 0.1  # zoomed, each by its own factor
+    columns = torch.arange(size, dtype=torch.float32)
+    centre = (out.sum(dim=(1, 2)) * columns).sum(1) / out.sum(dim=(1, 2, 3))
+    assert torch.allclose(centre, torch.full_like(centre, (size - 1) / 2), atol=0.05)
+
+
+def test_zoom_with_shift_moves_each_image_by_at_most_the_padding():
+    size, padding = 64, 6
+    x = torch.zeros(200, 1, size, size)
+    x[:, :, 28:36, 28:36] = 1.0
+    out = seeded(AugmentConfig(**{**OFF, "zoom": 0.1, "crop_padding": padding}))(x)
+    columns = torch.arange(size, dtype=torch.float32)
+    centre = (out.sum(dim=(1, 2)) * columns).sum(1) / out.sum(dim=(1, 2, 3))
+    moved = (centre - (size - 1) / 2).abs()
+    # A shift of t pixels of the sampled area moves the content t / s pixels on screen (s ≥ 0.9).
+    assert moved.max() <= padding / 0.9 + 0.05 and moved.max() > padding / 2
+
+
+def test_zoom_is_parsed_validated_and_described():
+    from workbench.engine.errors import ConfigError
+    from workbench.engine.training.config import TrainConfig
+    from workbench.engine.training.defaults import describe_augment
+
+    parsed = AugmentConfig.parse("flip,crop=4,zoom=0.2")
+    assert (parsed.flip, parsed.crop_padding, parsed.zoom) == (True, 4, 0.2)
+    assert "zoom in up to 20%" in describe_augment(parsed)
+    with pytest.raises(ConfigError, match="augment.zoom"):
+        TrainConfig(data=["x"], augment=AugmentConfig(zoom=1.5)).validate()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -46,6 +48,14 @@ def test_few_images_default_to_a_pretrained_backbone_at_an_upscaled_size():
     assert config.batch_size <= 32  # at least ~10 steps an epoch
     text = "\n".join(notes)
     assert "few images" in text and "image size" in text and "stage 1" in text
+    # fine-tuning from the fitted head zooms and shifts by a fraction of the (upscaled) side
+    assert config.augment.zoom > 0 and config.augment.crop_padding == round(0.05 * config.img_size)
+    assert "zoom in up to 15%" in text
+
+
+def test_scratch_runs_keep_small_shifts_and_no_zoom():
+    config, _ = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=50_000)
+    assert not config.pretrained and config.augment.zoom == 0 and config.augment.crop_padding == 2
 
 
 def test_without_offline_weights_few_images_train_from_scratch_and_say_why(monkeypatch):
@@ -206,13 +216,75 @@ def test_tiny_validation_reports_cross_validated_accuracy_with_its_uncertainty(f
     assert "cross-validation" in text and "95% interval" in text
 
 
+def final_and_probe_weights(events) -> tuple[dict, dict]:
+    from workbench.engine.training import checkpoint as ckpt
+
+    folder = Path(events[-1].checkpoint).parent
+    return (
+        ckpt.load_checkpoint(folder / ckpt.LAST)["model_state"],
+        ckpt.load_checkpoint(folder / ckpt.PROBE)["model_state"],
+    )
+
+
 def test_lp_ft_keeps_the_better_of_the_fitted_head_and_the_fine_tuned_model(few):
     events = run(TrainConfig(data=str(few / "train"), epochs=2, **FAST))
     epochs = [e for e in events if isinstance(e, EpochEnded)]
     assert [e.epoch for e in epochs] == [0, 1, 2]
     probe, final = epochs[0], epochs[-1]
+    # Both figures are exact fractions of the same images, so a tie is a tie (a float32 0.8000000119 once
+    # beat fine-tuning's 0.8 and threw away an equally good fine-tuned model).
+    for epoch in (probe, final):
+        assert epoch.val_acc == round(epoch.val_acc * epoch.val_images) / epoch.val_images
     kept = events[-1].val_accuracy
     assert kept == (final.val_acc if final.val_acc >= probe.val_acc else probe.val_acc)
+    # Fine-tuning ended halfway between stage 1's network and the fine-tuned one (WiSE-FT), and says so.
+    weights, start = final_and_probe_weights(events)
+    moved = [k for k in start if start[k].is_floating_point() and not torch.equal(weights[k], start[k])]
+    assert any(k.startswith("_fc.") for k in moved) and len(moved) > 20
+    assert "final weights: 50% fine-tuned, 50% the fitted head's network" in messages(events)
+
+
+def test_with_no_share_for_fine_tuning_the_run_ends_with_exactly_stage_one(few, monkeypatch):
+    # The average really is what the run keeps: give fine-tuning no share and an epoch of fine-tuning
+    # leaves every weight as stage 1 fitted it.
+    from workbench.engine.training import trainer
+
+    monkeypatch.setattr(trainer, "FINE_TUNED_SHARE", 0.0)
+    weights, start = final_and_probe_weights(run(TrainConfig(data=str(few / "train"), epochs=1, **FAST)))
+    assert all(torch.equal(weights[k], start[k]) for k in start if start[k].is_floating_point())
+
+
+def test_a_damaged_stage_one_file_keeps_the_fine_tuned_network_with_a_warning(few, monkeypatch):
+    from workbench.engine.training import checkpoint as ckpt
+    from workbench.engine.training.session import Session
+
+    save = Session.save
+
+    def save_then_damage(self, *args, also=(), **kwargs):
+        path = save(self, *args, also=also, **kwargs)
+        if ckpt.PROBE in also:  # the disk garbles stage 1's copy right after it is written
+            probe = path.parent / ckpt.PROBE
+            probe.write_bytes(probe.read_bytes()[: probe.stat().st_size // 2])
+        return path
+
+    monkeypatch.setattr(Session, "save", save_then_damage)
+    events = run(TrainConfig(data=str(few / "train"), epochs=1, **FAST))
+    warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
+    assert any("probe.pt" in w and "the fine-tuned network is kept as it is" in w for w in warnings), warnings
+    assert not any("final weights" in e.text for e in events if isinstance(e, Message))
+
+
+def test_weight_average_is_the_point_between_the_two_networks():
+    from workbench.engine.training.weight_average import average_into
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    start = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    average_into(model, start, 0.25)
+    after = model.state_dict()
+    for k, v in before.items():
+        expected = v * 0.25 if v.is_floating_point() else v  # counters keep the fine-tuned value
+        assert torch.allclose(after[k], expected), k
 
 
 # ---- honest figures -----------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                            **arguments.from_rule(spec.rule))
     # Options whose flag reads better than the field it sets.
     p.add_argument("--augment", metavar="SPEC",
-                   help="'default', 'none', or e.g. 'flip,crop=4,brightness=0.2,contrast=0.2'")
+                   help="'default', 'none', or e.g. 'flip,crop=4,zoom=0.15,brightness=0.2,contrast=0.2'")
     p.add_argument("--domain", choices=("similar", "different"),
                    help="are the images like ImageNet photos? guides the default transfer strategy")
     p.add_argument("--no-linear-probe", action="store_true",

@@ -135,7 +135,8 @@ class HyperparameterForm(QWidget):
         self.augment_auto = QCheckBox("automatic (chosen from the run length)")
         self.augment_auto.setChecked(d.augment is None)
         self.augment_auto.setToolTip(
-            "Let the engine choose: flips always, small shifts for runs of 10 epochs or more. "
+            "Let the engine choose: flips always, small shifts for runs of 10 epochs or more, zoom and "
+            "larger shifts when fine-tuning a pretrained network on a few images. "
             "Untick to set each augmentation yourself."
         )
         self.flip = QCheckBox("horizontal flip")
@@ -143,6 +144,9 @@ class HyperparameterForm(QWidget):
         self.flip.setToolTip("Randomly mirror training images left-right (off for text or digits).")
         self.shift = _spin(
             0, 32, shown.crop_padding, "Random shift by up to this many pixels (padded crop); 0 = off."
+        )
+        self.zoom = _double(
+            0, 0.9, shown.zoom, 0.05, 2, "Random zoom in, showing down to (1 − this) of each side; 0 = off."
         )
         self.brightness = _double(
             0, 1, shown.brightness, 0.05, 2, "Random brightness change of up to ±this fraction; 0 = off."
@@ -161,6 +165,7 @@ class HyperparameterForm(QWidget):
             ("", self.augment_auto),
             ("", self.flip),
             ("Shift (px)", self.shift),
+            ("Zoom", self.zoom),
             ("Brightness", self.brightness),
             ("Contrast", self.contrast),
         ]
@@ -196,7 +201,7 @@ class HyperparameterForm(QWidget):
         self.advanced_button.toggled.connect(self._show_advanced)
         self._show_advanced(False)
 
-        for widget in (*self.fields.values(), self.shift, self.brightness, self.contrast, self.flip):
+        for widget in (*self.fields.values(), self.shift, self.zoom, self.brightness, self.contrast, self.flip):
             _on_change(widget, self.changed)
         self.augment_auto.toggled.connect(self._update_augment_fields)
         self.augment_auto.toggled.connect(self.changed)
@@ -229,7 +234,7 @@ class HyperparameterForm(QWidget):
 
     def _update_augment_fields(self) -> None:
         manual = not self.augment_auto.isChecked()
-        for widget in (self.flip, self.shift, self.brightness, self.contrast):
+        for widget in (self.flip, self.shift, self.zoom, self.brightness, self.contrast):
             widget.setEnabled(manual)
 
     # ---- values --------------------------------------------------------------------------------
@@ -253,6 +258,7 @@ class HyperparameterForm(QWidget):
             if self.augment_auto.isChecked()
             else AugmentConfig(
                 crop_padding=self.shift.value(),
+                zoom=self.zoom.value(),
                 flip=self.flip.isChecked(),
                 brightness=self.brightness.value(),
                 contrast=self.contrast.value(),
@@ -284,6 +290,7 @@ class HyperparameterForm(QWidget):
         if isinstance(augment, dict):
             self.flip.setChecked(bool(augment.get("flip", self.flip.isChecked())))
             self.shift.setValue(int(augment.get("crop_padding", self.shift.value()) or 0))
+            self.zoom.setValue(float(augment.get("zoom", 0) or 0))
             self.brightness.setValue(float(augment.get("brightness", 0) or 0))
             self.contrast.setValue(float(augment.get("contrast", 0) or 0))
 

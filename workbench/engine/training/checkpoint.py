@@ -31,6 +31,7 @@ FORMAT = "cnn-workbench-checkpoint"
 VERSION = 1
 LAST = "last.pt"
 BEST = "best.pt"
+PROBE = "probe.pt"  # stage 1's network (the fitted head), which LP-FT's last step averages with
 
 
 @dataclass

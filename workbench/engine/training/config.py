@@ -172,6 +172,7 @@ class AugmentConfig:
     """Batched, on-device augmentation (the AlexNet-style ones of the course). Training split only."""
 
     crop_padding: int = 2  # random translate by up to this many pixels (reflect-padded crop); 0 = off
+    zoom: float = 0.0  # random zoom in, showing down to (1 - zoom) of each side; 0 = off
     flip: bool = True  # random horizontal flip
     brightness: float = 0.0  # jitter factor range [1-b, 1+b]; 0 = off
     contrast: float = 0.0  # jitter factor range [1-c, 1+c]; 0 = off
@@ -192,13 +193,15 @@ class AugmentConfig:
                     aug.flip = True
                 elif key in ("crop", "shift", "translate"):
                     aug.crop_padding = int(value or 2)
+                elif key == "zoom":
+                    aug.zoom = float(value or 0.15)
                 elif key == "brightness":
                     aug.brightness = float(value or 0.2)
                 elif key == "contrast":
                     aug.contrast = float(value or 0.2)
                 else:
                     raise ConfigError(
-                        f"unknown augmentation '{key}' in '{text}': use flip, crop=N, brightness=F, contrast=F or none"
+                        f"unknown augmentation '{key}' in '{text}': use flip, crop=N, zoom=F, brightness=F, contrast=F or none"
                     )
             except ValueError as exc:
                 raise ConfigError(f"bad value in augmentation '{part}': {exc}") from None
@@ -321,7 +324,7 @@ class TrainConfig:
                 spec.rule.check(name, getattr(self, name))
         if self.augment is not None:
             if not isinstance(self.augment, AugmentConfig):
-                raise OptionError("augment", self.augment, "must be a table of crop_padding, flip, brightness, contrast")
+                raise OptionError("augment", self.augment, "must be a table of crop_padding, zoom, flip, brightness, contrast")
             for name, rule in _AUGMENT_RULES.items():
                 rule.check(f"augment.{name}", getattr(self.augment, name))
         if self.quick and self.linear_probe is False:
@@ -394,6 +397,7 @@ class TrainConfig:
 
 _AUGMENT_RULES: dict[str, Rule] = {
     "crop_padding": _whole(0, 64),
+    "zoom": _number(0, 0.9),
     "flip": _switch(),
     "brightness": _number(0, 1),
     "contrast": _number(0, 1),

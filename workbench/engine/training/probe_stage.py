@@ -101,7 +101,7 @@ def fit_head_on_embeddings(
     if "val" in embedded:
         logits = fit.logits(*embedded["val"])
         val_loss = F.cross_entropy(logits, data.val.labels).item()
-        val_acc = (logits.argmax(1) == data.val.labels).float().mean().item()
+        val_acc = (logits.argmax(1) == data.val.labels).sum().item() / len(data.val.labels)  # as evaluate_batches
         val_count = len(data.val.labels)
     record = EpochEnded(
         epoch=0,
@@ -131,7 +131,8 @@ def fit_head_on_embeddings(
         summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
     yield Message(summary)
     path = s.save(
-        0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state()
-    )
+        0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state(),
+        also=(ckpt.PROBE,),
+    )  # fmt: skip
     yield CheckpointSaved(str(path), 0, best=val_acc is not None)
     return True

@@ -63,8 +63,11 @@ class Session:
             return kept[-1]
         return max((h["val_acc"] for h in self.history if h.get("val_acc") is not None), default=None)
 
-    def save(self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict) -> Path:
-        """Write last.pt (and best.pt); `epoch` counts the epochs the weights have completed."""
+    def save(
+        self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict, also: tuple[str, ...] = ()
+    ) -> Path:
+        """Write last.pt (and best.pt, and copies named in `also`); `epoch` counts the epochs the weights
+        have completed."""
         assert self.handle is not None, "a session without a run folder saves nothing"
         folder = self.handle.checkpoints_dir
         if not self.is_main:
@@ -85,7 +88,7 @@ class Session:
             "rng": rng,
         }
         path = ckpt.save_checkpoint(folder / ckpt.LAST, payload)
-        if best:
-            ckpt.save_checkpoint(folder / ckpt.BEST, payload)
+        for name in (ckpt.BEST,) * best + also:
+            ckpt.save_checkpoint(folder / name, payload)
         self.handle.record_checkpoint(folder / ckpt.BEST if (folder / ckpt.BEST).is_file() else path)
         return path

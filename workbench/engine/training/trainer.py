@@ -26,7 +26,7 @@ from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import DecodeCancelled
 from workbench.engine.device import describe_device, pick_device
-from workbench.engine.errors import WorkbenchError, first_line
+from workbench.engine.errors import WeightsError, WorkbenchError, first_line
 from workbench.engine.evaluation.confidence import calibrate_run
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
@@ -54,6 +54,7 @@ from workbench.engine.training.resume import load_resume_state
 from workbench.engine.training.session import Session
 from workbench.engine.training.session_setup import open_run_folder, prepare_session, wrap_for_training
 from workbench.engine.training.steps import evaluate_batches, train_step
+from workbench.engine.training.weight_average import FINE_TUNED_SHARE, average_into
 
 STEP_REPORTS_PER_EPOCH = 100  # enough points for a smooth curve, few enough to cost nothing
 
@@ -222,6 +223,8 @@ class Trainer:
                 return None
             loss_sum, correct, seen = self._dist.all_reduce_sum(list(totals), s.device)
             train_seconds = time.perf_counter() - started
+            if probed_run and epoch + 1 == config.epochs:
+                yield from self._average_with_probe(s)
             best_before = s.best_acc
             val = (
                 evaluate_batches(s.forward_model, s.eval_batches["val"], s.amp_dtype)
@@ -267,6 +270,29 @@ class Trainer:
                 yield Message(f"early stopping: no validation-accuracy gain for {epochs_without_gain} epochs")
                 return epoch + 1
         return config.epochs
+
+    def _average_with_probe(self, s: Session) -> Generator[Event, None, None]:
+        """LP-FT's last step (weight_average.py): the kept network is the midpoint of stage 1's and stage 2's.
+        Every rank of a distributed run reads the same file, written at stage 1, epochs before."""
+        path = s.handle.checkpoints_dir / ckpt.PROBE
+        if not path.is_file():  # a run started before this step existed
+            return
+        try:
+            start = ckpt.load_checkpoint(path, map_location=s.device)["model_state"]
+        except WeightsError as exc:  # damaged on disk: fine-tuning's own weights are still a good model
+            yield Message(f"{first_line(exc)}; the fine-tuned network is kept as it is", "warning")
+            return
+        alone = (
+            evaluate_batches(s.forward_model, s.eval_batches["val"], s.amp_dtype)
+            if "val" in s.eval_batches
+            else None
+        )
+        average_into(s.model, start, FINE_TUNED_SHARE)
+        yield Message(
+            f"final weights: {FINE_TUNED_SHARE:.0%} fine-tuned, {1 - FINE_TUNED_SHARE:.0%} the fitted head's "
+            "network (WiSE-FT: on few images the average generalizes better than either)"
+            + (f"; the fine-tuned network alone scored {alone['acc']:.1%} on validation" if alone else "")
+        )
 
     def _train_one_epoch(
         self, s: Session, epoch: int
