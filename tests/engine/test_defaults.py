@@ -43,13 +43,16 @@ def test_user_choices_are_kept():
     assert chosen.model == "course_cnn" and TrainConfig().model is None  # the input was not mutated
 
 
-def test_short_runs_skip_shift_augmentation():
+def test_short_scratch_runs_skip_shift_augmentation():
+    # 6,000 images train from scratch (the 2-epoch measurement's size); fewer would fine-tune a pretrained
+    # network, whose augmentation is chosen from its input side instead (test_few_shot.py)
     short, _ = resolve_defaults(
-        TrainConfig(data="x", epochs=2), typical_size=28, channels=1, num_train_images=500
+        TrainConfig(data="x", epochs=2), typical_size=28, channels=1, num_train_images=6_000
     )
     long, _ = resolve_defaults(
-        TrainConfig(data="x", epochs=20), typical_size=28, channels=1, num_train_images=500
+        TrainConfig(data="x", epochs=20), typical_size=28, channels=1, num_train_images=6_000
     )
+    assert not short.pretrained and not long.pretrained
     assert short.augment.crop_padding == 0 and long.augment.crop_padding > 0
     assert short.augment.flip and long.augment.flip
 

@@ -148,17 +148,8 @@ def test_advisor_threshold_and_fraction_to_blocks(model):
     assert blocks_to_unfreeze(model, 1.0) == 5
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    # The cores are shared: oversubscribed threads make this test several times slower.
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_pretrained_efficientnet_lite0_beats_scratch_on_fashion_mnist(one_thread):
+def test_pretrained_efficientnet_lite0_beats_scratch_on_fashion_mnist():
     # 200 training images (20 per class), 500 test images, 48 px, 8 epochs each (see the benchmark for more).
     spec = importlib.util.spec_from_file_location("transfer_learning_benchmark", BENCHMARK)
     benchmark = importlib.util.module_from_spec(spec)
