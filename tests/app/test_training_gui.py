@@ -264,3 +264,22 @@ def test_a_failing_lr_finder_shows_an_error_and_the_panel_stays_usable(
     assert "LR finder failed: " in panel.log_text()
     qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
     assert panel.form.lr_find_button.isEnabled() and panel.progress.text() == "ready"
+
+
+def test_curve_axes_show_losses_and_rates_as_they_are_not_in_thousandths(qtbot):
+    from workbench.app.qt.plots import TrainingPlots
+    from workbench.engine.training.events import EpochEnded, StepEnded
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    events = [StepEnded(s, 1, 0.5 + 0.04 * s, 0.003 * s / 10, 30.0, s, 10) for s in range(1, 11)]
+    events.append(
+        EpochEnded(epoch=1, train_loss=0.7, train_acc=0.9, val_loss=0.45, val_acc=0.85, seconds=1.0)
+    )
+    plots.add_events(events)
+    qtbot.wait(50)
+    for plot, label in ((plots.loss_plot, "cross-entropy"), (plots.acc_plot, "accuracy"), (plots.lr_plot, "lr")):
+        axis = plot.getAxis("left")
+        assert axis.autoSIPrefixScale == 1.0  # ticks read 0.5, 0.003: the values themselves
+        assert "x0.001" not in axis.labelString() and label in axis.labelString()

@@ -42,6 +42,8 @@ class ReliabilityDiagram(QWidget):
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLabel("bottom", "confidence (top probability)")
         plot.setLabel("left", "accuracy")
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # shares, never "(x0.001)" thousands
         plot.setXRange(0, 1, padding=0.02)
         plot.setYRange(0, 1, padding=0.02)
         plot.setMouseEnabled(x=False, y=False)

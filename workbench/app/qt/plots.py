@@ -85,6 +85,10 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, l
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setLabel("left", y_label)
     plot.setLabel("bottom", "epoch")
+    for side in ("left", "bottom"):
+        # Losses, shares and rates have no unit to prefix: pyqtgraph would label 0.5–0.9 as 500–900
+        # "(x0.001)", and the longer label left its old end on screen when the prefix went away.
+        plot.getAxis(side).enableAutoSIPrefix(False)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     for side in ("left", "bottom"):
@@ -108,8 +112,6 @@ class TrainingPlots(QWidget):
         self.loss_plot = _plot(self._layout, 0, "Loss", "cross-entropy", legend=True)
         self.acc_plot = _plot(self._layout, 1, "Accuracy", "accuracy", legend=True)
         self.lr_plot = _plot(self._layout, 2, "Learning rate", "lr", legend=False)
-        # "lr" alone: an SI prefix would lengthen the label ("lr (x0.001)") past a short plot into its title
-        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_plot.enableAutoRange(y=False)
         for plot in (self.acc_plot, self.lr_plot):
@@ -235,6 +237,7 @@ class LRFinderPlot(QWidget):
         plot.setLogMode(x=True, y=False)
         plot.setLabel("bottom", "learning rate")
         plot.setLabel("left", "loss")
+        plot.getAxis("left").enableAutoSIPrefix(False)  # a loss, not "(x0.001)" thousands
         plot.showGrid(x=True, y=True, alpha=0.25)
         self._curve = plot.plot(pen=pg.mkPen(COLORS["smooth"], width=2))
         self._marker = pg.InfiniteLine(

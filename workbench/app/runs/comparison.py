@@ -54,8 +54,8 @@ class RunComparisonPlot(QWidget):
         for plot in (self.acc_plot, self.loss_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLabel("bottom", "epoch")
+            plot.getAxis("left").enableAutoSIPrefix(False)  # shares and losses, not "(x0.001)" thousands
         self.acc_plot.setLabel("left", "accuracy")
-        self.acc_plot.getAxis("left").enableAutoSIPrefix(False)  # shares, not "(x0.001)" thousands
         self.loss_plot.setLabel("left", "cross-entropy")
         grid = self.view.ci.layout
         grid.setRowStretchFactor(0, 0)

@@ -290,7 +290,7 @@ class Trainer:
         average_into(s.model, start, FINE_TUNED_SHARE)
         yield Message(
             f"final weights: {FINE_TUNED_SHARE:.0%} fine-tuned, {1 - FINE_TUNED_SHARE:.0%} the fitted head's "
-            "network (WiSE-FT: on few images the average generalizes better than either)"
+            "network (WiSE-FT: on few images the average usually generalizes better than either end)"
             + (f"; the fine-tuned network alone scored {alone['acc']:.1%} on validation" if alone else "")
         )
 
