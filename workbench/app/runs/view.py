@@ -62,6 +62,7 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole
 # Columns squeezed (their text elided, whole in the tooltip) so that every column fits the table's width at
 # once, and the narrowest each may become; the others keep the width of their contents.
 ELASTIC = {"run": 100, "name": 130, "dataset": 130}
+ELASTIC_MIN = 48  # an elastic column never gets narrower than this ("…" and a letter or two)
 # Header labels on two lines where one line would be wider than the column's values.
 HEADER_LABELS = {"image size": "image\nsize", "best val acc": "best val\nacc", "test acc (best.pt)": "test acc\n(best.pt)"}
 
@@ -342,18 +343,20 @@ class RunsView(QWidget):
 
     def fit_columns(self) -> None:
         """Every column on screen at once, none cut at the right edge: each as wide as its contents, and when
-        that is wider than the table the ELASTIC ones (name, dataset) give up the difference."""
+        that is wider than the table the ELASTIC ones (name, dataset) give up the difference — down to their
+        floors first, and below them (to ELASTIC_MIN) only when the others still do not fit."""
         table = self.table
         table.resizeColumnsToContents()
         widths = [table.columnWidth(column) for column in range(table.columnCount())]
         excess = sum(widths) - table.viewport().width()
-        if excess <= 0:
-            return
-        spare = {COLUMNS.index(name): max(0, widths[COLUMNS.index(name)] - floor) for name, floor in ELASTIC.items()}
-        room = sum(spare.values())
-        for column, give in spare.items():
-            if room:
-                table.setColumnWidth(column, widths[column] - round(min(excess, room) * give / room))
+        for floors in (ELASTIC, dict.fromkeys(ELASTIC, ELASTIC_MIN)):
+            if excess <= 0:
+                break
+            cuts = _shares(excess, {COLUMNS.index(n): max(0, widths[COLUMNS.index(n)] - f) for n, f in floors.items()})
+            for column, cut in cuts.items():
+                widths[column] -= cut
+                table.setColumnWidth(column, widths[column])
+            excess -= sum(cuts.values())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
@@ -534,3 +537,19 @@ class RunsView(QWidget):
     def _on_deleted(self, run_id: str) -> None:
         self.run_deleted.emit(run_id)
         self.refresh()
+
+
+def _shares(total: int, room: dict[int, int]) -> dict[int, int]:
+    """Whole pixels to take from each column, in proportion to its room, summing exactly to
+    min(total, all the room): rounding each share alone could leave the last column a pixel past the edge."""
+    available = sum(room.values())
+    wanted = min(total, available)
+    if wanted <= 0:
+        return {}
+    cuts = {column: wanted * give // available for column, give in room.items()}
+    for column in sorted(room, key=lambda c: room[c] - cuts[c], reverse=True):  # the remainder: a pixel each
+        if sum(cuts.values()) == wanted:
+            break
+        if cuts[column] < room[column]:
+            cuts[column] += 1
+    return cuts
