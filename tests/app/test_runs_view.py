@@ -180,9 +180,9 @@ def test_every_column_is_readable_at_the_default_window_size_and_legends_sit_off
 
 
 def test_elastic_columns_give_up_exactly_the_excess_in_whole_pixels():
-    from workbench.app.runs.view import _shares
+    from workbench.app.qt.column_fit import shares
 
     for total, room in ((10, {0: 3, 1: 3, 2: 3}), (7, {0: 100, 1: 1, 2: 50}), (1000, {0: 5, 1: 6}), (0, {0: 9})):
-        cuts = _shares(total, room)
+        cuts = shares(total, room)
         assert sum(cuts.values()) == min(total, sum(room.values()))  # never a pixel short of the edge
         assert all(0 <= cuts[c] <= room[c] for c in cuts)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.app.qt import dialogs
+from workbench.app.qt.column_fit import fit_columns
 from workbench.app.qt.lazy import LazyWidget
 from workbench.app.qt.workers import Failure, run_in_background
 from workbench.engine.names import display_name
@@ -62,7 +63,6 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole
 # Columns squeezed (their text elided, whole in the tooltip) so that every column fits the table's width at
 # once, and the narrowest each may become; the others keep the width of their contents.
 ELASTIC = {"run": 100, "name": 130, "dataset": 130}
-ELASTIC_MIN = 48  # an elastic column never gets narrower than this ("…" and a letter or two)
 # Header labels on two lines where one line would be wider than the column's values.
 HEADER_LABELS = {"image size": "image\nsize", "best val acc": "best val\nacc", "test acc (best.pt)": "test acc\n(best.pt)"}
 
@@ -342,21 +342,9 @@ class RunsView(QWidget):
         self.runs_listed.emit(len(records))
 
     def fit_columns(self) -> None:
-        """Every column on screen at once, none cut at the right edge: each as wide as its contents, and when
-        that is wider than the table the ELASTIC ones (name, dataset) give up the difference — down to their
-        floors first, and below them (to ELASTIC_MIN) only when the others still do not fit."""
-        table = self.table
-        table.resizeColumnsToContents()
-        widths = [table.columnWidth(column) for column in range(table.columnCount())]
-        excess = sum(widths) - table.viewport().width()
-        for floors in (ELASTIC, dict.fromkeys(ELASTIC, ELASTIC_MIN)):
-            if excess <= 0:
-                break
-            cuts = _shares(excess, {COLUMNS.index(n): max(0, widths[COLUMNS.index(n)] - f) for n, f in floors.items()})
-            for column, cut in cuts.items():
-                widths[column] -= cut
-                table.setColumnWidth(column, widths[column])
-            excess -= sum(cuts.values())
+        """Every column on screen at once, none cut at the right edge (qt/column_fit.py): the ELASTIC ones
+        (run, name, dataset) give up the difference."""
+        fit_columns(self.table, {COLUMNS.index(name): floor for name, floor in ELASTIC.items()})
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
@@ -538,18 +526,3 @@ class RunsView(QWidget):
         self.run_deleted.emit(run_id)
         self.refresh()
 
-
-def _shares(total: int, room: dict[int, int]) -> dict[int, int]:
-    """Whole pixels to take from each column, in proportion to its room, summing exactly to
-    min(total, all the room): rounding each share alone could leave the last column a pixel past the edge."""
-    available = sum(room.values())
-    wanted = min(total, available)
-    if wanted <= 0:
-        return {}
-    cuts = {column: wanted * give // available for column, give in room.items()}
-    for column in sorted(room, key=lambda c: room[c] - cuts[c], reverse=True):  # the remainder: a pixel each
-        if sum(cuts.values()) == wanted:
-            break
-        if cuts[column] < room[column]:
-            cuts[column] += 1
-    return cuts
