@@ -69,8 +69,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write atomically: a failure (full disk, read-only folder) leaves the previous checkpoint intact.
+def save_checkpoint(path: str | Path, payload: dict[str, Any], copies: tuple[Path, ...] = ()) -> Path:
+    """Write atomically (and to each of `copies`, serialized once): a failure (full disk, read-only folder)
+    leaves the previous checkpoint intact.
 
     `torch.save` serializes into memory and only Python file I/O touches the disk: torch's own zip writer
     reports a full disk as a RuntimeError from its C++ code ("inline_container.cc"), while Python raises an
@@ -81,18 +82,27 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     payload[DIGEST] = content_digest(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    try:
-        write_atomic(path, lambda f: f.write(buffer.getbuffer()))
-    except OSError as exc:
-        # A run's checkpoint (RUNS/<run id>/checkpoints/last.pt): the run resumes once there is room.
-        run_id = path.parent.parent.name if path.parent.name == "checkpoints" else ""
-        then = ("; then resume the run: ", Action("continue", run_id)) if run_id else (" and try again",)
-        raise WorkbenchError(
-            f"could not write checkpoint {path}: {exc.strerror or exc}. The previous checkpoint is untouched; "
-            "free some space (or set WORKBENCH_HOME to another disk)",
-            *then,
-        ) from None
+
+    def write(f) -> None:
+        f.write(buffer.getbuffer())
+
+    for target in (path, *map(Path, copies)):
+        try:
+            write_atomic(target, write)
+        except OSError as exc:
+            raise _write_error(target, exc) from None
     return path
+
+
+def _write_error(path: Path, exc: OSError) -> WorkbenchError:
+    # A run's checkpoint (RUNS/<run id>/checkpoints/last.pt): the run resumes once there is room.
+    run_id = path.parent.parent.name if path.parent.name == "checkpoints" else ""
+    then = ("; then resume the run: ", Action("continue", run_id)) if run_id else (" and try again",)
+    return WorkbenchError(
+        f"could not write checkpoint {path}: {exc.strerror or exc}. The previous checkpoint is untouched; "
+        "free some space (or set WORKBENCH_HOME to another disk)",
+        *then,
+    )
 
 
 # ---- integrity ------------------------------------------------------------------------------------------

@@ -87,8 +87,7 @@ class Session:
             "scaler_state": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": rng,
         }
-        path = ckpt.save_checkpoint(folder / ckpt.LAST, payload)
-        for name in (ckpt.BEST,) * best + also:
-            ckpt.save_checkpoint(folder / name, payload)
+        copies = tuple(folder / name for name in (ckpt.BEST,) * best + also)
+        path = ckpt.save_checkpoint(folder / ckpt.LAST, payload, copies)
         self.handle.record_checkpoint(folder / ckpt.BEST if (folder / ckpt.BEST).is_file() else path)
         return path
