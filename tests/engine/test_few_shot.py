@@ -146,6 +146,51 @@ def test_stage_one_is_a_real_run_whose_checkpoint_evaluate_predict_and_export_ac
     assert RunRegistry().get(finished.run_id).status == "finished"
 
 
+def tap_columns(state: dict) -> torch.Tensor:
+    return state["_fc.weight"][:, 1280:]
+
+
+def test_stage_one_reads_the_stage_ends_and_stage_two_fine_tunes_through_the_last_layer(few):
+    from workbench.engine.training import checkpoint as ckpt
+
+    quick = run(TrainConfig(data=str(few / "train"), quick=True, **FAST))
+    instant = ckpt.load_checkpoint(quick[-1].checkpoint)
+    assert instant["model_args"] == {"taps": [2, 4, 7, 10, 14, 15]}
+    assert tap_columns(instant["model_state"]).abs().sum() > 0  # the instant model uses the taps
+    assert "earlier blocks" in messages(quick)
+
+    events = run(TrainConfig(data=str(few / "train"), epochs=1, **FAST))
+    folder = Path(events[-1].checkpoint).parent
+    start = ckpt.load_checkpoint(folder / ckpt.PROBE)
+    assert start["model_args"] == instant["model_args"]
+    assert tap_columns(start["model_state"]).abs().sum() == 0 and start["model_state"]["_fc.weight"].abs().sum() > 0
+    # Fine-tuning never moved the tap columns off zero (no gradient through the taps), the rest it did move.
+    final = ckpt.load_checkpoint(folder / ckpt.LAST)["model_state"]
+    assert tap_columns(final).abs().sum() == 0
+    assert not torch.equal(final["_blocks.3._project_conv.weight"], start["model_state"]["_blocks.3._project_conv.weight"])
+    assert "stage 2 starts from a head on the last layer's features alone" in messages(events)
+    kept = ckpt.load_checkpoint(folder / ckpt.BEST)  # whichever of the two did better on validation
+    probe, tuned = [e for e in events if isinstance(e, EpochEnded)]
+    assert (tap_columns(kept["model_state"]).abs().sum() > 0) == (tuned.val_acc < probe.val_acc)
+
+    # A run started from a tapped run's weights gets its architecture, whatever the new run would pick.
+    again = run(TrainConfig(data=str(few / "train"), weights=quick[-1].checkpoint, epochs=1, **FAST))
+    assert ckpt.load_checkpoint(again[-1].checkpoint)["model_args"] == instant["model_args"]
+
+
+def test_the_embedding_cache_tells_tapped_features_from_plain_ones():
+    from workbench.engine.models import build_model
+
+    model = build_model("efficientnet_lite0", 3, 1)
+    plain = Embedder(model, model_name="efficientnet_lite0", size=32, channels=1, device=torch.device("cpu"))
+    tapped = Embedder(
+        build_model("efficientnet_lite0", 3, 1, taps=[14, 15]), model_name="efficientnet_lite0", size=32,
+        channels=1, device=torch.device("cpu"), model_args={"taps": [14, 15]},
+    )  # fmt: skip
+    tapped.body.load_state_dict(plain.body.state_dict())  # the same weights: only the taps differ
+    assert plain.key != tapped.key and (plain.dim, tapped.dim) == (1280, 1280 + 192 + 320)
+
+
 def test_the_fitted_head_in_the_network_gives_the_probe_logits(few):
     """The weights written into the model's own head reproduce the probe's logits on real images."""
     from workbench.engine.data import load_decoded, scan_dataset
@@ -346,3 +391,12 @@ def test_a_short_scratch_run_with_defaults_reaches_85_percent(fmnist_folder_fact
     data = fmnist_folder_factory(600, 100)
     events = run(TrainConfig(data=str(data), model="course_cnn", epochs=2))
     assert events[-1].test_accuracy >= 0.85
+
+
+def test_a_single_penalty_is_fitted_without_cross_validation():
+    torch.manual_seed(0)
+    labels = torch.arange(60) % 3
+    features = torch.randn(60, 8) + labels[:, None].float()
+    fit = fit_linear_probe(features, labels, 3, l2_grid=(0.01,))
+    assert fit.l2 == 0.01 and fit.folds == 0 and fit.cv_accuracy is None and fit.notes == []
+    assert fit.train_accuracy > 0.9

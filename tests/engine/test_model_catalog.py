@@ -46,7 +46,7 @@ def test_parameter_split_follows_the_strategy():
     )
     assert 12_810 < top < total
     stage1, _frozen, text = catalog.parameter_split("efficientnet_lite0", 1, 10, linear_probe=True)
-    assert stage1 == 12_810 and "stage 1" in text
+    assert stage1 == 2048 * 10 + 10 and "stage 1" in text  # the head reads 1280 features and the taps' 768
 
 
 def test_default_choice_is_the_one_resolve_defaults_makes():

@@ -18,9 +18,11 @@ import contextlib
 import copy
 import hashlib
 import io
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,11 +76,17 @@ def weights_digest(body: nn.Module) -> str:
     return digest.hexdigest()[:20]
 
 
+def _args_digest(model_args: Mapping[str, Any]) -> str:
+    text = json.dumps(model_args, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 class Embedder:
     """Feature vectors of normalized image batches, from `model`'s frozen body.
 
-    `key` identifies what the features depend on (architecture, weights, input size and channels): the
-    embedding store files vectors under it.
+    `key` identifies what the features depend on (architecture and its arguments, weights, input size and
+    channels): the embedding store files vectors under it. Arguments such as EfficientNet-Lite's `taps`
+    change the features without changing a single weight, so they are part of the key.
     """
 
     def __init__(
@@ -90,10 +98,12 @@ class Embedder:
         channels: int,
         device: torch.device,
         cache_dir: Path | None = None,
+        model_args: Mapping[str, Any] | None = None,
     ):
         self.body = body_of(model).to(device)
         self.device, self.size, self.channels = device, size, channels
-        self.key = f"{model_name}-{size}px-{channels}ch-v{EMBEDDER_VERSION}-{weights_digest(self.body)}"
+        architecture = model_name + (f"-{_args_digest(model_args)}" if model_args else "")
+        self.key = f"{architecture}-{size}px-{channels}ch-v{EMBEDDER_VERSION}-{weights_digest(self.body)}"
         self.batch_size = CPU_BATCH if device.type == "cpu" else GPU_BATCH
         self.backend = "pytorch"
         self._session = None

@@ -55,6 +55,8 @@ class ModelSpec:
     default_size: int  # the size it is meant for (28/32 for small models, 224 for ImageNet ones)
     pretrained: bool  # ImageNet weights available (torchvision download or offline package)
     source: str  # "torchvision" | "workbench"
+    # Blocks whose pooled features a linear-probe head also reads (model argument `taps`); () = none.
+    probe_taps: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,10 +84,13 @@ def register_model(
     pretrained: bool = False,
     source: str = "workbench",
     weights: PretrainedWeights | None = None,
+    probe_taps: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering `builder(num_classes, in_channels, **kwargs)` under `name`.
 
     `weights` says where the ImageNet weights come from; it is required when `pretrained` is True.
+    `probe_taps`: the builder takes `taps=` (blocks whose pooled features join the head's input), and
+    these are the ones a run with a linear-probe stage uses by default.
     """
     if pretrained != (weights is not None):
         raise ValueError(f"model {name}: pretrained=True needs a weights source, and only then")
@@ -97,7 +102,9 @@ def register_model(
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _ENTRIES:
             raise ValueError(f"model {name} is registered twice")
-        spec = ModelSpec(name, family, year, description, min_size, default_size, pretrained, source)
+        spec = ModelSpec(
+            name, family, year, description, min_size, default_size, pretrained, source, tuple(probe_taps)
+        )
         _ENTRIES[name] = _Entry(spec, builder, weights)
         return builder
 

@@ -257,8 +257,15 @@ def load_into(
     """
     if source is not None and source.rename is not None:
         state = source.rename(state)
-    head_key = f"{find_head(model)[0]}.weight"
+    head_name, head = find_head(model)
+    head_key = f"{head_name}.weight"
     stem_key = f"{first_conv(model)[0]}.weight"
+    optional_prefixes = source.optional_prefixes if source else ()
+    if head_key in state and state[head_key].shape[1:] != head.weight.shape[1:]:
+        # The model's head reads other features than the published one (e.g. EfficientNet-Lite's taps):
+        # it starts fresh, and the file's head is left out.
+        state = {k: v for k, v in state.items() if not k.startswith(f"{head_name}.")}
+        optional_prefixes = (*optional_prefixes, f"{head_name}.")
     file_classes = state[head_key].shape[0] if head_key in state else num_classes
     file_channels = (
         state[stem_key].shape[1] if stem_key in state and state[stem_key].ndim == 4 else in_channels
@@ -270,9 +277,7 @@ def load_into(
         replace_head(model, file_classes)
     if file_channels != in_channels:
         set_input_channels(model, file_channels)
-    report = load_checked(
-        model, state, origin=origin, name=name, optional_prefixes=source.optional_prefixes if source else ()
-    )
+    report = load_checked(model, state, origin=origin, name=name, optional_prefixes=optional_prefixes)
     if file_classes != num_classes:
         replace_head(model, num_classes)
     if file_channels != in_channels:

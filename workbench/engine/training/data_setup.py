@@ -7,6 +7,7 @@ is the whole stretch a run (or an LR sweep) takes: scan, fill in the defaults, d
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,9 @@ def prepare_data(
     normalize as the starting weights expect: ImageNet statistics for ImageNet weights, an earlier run's
     own statistics when starting from it, else the training images'."""
     dist_ctx = dist_ctx or DistContext()
+    start_from = previous_run_checkpoint(config.weights) if resumed is None else None
+    if start_from is not None:
+        config = inherit_architecture(config, start_from)
     if resumed is None:
         index = yield from scan(config, should_stop=should_stop)
         typical_size, channels = guess_image_geometry(index.split("train"))
@@ -97,7 +101,6 @@ def prepare_data(
     else:
         index, notes = resumed.index, [f"resuming from epoch {resumed.epoch}"]
     check_input_size(config.model, config.img_size)
-    start_from = previous_run_checkpoint(config.weights) if resumed is None else None
     for problem in index.problems:
         yield FileSkipped(problem.path, problem.reason)
     for warning in index.warnings:
@@ -121,6 +124,19 @@ def prepare_data(
         for problem in split.problems if split is not None else ():
             yield FileSkipped(problem.path, problem.reason)
     return RunData(config, data, start_from, notes)
+
+
+def inherit_architecture(config: TrainConfig, earlier: dict) -> TrainConfig:
+    """A run that starts from one of the user's runs: what its weights need (the model and its arguments,
+    such as EfficientNet-Lite's taps, which shape the head) and, unless chosen, its input size and channels."""
+    pre = earlier.get("preprocessing") or {}
+    return dataclasses.replace(
+        config,
+        model=config.model or earlier["model"],
+        model_args=dict(earlier.get("model_args") or {}),
+        img_size=config.img_size or pre.get("size"),
+        channels=config.channels or pre.get("channels"),
+    )
 
 
 def data_paths(config: TrainConfig) -> list[str]:

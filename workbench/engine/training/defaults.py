@@ -58,6 +58,7 @@ def pretrained_input_size(num_train_images: int, device_type: str = "cpu") -> tu
     (FINE_TUNE_EPOCHS epochs) should fit FINE_TUNE_BUDGET_S on this kind of device. Returns (side, why)."""
     per_core = (os.cpu_count() or 2) / 2 if device_type == "cpu" else 1.0
     rate_128 = TRAIN_RATE_128.get(device_type, TRAIN_RATE_128["cpu"]) * per_core
+
     def seconds(side: int) -> float:
         return FINE_TUNE_EPOCHS * num_train_images / (rate_128 * (128 / side) ** 2)
 
@@ -77,7 +78,9 @@ def default_epochs(num_train_images: int) -> int:
     return 10 if num_train_images >= 200_000 else 20
 
 
-def default_augment(epochs: int, *, img_size: int | None = None, fine_tunes_probe: bool = False) -> AugmentConfig:
+def default_augment(
+    epochs: int, *, img_size: int | None = None, fine_tunes_probe: bool = False
+) -> AugmentConfig:
     """Flips always; shifts only for longer runs: on a 2-epoch run they cost ~2 points of accuracy
     (Fashion-MNIST, 6k images), over 10+ epochs they are what keeps the model from overfitting.
 
@@ -86,8 +89,18 @@ def default_augment(epochs: int, *, img_size: int | None = None, fine_tunes_prob
     images at 160 px to 82.9% against its head's 80.6% (seed 0), where the engine with ±2 px shifts kept
     the head (fine-tuning scored lower on validation). Stronger (zoom to 30%, ±7.5%, rotations) did worse."""
     if fine_tunes_probe and img_size:
-        return AugmentConfig(crop_padding=max(1, round(FINE_TUNE_SHIFT * img_size)), zoom=FINE_TUNE_ZOOM, flip=True)
+        return AugmentConfig(
+            crop_padding=max(1, round(FINE_TUNE_SHIFT * img_size)), zoom=FINE_TUNE_ZOOM, flip=True
+        )
     return AugmentConfig(crop_padding=2 if epochs >= 10 else 0, flip=True)
+
+
+def with_probe_taps(model: str, model_args: dict) -> dict:
+    """`model_args` for a run with a linear-probe stage: the model's `probe_taps` unless the user set taps."""
+    from workbench.engine.models import get_spec
+
+    taps = get_spec(model).probe_taps
+    return {**model_args, "taps": list(taps)} if taps and "taps" not in model_args else dict(model_args)
 
 
 def describe_augment(augment: AugmentConfig) -> str:
@@ -169,6 +182,12 @@ def resolve_defaults(
         config.img_size = size
     if config.linear_probe is None:
         config.linear_probe = config.pretrained and not config.weights
+    if config.linear_probe and config.model_args != (tapped := with_probe_taps(config.model, config.model_args)):
+        config.model_args = tapped
+        notes.append(
+            f"stage 1's head also reads the pooled features of {len(tapped['taps'])} earlier blocks (the end "
+            "of each stage: Head2Toe); stage 2 fine-tunes through the last layer only"
+        )
     if config.linear_probe:
         notes.append(
             "stage 1: a linear head fitted on the frozen network's features (cached), in seconds"

@@ -113,7 +113,9 @@ def fit_linear_probe(
     counts = torch.bincount(labels, minlength=classes)
     smallest = int(counts[counts > 0].min()) if len(labels) else 0
     folds = min(MAX_FOLDS, smallest)
-    if folds < 2:
+    if len(l2_grid) == 1:  # one penalty: nothing to choose, so no cross-validation
+        folds = 0
+    elif folds < 2:
         notes.append(
             "no cross-validation: a class has a single training image, so the L2 penalty is the usual "
             f"{l2_grid[len(l2_grid) // 2 - 1]:g}"
@@ -153,7 +155,7 @@ def fit_linear_probe(
         cv_accuracy = float(accs.mean())
         cv_se = float(accs.std(unbiased=True) / math.sqrt(folds)) if folds > 1 else None
     else:
-        l2, cv_accuracy, cv_se = l2_grid[len(l2_grid) // 2 - 1], None, None
+        l2, cv_accuracy, cv_se = l2_grid[max(len(l2_grid) // 2 - 1, 0)], None, None
 
     x, y = rows(torch.arange(len(labels)))
     head = fit_standardized_head(x, y, classes, l2)

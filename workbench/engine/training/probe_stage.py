@@ -5,6 +5,10 @@ network; the vectors are cached on disk (features/store.py), so a second run on 
 nothing. A logistic-regression head is fitted on them in seconds (linear_probe.py) and written into the
 network's own head, so the result is an ordinary checkpoint (epoch 0) that evaluate, predict, inspect and
 export use unchanged — and the starting point of stage 2, fine-tuning (LP-FT).
+
+When the network's head also reads taps (pooled features of earlier blocks, EfficientNet-Lite's
+`probe_taps`), the instant model uses them all, and stage 2 starts from a second head fitted on the last
+layer's features alone, the tap columns at zero and kept there (fine-tuning through them did worse).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from workbench.engine.features.embedder import linear_head
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.data_setup import with_progress
 from workbench.engine.training.events import CheckpointSaved, DataProgress, EpochEnded, Event, Message
-from workbench.engine.training.linear_probe import fit_linear_probe
+from workbench.engine.training.linear_probe import ProbeFit, fit_linear_probe
 from workbench.engine.training.session import Session
 
 STAGE = "linear probe"
@@ -44,7 +48,7 @@ def fit_head_on_embeddings(
     folder = paths.cache_dir() / "embeddings"
     embedder = Embedder(
         s.model, model_name=config.model, size=config.img_size, channels=config.channels,
-        device=s.device, cache_dir=folder,
+        device=s.device, cache_dir=folder, model_args=config.model_args,
     )  # fmt: skip
     store = EmbeddingStore(folder, embedder.key)
     if store.rebuilt_reason:
@@ -92,16 +96,16 @@ def fit_head_on_embeddings(
     )
     for note in fit.notes:
         yield Message(note)
-    with torch.no_grad():
-        head.weight.copy_(fit.weight.to(head.weight.dtype))
-        head.bias.copy_(fit.bias.to(head.bias.dtype))
+    _write_head(head, fit.weight, fit.bias)
 
     val_loss = val_acc = None
     val_count = 0
     if "val" in embedded:
         logits = fit.logits(*embedded["val"])
         val_loss = F.cross_entropy(logits, data.val.labels).item()
-        val_acc = (logits.argmax(1) == data.val.labels).sum().item() / len(data.val.labels)  # as evaluate_batches
+        val_acc = (logits.argmax(1) == data.val.labels).sum().item() / len(
+            data.val.labels
+        )  # as evaluate_batches
         val_count = len(data.val.labels)
     record = EpochEnded(
         epoch=0,
@@ -130,9 +134,69 @@ def fit_head_on_embeddings(
     if val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None:
         summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
     yield Message(summary)
+    taps = getattr(s.model, "tapped_columns", None)
     path = s.save(
         0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state(),
-        also=(ckpt.PROBE,),
+        also=() if taps else (ckpt.PROBE,),
     )  # fmt: skip
+    if taps:
+        yield from _start_fine_tuning_from_last_layer(s, fit, embedded, taps)
     yield CheckpointSaved(str(path), 0, best=val_acc is not None)
     return True
+
+
+def _write_head(head: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    with torch.no_grad():
+        head.weight.copy_(weight.to(head.weight.dtype))
+        head.bias.copy_(bias.to(head.bias.dtype))
+
+
+def _start_fine_tuning_from_last_layer(
+    s: Session, fit: ProbeFit, embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]], taps: slice
+) -> Generator[Event, None, None]:
+    """Stage 2's starting point when the head reads taps: a head on the last layer's features alone, the
+    taps' columns zero. Fine-tuning through the taps did worse than this (efficientnet_lite.py), and
+    with those columns at zero no gradient reaches the early blocks through them. Saved as last.pt (what
+    a resumed run continues from) and probe.pt (the WiSE-FT anchor); best.pt keeps the tapped head."""
+    _, head = linear_head(s.model)
+    train_x, train_flipped = embedded["train"]
+    last_layer = slice(0, taps.start)
+    plain = fit_linear_probe(
+        train_x[:, last_layer], s.data.train.labels, len(s.data.classes),
+        mirrored=None if train_flipped is None else train_flipped[:, last_layer], seed=s.config.seed,
+        l2_grid=(fit.l2,),  # the penalty stage 1's cross-validation chose: a second search costs seconds
+    )  # fmt: skip
+    weight = torch.zeros_like(fit.weight)
+    weight[:, last_layer] = plain.weight
+    _write_head(head, weight, plain.bias)
+    if "val" in embedded:
+        val_x, val_flipped = embedded["val"]
+        logits = plain.logits(
+            val_x[:, last_layer], None if val_flipped is None else val_flipped[:, last_layer]
+        )
+        figure = f"{(logits.argmax(1) == s.data.val.labels).sum().item() / len(s.data.val.labels):.1%} on validation"
+    else:
+        figure = f"{plain.train_accuracy:.1%} on the training images"
+    yield Message(
+        f"stage 2 starts from a head on the last layer's features alone ({figure}): fine-tuning through "
+        "the earlier blocks' features distorts them; the run keeps stage 1's head if it stays ahead"
+    )
+    s.save(
+        0,
+        best=False,
+        schedule_state=s.schedule.state_dict(),
+        rng=ckpt.capture_rng_state(),
+        also=(ckpt.PROBE,),
+    )
+
+
+def keep_taps_out_of_fine_tuning(model: torch.nn.Module) -> None:
+    """During stage 2, the head's tap columns get no gradient, so they stay at the zero stage 1 left them
+    at (weight decay keeps a zero at zero) and the taps pass no gradient to the blocks they read."""
+    taps = getattr(model, "tapped_columns", None)
+    if taps is None:
+        return
+    _, head = linear_head(model)
+    mask = torch.ones_like(head.weight)
+    mask[:, taps] = 0
+    head.weight.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))

@@ -49,7 +49,7 @@ from workbench.engine.training.events import (
     StepEnded,
 )
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
-from workbench.engine.training.probe_stage import STAGE, fit_head_on_embeddings
+from workbench.engine.training.probe_stage import STAGE, fit_head_on_embeddings, keep_taps_out_of_fine_tuning
 from workbench.engine.training.resume import load_resume_state
 from workbench.engine.training.session import Session
 from workbench.engine.training.session_setup import open_run_folder, prepare_session, wrap_for_training
@@ -105,7 +105,9 @@ class Trainer:
             yield from self._run()
         except WorkbenchError as exc:
             if self._stop.is_set() and self._handle is None:  # cancelled while scanning or decoding
-                yield RunFinished(RunStatus.STOPPED, "stopped before training began", run_id=self.run_id or "")
+                yield RunFinished(
+                    RunStatus.STOPPED, "stopped before training began", run_id=self.run_id or ""
+                )
             else:
                 yield self._fail(str(exc))
         except Exception as exc:  # a bug, not bad input: keep the details where the user can send them
@@ -126,7 +128,9 @@ class Trainer:
         """
         log = (self.run_dir or paths.data_dir_path()) / "error.log"
         try:
-            write_bytes_atomic(log, "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace"))
+            write_bytes_atomic(
+                log, "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace")
+            )
         except OSError as write_error:
             return f" (the details could not be saved to {log}: {write_error.strerror or write_error})"
         return f" (details in {log})"
@@ -195,6 +199,8 @@ class Trainer:
         # points): a run that started with the linear head compares only it and the final fine-tuned model.
         probe = next((h for h in s.history if h.get("stage") == STAGE), None)
         probed_run, probe_acc = probe is not None, probe["val_acc"] if probe else None
+        if probed_run:
+            keep_taps_out_of_fine_tuning(s.model)
         for epoch in range(s.start_epoch, config.epochs):
             # What a mid-epoch stop saves: the schedule and RNG as the epoch began, so resume replays it.
             schedule_at_start, rng_at_start = copy.deepcopy(s.schedule.state_dict()), ckpt.capture_rng_state()
