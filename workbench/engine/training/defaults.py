@@ -244,6 +244,11 @@ def choose_strategy(config: TrainConfig, model, num_train_images: int) -> tuple[
     return advice.strategy, f"strategy {advice.strategy}: {advice.reason}"
 
 
+def taps_phrase(model_args: dict) -> str:
+    taps = model_args.get("taps") or ()
+    return f" from the last layer and {len(taps)} earlier blocks" if taps else ""
+
+
 def describe_plan(config: TrainConfig) -> str:
     """What a run will train, in one sentence: model, weights, input size, stages, strategy and epochs."""
     weights = (
@@ -252,7 +257,7 @@ def describe_plan(config: TrainConfig) -> str:
         else "random weights (from scratch)"
     )  # fmt: skip
     stages = (
-        "a linear head fitted on its frozen features (stage 1)"
+        f"a linear head fitted on its frozen features{taps_phrase(config.model_args)} (stage 1)"
         + (
             ""
             if config.quick
