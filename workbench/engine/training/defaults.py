@@ -58,7 +58,6 @@ def pretrained_input_size(num_train_images: int, device_type: str = "cpu") -> tu
     (FINE_TUNE_EPOCHS epochs) should fit FINE_TUNE_BUDGET_S on this kind of device. Returns (side, why)."""
     per_core = (os.cpu_count() or 2) / 2 if device_type == "cpu" else 1.0
     rate_128 = TRAIN_RATE_128.get(device_type, TRAIN_RATE_128["cpu"]) * per_core
-
     def seconds(side: int) -> float:
         return FINE_TUNE_EPOCHS * num_train_images / (rate_128 * (128 / side) ** 2)
 
@@ -78,9 +77,7 @@ def default_epochs(num_train_images: int) -> int:
     return 10 if num_train_images >= 200_000 else 20
 
 
-def default_augment(
-    epochs: int, *, img_size: int | None = None, fine_tunes_probe: bool = False
-) -> AugmentConfig:
+def default_augment(epochs: int, *, img_size: int | None = None, fine_tunes_probe: bool = False) -> AugmentConfig:
     """Flips always; shifts only for longer runs: on a 2-epoch run they cost ~2 points of accuracy
     (Fashion-MNIST, 6k images), over 10+ epochs they are what keeps the model from overfitting.
 
@@ -89,9 +86,7 @@ def default_augment(
     images at 160 px to 82.9% against its head's 80.6% (seed 0), where the engine with ±2 px shifts kept
     the head (fine-tuning scored lower on validation). Stronger (zoom to 30%, ±7.5%, rotations) did worse."""
     if fine_tunes_probe and img_size:
-        return AugmentConfig(
-            crop_padding=max(1, round(FINE_TUNE_SHIFT * img_size)), zoom=FINE_TUNE_ZOOM, flip=True
-        )
+        return AugmentConfig(crop_padding=max(1, round(FINE_TUNE_SHIFT * img_size)), zoom=FINE_TUNE_ZOOM, flip=True)
     return AugmentConfig(crop_padding=2 if epochs >= 10 else 0, flip=True)
 
 

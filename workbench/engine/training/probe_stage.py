@@ -103,9 +103,7 @@ def fit_head_on_embeddings(
     if "val" in embedded:
         logits = fit.logits(*embedded["val"])
         val_loss = F.cross_entropy(logits, data.val.labels).item()
-        val_acc = (logits.argmax(1) == data.val.labels).sum().item() / len(
-            data.val.labels
-        )  # as evaluate_batches
+        val_acc = _accuracy(logits, data.val.labels)
         val_count = len(data.val.labels)
     record = EpochEnded(
         epoch=0,
@@ -145,6 +143,11 @@ def fit_head_on_embeddings(
     return True
 
 
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """An exact fraction of the images, as evaluate_batches counts them (so equal scores tie exactly)."""
+    return (logits.argmax(1) == labels).sum().item() / len(labels)
+
+
 def _write_head(head: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
     with torch.no_grad():
         head.weight.copy_(weight.to(head.weight.dtype))
@@ -171,23 +174,15 @@ def _start_fine_tuning_from_last_layer(
     _write_head(head, weight, plain.bias)
     if "val" in embedded:
         val_x, val_flipped = embedded["val"]
-        logits = plain.logits(
-            val_x[:, last_layer], None if val_flipped is None else val_flipped[:, last_layer]
-        )
-        figure = f"{(logits.argmax(1) == s.data.val.labels).sum().item() / len(s.data.val.labels):.1%} on validation"
+        logits = plain.logits(val_x[:, last_layer], None if val_flipped is None else val_flipped[:, last_layer])
+        figure = f"{_accuracy(logits, s.data.val.labels):.1%} on validation"
     else:
         figure = f"{plain.train_accuracy:.1%} on the training images"
     yield Message(
         f"stage 2 starts from a head on the last layer's features alone ({figure}): fine-tuning through "
         "the earlier blocks' features distorts them; the run keeps stage 1's head if it stays ahead"
     )
-    s.save(
-        0,
-        best=False,
-        schedule_state=s.schedule.state_dict(),
-        rng=ckpt.capture_rng_state(),
-        also=(ckpt.PROBE,),
-    )
+    s.save(0, best=False, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state(), also=(ckpt.PROBE,))
 
 
 def keep_taps_out_of_fine_tuning(model: torch.nn.Module) -> None:

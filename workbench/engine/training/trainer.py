@@ -105,9 +105,7 @@ class Trainer:
             yield from self._run()
         except WorkbenchError as exc:
             if self._stop.is_set() and self._handle is None:  # cancelled while scanning or decoding
-                yield RunFinished(
-                    RunStatus.STOPPED, "stopped before training began", run_id=self.run_id or ""
-                )
+                yield RunFinished(RunStatus.STOPPED, "stopped before training began", run_id=self.run_id or "")
             else:
                 yield self._fail(str(exc))
         except Exception as exc:  # a bug, not bad input: keep the details where the user can send them
@@ -128,9 +126,7 @@ class Trainer:
         """
         log = (self.run_dir or paths.data_dir_path()) / "error.log"
         try:
-            write_bytes_atomic(
-                log, "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace")
-            )
+            write_bytes_atomic(log, "".join(traceback.format_exception(exc)).encode("utf-8", "backslashreplace"))
         except OSError as write_error:
             return f" (the details could not be saved to {log}: {write_error.strerror or write_error})"
         return f" (details in {log})"
