@@ -18,6 +18,7 @@ from workbench.engine.evaluation.calibration import (
     fit_temperature,
     reliability_bins,
 )
+from workbench.engine.evaluation.confidence import describe
 from workbench.engine.evaluation.evaluate import evaluate
 from workbench.engine.evaluation.predict import Predictor
 from workbench.engine.export import export_run
@@ -68,6 +69,25 @@ def test_an_overconfident_model_gets_a_temperature_above_one_and_a_lower_ece():
     assert fitted.fitted and fitted.temperature > 2
     assert fitted.ece_after < fitted.ece_before / 2
     assert fitted.nll_after < fitted.nll_before
+    assert "ECE rose" not in describe(fitted) and "log-loss" in describe(fitted)
+
+
+def test_a_fit_whose_ece_rose_on_few_images_says_what_it_lowered_and_why_the_ece_moved():
+    # The sample's 40 validation images in the app: T = 0.89 lowered the loss and raised the ECE.
+    generator = torch.Generator().manual_seed(3)
+    found = None
+    for _ in range(200):  # real fits on 40 noisy images until one shows it
+        targets = torch.arange(40) % 4
+        logits = torch.randn(40, 4, generator=generator) * 2
+        logits[torch.arange(40), targets] += 1.5
+        fitted = fit_temperature(logits, targets)
+        if fitted.fitted and fitted.ece_after > fitted.ece_before:
+            found = fitted
+            break
+    assert found is not None and found.nll_after < found.nll_before
+    text = describe(found)
+    assert f"log-loss {found.nll_before:.3f} → {found.nll_after:.3f}" in text
+    assert "the ECE rose because 40 images spread over 15 confidence bins" in text
 
 
 @pytest.mark.parametrize(
