@@ -150,11 +150,12 @@ def test_advisor_threshold_and_fraction_to_blocks(model):
 
 @pytest.mark.slow
 def test_pretrained_efficientnet_lite0_beats_scratch_on_fashion_mnist():
-    # 200 training images (20 per class), 500 test images, 48 px, 8 epochs each (see the benchmark for more).
+    # 200 training images (20 per class), 500 test images, 32 px, 6 epochs each (see the benchmark for more).
+    # Measured: pretrained 60.2%, scratch 10.0%, 28 s (at 48 px and 8 epochs: 71.2% and 11.6%, 55 s).
     spec = importlib.util.spec_from_file_location("transfer_learning_benchmark", BENCHMARK)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    result = benchmark.compare(per_class=20, test_per_class=50, img_size=48, epochs=8, lr=3e-3)
+    result = benchmark.compare(per_class=20, test_per_class=50, img_size=32, epochs=6, lr=3e-3)
     assert result["train_images"] == 200 and result["test_images"] == 500
     assert result["pretrained_accuracy"] >= 0.5
     assert result["pretrained_accuracy"] >= result["scratch_accuracy"] + 0.15
