@@ -169,6 +169,12 @@ def test_stage_one_reads_the_stage_ends_and_stage_two_fine_tunes_through_the_las
     assert tap_columns(final).abs().sum() == 0
     assert not torch.equal(final["_blocks.3._project_conv.weight"], start["model_state"]["_blocks.3._project_conv.weight"])
     assert "stage 2 starts from a head on the last layer's features alone" in messages(events)
+    # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 768 tap features).
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert any(
+        n.startswith("fine-tune all: 3,383,242 of 3,390,922 parameters train (the head's 7,680 tap weights stay")
+        for n in started.notes
+    ), started.notes
     kept = ckpt.load_checkpoint(folder / ckpt.BEST)  # whichever of the two did better on validation
     probe, tuned = [e for e in events if isinstance(e, EpochEnded)]
     assert (tap_columns(kept["model_state"]).abs().sum() > 0) == (tuned.val_acc < probe.val_acc)

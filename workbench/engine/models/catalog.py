@@ -114,11 +114,17 @@ def parameter_split(
     if linear_probe:
         plan = TransferPlan(model, "feature-extractor", pretrained=True)
         trainable = plan.trainable_count()
+        stage_two = TransferPlan(model, "fine-tune-all", pretrained=True, taps_held_at_zero=True)
         return (
             trainable,
             total - trainable,
             "stage 1 trains only the new head on the frozen network's features; stage 2 then fine-tunes "
-            f"all {total:,}",
+            + (
+                f"{stage_two.trainable_count():,} of {total:,} (the head's {stage_two.held_at_zero:,} tap "
+                "weights stay at zero)"
+                if stage_two.held_at_zero
+                else f"all {total:,}"
+            ),
         )
     plan = TransferPlan(model, strategy, unfreeze=unfreeze, pretrained=pretrained)
     trainable = plan.trainable_count()

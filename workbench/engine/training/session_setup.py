@@ -61,6 +61,7 @@ def prepare_session(
         head_epochs=config.head_epochs,
         pretrained=config.pretrained or bool(config.weights),
         freeze_bn_stats=bool(config.freeze_bn_stats),
+        taps_held_at_zero=bool(config.linear_probe),
     )
     train_batches, eval_batches = _batches(config, data, device, channels_last, dist_ctx)
     start_epoch = resumed.epoch if resumed else 0

@@ -104,6 +104,7 @@ class TransferPlan:
         head_epochs: int = 1,
         pretrained: bool = True,
         freeze_bn_stats: bool = False,
+        taps_held_at_zero: bool = False,
     ):
         if strategy not in STRATEGIES:
             raise OptionError("strategy", strategy, f"choose one of {', '.join(STRATEGIES)}")
@@ -117,6 +118,9 @@ class TransferPlan:
         self.backbone_lr_mult, self.head_epochs, self.pretrained = backbone_lr_mult, head_epochs, pretrained
         self.freeze_bn_stats = freeze_bn_stats
         self.blocks, self.head = split_blocks(model)
+        # Stage 2 of a linear-probe run keeps the head's tap columns at zero (a gradient mask, probe_stage.py):
+        # they do not train, though they are part of a trainable tensor.
+        self.held_at_zero = _tap_weights(model) if taps_held_at_zero else 0
         self._trainable_blocks: int | None = None
         self._apply(self._blocks_for_epoch(0))
 
@@ -187,12 +191,14 @@ class TransferPlan:
         return groups
 
     def trainable_count(self) -> int:
-        return sum(p.numel() for p in _unique(self.model.parameters()) if p.requires_grad)
+        return sum(p.numel() for p in _unique(self.model.parameters()) if p.requires_grad) - self.held_at_zero
 
     def describe(self) -> str:
         """One line for the log, e.g. "feature extractor: 1,290 of 3,371,994 parameters train"."""
         total = sum(p.numel() for p in _unique(self.model.parameters()))
-        counts = f"{self.trainable_count():,} of {total:,} parameters train"
+        counts = f"{self.trainable_count():,} of {total:,} parameters train" + (
+            f" (the head's {self.held_at_zero:,} tap weights stay at zero)" if self.held_at_zero else ""
+        )
         slower = f"; pretrained layers at lr × {self.backbone_lr_mult:g}"
         if not self.pretrained:
             return f"from scratch: {counts}"
@@ -207,6 +213,15 @@ class TransferPlan:
         if self._trainable_blocks == 0:
             return f"gradual fine-tuning, head only for {self.head_epochs} epoch(s): {counts}"
         return f"gradual fine-tuning, everything unfrozen: {counts}{slower}"
+
+
+def _tap_weights(model: nn.Module) -> int:
+    """How many head weights read a model's taps (EfficientNetLite's `tapped_columns`); 0 without taps."""
+    taps = getattr(model, "tapped_columns", None)
+    if taps is None:
+        return 0
+    _, head = find_head(model)
+    return head.weight[:, taps].numel()
 
 
 def _unique(params) -> list[nn.Parameter]:
