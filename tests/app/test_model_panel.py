@@ -109,6 +109,21 @@ def test_by_default_the_workbench_chooses_until_the_user_picks_a_model(qtbot):
     panel.shutdown()
 
 
+def test_the_summary_of_the_engines_few_image_choice_is_the_network_it_will_build(qtbot):
+    """200 small gray images: the engine picks EfficientNet-Lite0 with stage 1's taps, whose head reads
+    1280 + 768 features. The summary shows that network, as the parameter split beside it counts it."""
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo()
+    panel.set_dataset(_summary(28, 1, 10, 200))
+    qtbot.waitUntil(lambda: panel.engine_choice() == "efficientnet_lite0", timeout=30_000)
+    # 3,383,242 without the taps; the split beside it (20,490 train in stage 1) counts the tapped network too.
+    qtbot.waitUntil(lambda: "20,490" in panel.totals.text(), timeout=60_000)
+    assert panel.totals.text().startswith("<b>3,390,922</b> parameters (<b>20,490</b> trainable")
+    panel.shutdown()
+
+
 def test_a_remembered_pick_comes_back_unless_it_is_what_the_engine_chooses(qtbot):
     """The window remembers the last selected model; the engine's own choice must not turn into a user's pick."""
     user = ModelPanel()

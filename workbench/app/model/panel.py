@@ -353,11 +353,12 @@ class ModelPanel(QWidget):
             return
         choice = self._choice
         if self.automatic.isChecked() and choice is not None and choice.model == spec.name:
-            size = choice.img_size  # the side the engine will train its own choice at
+            # the side the engine will train its own choice at, and the network it builds (stage 1's taps)
+            size, model_args = choice.img_size, choice.model_args
         else:
-            size = training_size(spec, self._input[0])
+            size, model_args = training_size(spec, self._input[0]), {}
         self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
-        self._summary_job.start(summary_for, spec.name, size, self._input[1], self._input[2])
+        self._summary_job.start(summary_for, spec.name, size, self._input[1], self._input[2], model_args)
 
     def _summary_failed(self, failure: Failure) -> None:
         """What to fix shows in the summary's place; a bug also gets its dialog, named after the job."""

@@ -49,9 +49,11 @@ def list_specs() -> list[Any]:
     return list_models()
 
 
-def _build_and_summarize(name: str, img_size: int, channels: int, num_classes: int) -> tuple[Any, int]:
-    """The engine's ModelSummary and depth, computed on the meta device (falls back to a real pass if an
-    op lacks it)."""
+def _build_and_summarize(
+    name: str, img_size: int, channels: int, num_classes: int, model_args: dict | None = None
+) -> tuple[Any, int]:
+    """The engine's ModelSummary and depth of `name` built with `model_args`, computed on the meta device
+    (falls back to a real pass if an op lacks it)."""
     import torch
 
     from workbench.engine.models import build_model, summarize
@@ -59,17 +61,17 @@ def _build_and_summarize(name: str, img_size: int, channels: int, num_classes: i
 
     try:
         with torch.device("meta"):
-            model = build_model(name, num_classes, channels)
+            model = build_model(name, num_classes, channels, **(model_args or {}))
         summary = summarize(model, img_size=img_size, in_channels=channels, num_classes=num_classes)
     except (NotImplementedError, RuntimeError):
-        model = build_model(name, num_classes, channels)
-        summary = summarize(name, img_size=img_size, in_channels=channels, num_classes=num_classes)
+        model = build_model(name, num_classes, channels, **(model_args or {}))
+        summary = summarize(model, img_size=img_size, in_channels=channels, num_classes=num_classes)
     return summary, depth(model)
 
 
-def summary_for(name: str, img_size: int, channels: int, num_classes: int) -> Any:
-    """The engine's ModelSummary, computed on the meta device (falls back to a real pass if an op lacks it)."""
-    return _build_and_summarize(name, img_size, channels, num_classes)[0]
+def summary_for(name: str, img_size: int, channels: int, num_classes: int, model_args: dict | None = None) -> Any:
+    """The engine's ModelSummary of the model a run would build (`model_args`: e.g. stage 1's taps)."""
+    return _build_and_summarize(name, img_size, channels, num_classes, model_args)[0]
 
 
 def zoo_rows(

@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,7 @@ class DefaultChoice:
     img_size: int
     linear_probe: bool
     notes: list[str]
+    model_args: dict = field(default_factory=dict)  # what the model is built with (stage 1's taps)
 
 
 def default_choice(typical_size: int, channels: int, num_train_images: int) -> DefaultChoice:
@@ -149,8 +150,9 @@ def default_choice(typical_size: int, channels: int, num_train_images: int) -> D
         TrainConfig(), typical_size=typical_size, channels=channels, num_train_images=num_train_images
     )
     return DefaultChoice(
-        config.model, bool(config.pretrained), config.img_size, bool(config.linear_probe), notes
-    )
+        config.model, bool(config.pretrained), config.img_size, bool(config.linear_probe), notes,
+        dict(config.model_args),
+    )  # fmt: skip
 
 
 # --- speed -------------------------------------------------------------------------------------------------
