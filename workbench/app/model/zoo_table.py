@@ -50,7 +50,8 @@ COLUMN_TIPS = {
     "Top-5": "ImageNet-1K validation accuracy of the pretrained weights: the right class is among the top 5",
     "ms/image": "Milliseconds per image to classify, measured on this computer's CPU at the Input size "
     "(measured once in the background, then remembered)",
-    "Input": "Image side the model trains at on this dataset",
+    "Input": "Image side the model trains at on this dataset from scratch; from ImageNet weights the engine "
+    "upscales small images (96–224 px), and the summary beside the table shows that size",
     "Pretrained": "ImageNet weights available",
 }
 # Header labels on two lines where one line would be wider than the column's values (the table must fit
