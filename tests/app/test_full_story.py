@@ -169,8 +169,9 @@ def test_a_newcomer_goes_from_a_folder_to_an_exported_model(qtbot, fmnist_small,
     qtbot.waitUntil(lambda: dialog.runs.current_run_id() == first, timeout=10_000)
     dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
     dialog.out.setText(str(tmp_path))
-    with qtbot.waitSignal(dialog.exported, timeout=120_000) as exported:
+    with qtbot.waitSignal(dialog.exported, timeout=120_000, raising=False) as exported:
         _click(qtbot, dialog.export_button)
+    assert exported.signal_triggered, dialog.message.text()  # why it failed, or that it was still at work
     result = exported.args[0]
     assert result.path == tmp_path / f"{MODEL}.onnx" and result.path.is_file()
     metadata = json.loads(Path(f"{result.path}.json").read_text())  # its metadata, beside it

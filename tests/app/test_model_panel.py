@@ -9,8 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 
 from workbench.app.dataset.scan import DatasetSummary
-from workbench.app.model.panel import ModelPanel
+from workbench.app.model.panel import SOURCE_PRETRAINED, SOURCE_SCRATCH, ModelPanel
 from workbench.app.model.zoo_info import DownloadCancelled
+from workbench.app.model.zoo_table import INPUT_COLUMN
 from workbench.app.qt.dialogs import ERROR_DIALOG_NAME
 
 
@@ -267,4 +268,36 @@ def test_a_bug_in_the_model_summary_shows_a_dialog_named_after_it(qtbot, monkeyp
     assert box.windowTitle() == "Model summary failed"
     assert "summary hook failed" in box.text() and "Traceback" in box.detailedText()
     box.close()
+    panel.shutdown()
+
+
+def test_the_summary_of_the_users_own_pick_is_at_the_side_the_engine_will_train_it(qtbot):
+    """The user picks EfficientNet-Lite0 for 200 small gray images. From ImageNet weights the engine trains it
+    at a pretrained side (96–224 px by its time budget) with stage 1's taps; from scratch at its minimum,
+    32 px. The summary follows the weights source, as the run will."""
+    from workbench.engine.models import get_spec
+    from workbench.engine.models.catalog import default_choice
+
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo(preferred="efficientnet_lite0")
+    panel.set_dataset(_summary(28, 1, 10, 200))
+    qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=30_000)
+    panel.automatic.click()  # the user takes over
+    panel.set_weights_source(SOURCE_PRETRAINED)
+    planned = default_choice(28, 1, 200, model="efficientnet_lite0", pretrained=True)
+    assert planned.img_size >= 96 and planned.model_args.get("taps")
+    side = planned.img_size
+    qtbot.waitUntil(lambda: f"input 1×{side}×{side}" in panel.totals.text(), timeout=60_000)
+    assert panel.totals.text().startswith("<b>3,390,922</b> parameters")  # the tapped head: 2048 → 10
+
+    panel.set_weights_source(SOURCE_SCRATCH)
+    scratch = get_spec("efficientnet_lite0").input_size_for(28)
+    assert scratch == 32
+    qtbot.waitUntil(lambda: "input 1×32×32" in panel.totals.text(), timeout=60_000)
+    assert panel.totals.text().startswith("<b>3,383,242</b> parameters")  # no taps without a stage 1
+    # The zoo table's Input column gives that side too.
+    row = panel.model_names().index("efficientnet_lite0")
+    assert panel.zoo_filter.index(row, INPUT_COLUMN).data() == "32px"
     panel.shutdown()

@@ -121,7 +121,8 @@ def test_training_stores_a_fitted_temperature_in_the_kept_checkpoint(run):
     assert stored["validation_images"] == 60
     messages = [e.text for e in events if type(e).__name__ == "Message"]
     if stored["fitted"]:
-        assert stored["temperature"] != 1.0 and stored["ece_after"] <= stored["ece_before"]
+        # What the fit promises is a lower validation loss; the ECE over 15 bins of 60 images may still rise.
+        assert stored["temperature"] != 1.0 and stored["nll_after"] < stored["nll_before"]
         assert any(f"temperature {stored['temperature']:.2f}" in m for m in messages), messages
     else:
         assert any("T = 1 kept" in m for m in messages), messages

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from workbench.engine.models import build_model, catalog
-from workbench.engine.training.defaults import FEW_IMAGES, offline_weights_installed
+from workbench.engine.training.defaults import FEW_IMAGES, PRETRAINED_SIZES, offline_weights_installed
 
 
 def test_published_metrics_come_from_the_weights_metadata():
@@ -66,3 +66,18 @@ def test_speed_is_measured_once_and_cached_on_disk():
     assert ms > 0
     assert catalog.cached_ms_per_image("lenet5", 28, 1) == ms
     assert (catalog._speed_cache_path()).is_file()
+
+
+def test_a_users_own_pick_trains_at_the_side_its_spec_gives_or_a_pretrained_side():
+    """The model picker's Input column (ModelSpec.input_size_for) is the side resolve_defaults picks for a
+    model the user chose from scratch; ImageNet weights make it a pretrained side instead (never 28 px)."""
+    from workbench.engine.models import get_spec
+
+    for name, side in (("efficientnet_lite0", 28), ("lenet5", 28), ("vgg11", 300), ("compact_vgg", 48)):
+        chosen = catalog.default_choice(side, 1, 200, model=name, pretrained=False)
+        assert chosen.img_size == get_spec(name).input_size_for(side) and not chosen.linear_probe
+    assert catalog.default_choice(28, 1, 200, model="efficientnet_lite0").img_size == 32  # its minimum
+    assert catalog.default_choice(48, 3, 200, model="compact_vgg").img_size == 28  # what it is made for
+    assert catalog.default_choice(48, 3, 200).img_size != 28  # the engine's own choice: not capped so
+    pretrained = catalog.default_choice(28, 1, 200, model="efficientnet_lite0", pretrained=True)
+    assert pretrained.img_size in PRETRAINED_SIZES and pretrained.model_args["taps"]

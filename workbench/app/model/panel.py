@@ -23,7 +23,7 @@ from workbench.app.model.start_from import (
     StartFromBox,
 )
 from workbench.app.model.weights_download import WeightsDownload
-from workbench.app.model.zoo_info import DEFAULT_INPUT, ZooRow, training_size
+from workbench.app.model.zoo_info import DEFAULT_INPUT, ZooRow
 from workbench.app.model.zoo_size_sweep import ZooSizeSweep
 from workbench.app.model.zoo_table import (
     COLUMNS,
@@ -345,20 +345,24 @@ class ModelPanel(QWidget):
         self.model_changed.emit(name)
 
     def _request_summary(self) -> None:
-        from workbench.app.model.zoo_info import summary_for
+        """The summary of the network a run will build, at the side it will train at: the engine decides both
+        (its own choice, or the user's model from ImageNet weights or not: 96–224 px and stage 1's taps for
+        pretrained networks, the images' side otherwise)."""
+        from workbench.app.model.zoo_info import planned_summary, summary_for
 
         name = self.selected_model()
         spec = self._specs.get(name or "")
         if spec is None:
             return
-        choice = self._choice
+        choice, (side, channels, classes) = self._choice, self._input
         if self.automatic.isChecked() and choice is not None and choice.model == spec.name:
-            # the side the engine will train its own choice at, and the network it builds (stage 1's taps)
-            size, model_args = choice.img_size, choice.model_args
-        else:
-            size, model_args = training_size(spec, self._input[0]), {}
-        self.totals.setText(f"computing the summary at {size}×{size}×{self._input[1]}…")
-        self._summary_job.start(summary_for, spec.name, size, self._input[1], self._input[2], model_args)
+            size = choice.img_size
+            self.totals.setText(f"computing the summary at {size}×{size}×{channels}…")
+            self._summary_job.start(summary_for, spec.name, size, channels, classes, choice.model_args)
+            return
+        pretrained = spec.pretrained and self.weights_source() == SOURCE_PRETRAINED
+        self.totals.setText("computing the summary…")
+        self._summary_job.start(planned_summary, spec.name, pretrained, side, channels, classes, self._num_train)
 
     def _summary_failed(self, failure: Failure) -> None:
         """What to fix shows in the summary's place; a bug also gets its dialog, named after the job."""
@@ -410,6 +414,7 @@ class ModelPanel(QWidget):
     def _on_source_changed(self) -> None:
         self._update_weights_controls()
         self._request_advice()
+        self._request_summary()  # ImageNet weights change the side the network trains at
         self._request_split()
 
     def _update_weights_controls(self) -> None:

@@ -38,11 +38,6 @@ class ZooRow:
     ms_per_image: float | None = None  # inference on this machine's CPU at img_size (measured, cached)
 
 
-def training_size(spec: Any, typical_size: int) -> int:
-    """The image side the trainer will use for this model (see the engine's `resolve_defaults`)."""
-    return max(min(typical_size, spec.default_size), spec.min_size)
-
-
 def list_specs() -> list[Any]:
     from workbench.engine.models import list_models
 
@@ -74,6 +69,17 @@ def summary_for(name: str, img_size: int, channels: int, num_classes: int, model
     return _build_and_summarize(name, img_size, channels, num_classes, model_args)[0]
 
 
+def planned_summary(
+    name: str, pretrained: bool, typical_size: int, channels: int, num_classes: int, num_train_images: int
+) -> Any:
+    """The ModelSummary of the network a run of `name` (from ImageNet weights or not) would build on this
+    dataset, at the input side the engine picks for it (`default_choice`), with its model arguments."""
+    from workbench.engine.models.catalog import default_choice
+
+    choice = default_choice(typical_size, channels, num_train_images, model=name, pretrained=pretrained)
+    return summary_for(name, choice.img_size, channels, num_classes, choice.model_args)
+
+
 def zoo_rows(
     specs: list[Any], typical_size: int, channels: int, num_classes: int, *, measure_speed: bool = True
 ) -> Iterator[ZooRow]:
@@ -88,7 +94,7 @@ def zoo_rows(
 
     rows = []
     for spec in specs:
-        size = training_size(spec, typical_size)
+        size = spec.input_size_for(typical_size)
         depth = None
         try:
             summary, depth = _build_and_summarize(spec.name, size, channels, num_classes)

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from workbench.app.model.zoo_info import ZooRow, training_size
+from workbench.app.model.zoo_info import ZooRow
 from workbench.app.qt.qt_compat import refilter
 
 SortRole = Qt.ItemDataRole.UserRole + 10
@@ -94,7 +94,7 @@ class ZooModel(QStandardItemModel):
     def set_specs(self, specs: list[Any], image_side: int) -> None:
         self.removeRows(0, self.rowCount())
         for spec in specs:
-            size = training_size(spec, image_side)
+            size = spec.input_size_for(image_side)
             row = [
                 _cell(spec.name, tip=spec.description),
                 _cell(spec.family),
@@ -120,7 +120,7 @@ class ZooModel(QStandardItemModel):
                 self.item(source_row, column).setText("…")
                 self.item(source_row, column).setData(-1, SortRole)
             if spec is not None:
-                self._set_input_size(source_row, training_size(spec, image_side))
+                self._set_input_size(source_row, spec.input_size_for(image_side))
 
     def show_sizes(self, row: ZooRow, channels: int) -> None:
         """Fill in one model's parameters, MACs and training size from the sweep."""

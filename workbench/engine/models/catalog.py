@@ -11,8 +11,9 @@
   only where there is something to download;
 - `parameter_split(...)`: trainable vs frozen parameters under a transfer strategy, as the trainer's
   TransferPlan will set them;
-- `default_choice(...)`: the model (and weights, input side, recipe notes) the engine picks for a dataset
-  when the user picks none — the same `resolve_defaults` the CLI and the trainer use.
+- `default_choice(...)`: the model (and weights, input side, recipe notes) the engine trains on a dataset
+  when the user picks none, or with the model and weights they picked — the same `resolve_defaults` the CLI
+  and the trainer use.
 """
 
 from __future__ import annotations
@@ -141,14 +142,17 @@ class DefaultChoice:
     model_args: dict = field(default_factory=dict)  # what the model is built with (stage 1's taps)
 
 
-def default_choice(typical_size: int, channels: int, num_train_images: int) -> DefaultChoice:
-    """What the engine trains when the user picks no model: `resolve_defaults` on an empty TrainConfig."""
+def default_choice(typical_size: int, channels: int, num_train_images: int, **fields: Any) -> DefaultChoice:
+    """What the engine trains on such a dataset: `resolve_defaults` on a TrainConfig of `fields` (none: the
+    user picked nothing; e.g. model=…, pretrained=True: their own pick), for the device a run would use."""
     from workbench.engine.training.config import TrainConfig
-    from workbench.engine.training.defaults import resolve_defaults
+    from workbench.engine.training.defaults import resolve_defaults, run_device_type
 
+    config = TrainConfig(**fields)
     config, notes = resolve_defaults(
-        TrainConfig(), typical_size=typical_size, channels=channels, num_train_images=num_train_images
-    )
+        config, typical_size=typical_size, channels=channels, num_train_images=num_train_images,
+        device_type=run_device_type(config),
+    )  # fmt: skip
     return DefaultChoice(
         config.model, bool(config.pretrained), config.img_size, bool(config.linear_probe), notes,
         dict(config.model_args),

@@ -58,6 +58,12 @@ class ModelSpec:
     # Blocks whose pooled features a linear-probe head also reads (model argument `taps`); () = none.
     probe_taps: tuple[int, ...] = ()
 
+    def input_size_for(self, typical_size: int) -> int:
+        """The side this model trains at when the user picks it without ImageNet weights (those choose the
+        side by a time budget: `defaults.pretrained_input_size`): the images' own, capped at the size the
+        model is made for and raised to the smallest it accepts. The trainer and the model picker ask this."""
+        return max(min(typical_size, self.default_size), self.min_size)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

