@@ -195,7 +195,7 @@ class Trainer:
         # points): a run that started with the linear head compares only it and the final fine-tuned model.
         probe = next((h for h in s.history if h.get("stage") == STAGE), None)
         probed_run, probe_acc = probe is not None, probe["val_acc"] if probe else None
-        if probed_run:
+        if s.plan.held_at_zero:  # decided once, where the plan counts what trains (session_setup.py)
             keep_taps_out_of_fine_tuning(s.model)
         for epoch in range(s.start_epoch, config.epochs):
             # What a mid-epoch stop saves: the schedule and RNG as the epoch began, so resume replays it.
