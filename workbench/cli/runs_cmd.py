@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from workbench.cli.output import Output
+from workbench.cli.output import Output, cli_message
 from workbench.engine.training.event_text import percent
 
-# Statuses whose reason is the point of the line (the run cannot be used as listed).
-_EXPLAINED = ("missing", "damaged")
+# Statuses whose reason is the point of the line: the run cannot be used as listed, or did not finish.
+_EXPLAINED = ("missing", "damaged", "failed", "interrupted")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run_runs(args: argparse.Namespace) -> int:
         out.say(
             f"{r.run_id}  {r.status:<11} {r.model:<18} epochs {r.epochs_done:<3} best val "
             f"{percent(r.best_val_acc, 2):>7}  {when}  {r.name}"
-            + (f"  ({r.reason})" if r.status in _EXPLAINED else "")
+            + (f"  ({cli_message(r.reason)})" if r.status in _EXPLAINED else "")
         )
     out.result(
         [

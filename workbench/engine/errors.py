@@ -86,6 +86,50 @@ class Text(str):
         return "".join(p if isinstance(p, str) else name(p) for p in self.parts)
 
 
+_STORED_KEY = "cnn-workbench-text"  # marks a stored Text: {"cnn-workbench-text": [part, ...]}
+
+
+def stored_text(message: str, clean: Callable[[str], str] = str) -> str:
+    """`message` as one string to store (a registry row, run.json) that keeps the options it names: a Text
+    becomes JSON of its parts, so each client can still say them its own way once read back (`text_from_stored`);
+    plain text stays as it is. `clean` is applied to every piece of text (e.g. the registry's `printable`)."""
+    if not isinstance(message, Text) or all(isinstance(part, str) for part in message.parts):
+        return clean(message)
+
+    def part(p: str | Part) -> Any:
+        if isinstance(p, str):
+            return clean(p)
+        if isinstance(p, Action):
+            return {"action": p.kind, "run": clean(p.run_id)}
+        return {"option": p.option, "as_given": p.as_given} | ({"value": p.value} if p.has_value else {})
+
+    return json.dumps({_STORED_KEY: [part(p) for p in message.parts]}, default=lambda value: clean(str(value)))
+
+
+def text_from_stored(stored: str) -> str:
+    """What `stored_text` stored: a Text with its Mentions again, or the plain text as it is (also anything
+    that is not a well-formed stored Text)."""
+    if not stored.startswith('{"' + _STORED_KEY):
+        return stored
+    try:
+        parts = json.loads(stored)[_STORED_KEY]
+        return Text(*(_part_from_stored(p) for p in parts))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return stored
+
+
+def _part_from_stored(p: Any) -> str | Part:
+    if isinstance(p, str):
+        return p
+    if "action" in p:
+        if p["action"] not in ACTIONS or not isinstance(p["run"], str):
+            raise ValueError("unknown action")
+        return Action(p["action"], p["run"])
+    if not isinstance(p["option"], str):
+        raise ValueError("not an option")
+    return Mention(p["option"], p.get("value", _NO_VALUE), bool(p.get("as_given", False)))
+
+
 def concat(*pieces: str) -> str:
     """`pieces` joined, keeping the Mentions of any `Text` among them (a plain join would drop them)."""
     if not any(isinstance(piece, Text) for piece in pieces):

@@ -4,6 +4,7 @@ clone a run's settings into the training panel, delete a run after confirmation.
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.app.qt import dialogs
 from workbench.app.qt.column_fit import fit_columns
 from workbench.app.qt.lazy import LazyWidget
+from workbench.app.qt.wording import app_message
 from workbench.app.qt.workers import Failure, run_in_background
 from workbench.engine.names import display_name
 from workbench.engine.training.event_text import duration, percent
@@ -317,8 +319,8 @@ class RunsView(QWidget):
             cells[COLUMNS.index("test acc (best.pt)")].setToolTip(
                 f"measured with {run_test_provenance(config, has_best)}"
             )
-        if record.status in ("missing", "damaged"):  # the run cannot be used as listed: say why
-            cells[COLUMNS.index("status")].setToolTip(record.reason)
+        if record.reason:  # the run cannot be used as listed, or did not finish: say why
+            cells[COLUMNS.index("status")].setToolTip(app_message(record.reason))
         for column, item in enumerate(cells):
             if column != NAME_COLUMN:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -439,13 +441,14 @@ class RunsView(QWidget):
         from workbench.engine.evaluation.figures import run_test_provenance
 
         has_best = self.has_best.get(record.run_id, True)
+        e = html.escape  # names, paths and reasons are the user's text, shown as rich text
         lines = [
-            f"<b>{record.name}</b> · {record.run_id}",
-            f"model <b>{record.model}</b> · status {record.status}"
-            + (f" ({record.reason})" if record.reason else ""),
-            f"dataset {record.dataset}",
+            f"<b>{e(record.name)}</b> · {record.run_id}",
+            f"model <b>{e(record.model)}</b> · status {record.status}"
+            + (f" ({e(app_message(record.reason))})" if record.reason else ""),
+            f"dataset {e(record.dataset)}",
             f"epochs {epochs_text(record)} · image size {config.get('img_size') or '–'} px · "
-            f"weights {weights_text(config)} · strategy {config.get('strategy') or '–'}",
+            f"weights {e(weights_text(config))} · strategy {config.get('strategy') or '–'}",
             f"best val acc {percent(record.best_val_acc)} (best.pt, single view, during training)",
             f"test acc {percent(record.test_acc)}"
             + (f" (measured with {run_test_provenance(config, has_best)})" if record.test_acc is not None else ""),
@@ -455,7 +458,7 @@ class RunsView(QWidget):
             else "no epoch finished",
             f"optimizer {config.get('optimizer')} · lr {config.get('lr')} · batch {config.get('batch_size')} · "
             f"schedule {config.get('schedule')}",
-            f"checkpoint {record.checkpoint or '–'}",
+            f"checkpoint {e(record.checkpoint or '–')}",
         ]
         self.details.setText("<br>".join(lines))
         self.run_opened.emit(record)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from workbench.engine import paths
 from workbench.engine.atomic import write_json_atomic
-from workbench.engine.errors import RunNotFoundError, WorkbenchError
+from workbench.engine.errors import RunNotFoundError, WorkbenchError, stored_text
 from workbench.engine.runs.handle import RunHandle
 from workbench.engine.runs.registry_file import RegistryFile, ensure_table, has_table_runs
 from workbench.engine.runs.rows import (
@@ -305,7 +305,10 @@ class RunRegistry:
         keeps `updated` (a rename is no training activity: the run's duration must not change)."""
         if touch:
             fields["updated"] = time.time()
-        values = {key: printable(value) if isinstance(value, str) else value for key, value in fields.items()}
+        values = {
+            key: stored_text(value, printable) if key == "reason" else printable(value) if isinstance(value, str) else value
+            for key, value in fields.items()
+        }  # a reason keeps the options it names, for each client to say (errors.stored_text)
         assignments = ", ".join(f"{key} = ?" for key in values)
 
         def work(db: sqlite3.Connection) -> tuple | None:

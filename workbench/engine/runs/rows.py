@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from workbench.engine.errors import WorkbenchError
+from workbench.engine.errors import WorkbenchError, text_from_stored
 from workbench.engine.names import display_name
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
@@ -196,6 +196,11 @@ def _json_history(value: Any) -> list[dict[str, Any]]:
     return parsed
 
 
+def _reason(value: Any) -> str:
+    """How a run ended, with the options it names (errors.stored_text)."""
+    return text_from_stored(_text(value))
+
+
 def _optional_text(value: Any) -> str | None:
     return None if value is None else _text(value)
 
@@ -213,7 +218,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "checkpoint": _optional_text,
     "best_val_acc": _optional_number,
     "test_acc": _optional_number,
-    "reason": _text,
+    "reason": _reason,
 }
 PLACEHOLDERS: dict[str, Any] = {
     "name": "?", "status": DAMAGED, "model": "?", "dataset": "[]", "config": {}, "metrics": [], "created": 0.0,
