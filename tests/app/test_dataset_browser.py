@@ -28,8 +28,13 @@ def window(qtbot):
 
 def test_dropping_a_presplit_folder_shows_classes_counts_and_thumbnails(qtbot, window, drop, fmnist_small):
     panel = window.dataset_panel
+    chart = panel.balance_chart
+    # Before any dataset the chart says what it will show: no bars, no axes from 0 to 1.
+    assert chart.placeholder_shown() and chart.bar_count() == 0
+    assert not chart.getPlotItem().getAxis("left").isVisible()
     with qtbot.waitSignal(panel.dataset_loaded, timeout=30_000):
         assert drop(window, [fmnist_small])
+    assert not chart.placeholder_shown() and chart.getPlotItem().getAxis("left").isVisible()
 
     counts = panel.class_counts()
     assert sorted(counts) == sorted(p.name for p in (fmnist_small / "train").iterdir())

@@ -157,7 +157,13 @@ def test_stage_one_reads_the_stage_ends_and_stage_two_fine_tunes_through_the_las
     instant = ckpt.load_checkpoint(quick[-1].checkpoint)
     assert instant["model_args"] == {"taps": [2, 4, 7, 10, 14, 15]}
     assert tap_columns(instant["model_state"]).abs().sum() > 0  # the instant model uses the taps
-    assert "earlier blocks" in messages(quick)
+    plan = next(e for e in quick if isinstance(e, RunStarted)).plan
+    assert "from the last layer and 6 earlier blocks (stage 1)" in plan, plan
+    assert "stage 2 starts" not in messages(quick)  # a quick run prepares no stage 2
+    # Without a validation split (no best.pt) the quick run's model is still the tapped head.
+    unvalidated = run(TrainConfig(data=str(few / "train"), quick=True, val_split=0.0, **FAST))
+    assert unvalidated[-1].status == "finished" and Path(unvalidated[-1].checkpoint).name == ckpt.LAST
+    assert tap_columns(ckpt.load_checkpoint(unvalidated[-1].checkpoint)["model_state"]).abs().sum() > 0
 
     events = run(TrainConfig(data=str(few / "train"), epochs=1, **FAST))
     folder = Path(events[-1].checkpoint).parent

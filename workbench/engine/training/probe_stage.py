@@ -132,7 +132,9 @@ def fit_head_on_embeddings(
     if val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None:
         summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
     yield Message(summary)
-    taps = getattr(s.model, "tapped_columns", None)
+    # Stage 2 starts from a second head (below); a quick run has no stage 2, and its model is this one even
+    # where no best.pt is written (no validation split).
+    taps = None if s.config.quick else getattr(s.model, "tapped_columns", None)
     path = s.save(
         0, best=val_acc is not None, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state(),
         also=() if taps else (ckpt.PROBE,),
