@@ -284,13 +284,19 @@ def test_the_summary_of_the_users_own_pick_is_at_the_side_the_engine_will_train_
         panel.load_zoo(preferred="efficientnet_lite0")
     panel.set_dataset(_summary(28, 1, 10, 200))
     qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=30_000)
-    panel.automatic.click()  # the user takes over
+    qtbot.waitUntil(lambda: "input 1×224×224" in panel.totals.text(), timeout=60_000)  # the engine's choice
+    panel.set_weights_source(SOURCE_SCRATCH)
+    panel.automatic.click()  # the user takes over, from scratch: the summary follows at once
+    qtbot.waitUntil(lambda: "input 1×32×32" in panel.totals.text(), timeout=60_000)
     panel.set_weights_source(SOURCE_PRETRAINED)
     planned = default_choice(28, 1, 200, model="efficientnet_lite0", pretrained=True)
     assert planned.img_size >= 96 and planned.model_args.get("taps")
     side = planned.img_size
     qtbot.waitUntil(lambda: f"input 1×{side}×{side}" in panel.totals.text(), timeout=60_000)
     assert panel.totals.text().startswith("<b>3,390,922</b> parameters")  # the tapped head: 2048 → 10
+    # Beside it, the split the run will have: stage 1 trains the head, stage 2 the strategy's share.
+    qtbot.waitUntil(lambda: "stage 1 trains only the new head" in panel.totals.text(), timeout=60_000)
+    assert "<b>20,490</b> trainable, <b>3,370,432</b> frozen" in panel.totals.text()
 
     panel.set_weights_source(SOURCE_SCRATCH)
     scratch = get_spec("efficientnet_lite0").input_size_for(28)

@@ -10,7 +10,7 @@ from workbench.app.dataset.scan import SPLIT_COLORS, DatasetSummary
 pg.setConfigOptions(antialias=True, background="w", foreground="k")  # as the training plots
 
 
-EMPTY_TEXT = "Images per class and split show here once a dataset is open"
+EMPTY_TEXT = "Images per class and split\nshow here once a dataset is open"
 
 
 class ClassBalanceChart(pg.PlotWidget):

@@ -241,7 +241,9 @@ class ModelPanel(QWidget):
         )
         self._show_choice_text()
         if automatic:
-            self._request_choice()
+            self._request_choice()  # its answer brings the summary of the engine's network
+        else:
+            self._request_summary()  # the user's pick, as their starting weights will build it
         self._request_split()
 
     # ---- the engine's own choice ("Let the workbench choose") ----------------------------------
@@ -306,13 +308,17 @@ class ModelPanel(QWidget):
         }
 
     def _request_split(self) -> None:
-        from workbench.app.model.zoo_info import parameter_split
+        from workbench.app.model.zoo_info import parameter_split, planned_split
 
         name = self.selected_model()
         if name is None or name not in self._specs:
             return
         self.layer_summary.show_split(None)
-        self._split_job.start(parameter_split, name, self._input[1], self._input[2], self._split_options(name))
+        (side, channels, classes), options = self._input, self._split_options(name)
+        if self.automatic.isChecked() or self.weights_source() != SOURCE_PRETRAINED:
+            self._split_job.start(parameter_split, name, channels, classes, options)
+        else:  # ImageNet weights: the engine decides whether a linear head comes first
+            self._split_job.start(planned_split, name, channels, classes, side, self._num_train, options)
 
     def chosen_model(self) -> str | None:
         """The model to train, or None when the engine chooses ("Let the workbench choose")."""

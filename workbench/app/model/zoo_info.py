@@ -153,6 +153,17 @@ def parameter_split(
     return split(name, channels, num_classes, **options)
 
 
+def planned_split(
+    name: str, channels: int, num_classes: int, typical_size: int, num_train_images: int, options: dict[str, Any]
+) -> tuple[int, int, str]:
+    """`parameter_split` for the user's own pick with the transfer `options` they set, staged as the engine
+    will run it: from ImageNet weights, a linear head first (stage 1) when the engine decides so."""
+    from workbench.engine.models.catalog import default_choice
+
+    choice = default_choice(typical_size, channels, num_train_images, model=name, **options)
+    return parameter_split(name, channels, num_classes, {**options, "linear_probe": choice.linear_probe})
+
+
 def default_choice(typical_size: int, channels: int, num_train_images: int) -> Any:
     """The model the engine trains for this dataset when the user picks none (as the CLI does)."""
     from workbench.engine.models.catalog import default_choice as choose

@@ -102,7 +102,7 @@ def parameter_split(
 ) -> tuple[int, int, str]:
     """(trainable, frozen, one-line description) of `name`'s parameters when training starts under
     `strategy` (the trainer's TransferPlan decides; built on the meta device, so it costs no memory).
-    With `linear_probe` (stage 1 of LP-FT) only the head trains."""
+    With `linear_probe` only the head trains (stage 1 of LP-FT), and `strategy` is stage 2's."""
     import torch
 
     from workbench.engine.models import build_model
@@ -115,15 +115,15 @@ def parameter_split(
     if linear_probe:
         plan = TransferPlan(model, "feature-extractor", pretrained=True)
         trainable = plan.trainable_count()
-        stage_two = TransferPlan(model, "fine-tune-all", pretrained=True, taps_held_at_zero=True)
+        stage_two = TransferPlan(model, strategy, unfreeze=unfreeze, pretrained=True, taps_held_at_zero=True)
         return (
             trainable,
             total - trainable,
             "stage 1 trains only the new head on the frozen network's features; stage 2 then fine-tunes "
             + (
-                f"{stage_two.trainable_count():,} of {total:,} (the head's {stage_two.held_at_zero:,} tap "
-                "weights stay at zero)"
-                if stage_two.held_at_zero
+                f"{stage_two.trainable_count():,} of {total:,}"
+                + (f" (the head's {stage_two.held_at_zero:,} tap weights stay at zero)" if stage_two.held_at_zero else "")
+                if stage_two.held_at_zero or stage_two.trainable_count() < total
                 else f"all {total:,}"
             ),
         )
