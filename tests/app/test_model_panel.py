@@ -28,6 +28,16 @@ def _summary(size: int, channels: int, classes: int, train: int) -> DatasetSumma
     )
 
 
+def _panel_on(qtbot, dataset: DatasetSummary, preferred: str | None = None) -> ModelPanel:
+    """A model panel with the zoo loaded (`preferred` selected) and `dataset` set, as after a folder is opened."""
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
+        panel.load_zoo(preferred=preferred)
+    panel.set_dataset(dataset)
+    return panel
+
+
 def test_zoo_search_and_lenet_summary(qtbot):
     panel = ModelPanel()
     qtbot.addWidget(panel)
@@ -113,11 +123,7 @@ def test_by_default_the_workbench_chooses_until_the_user_picks_a_model(qtbot):
 def test_the_summary_of_the_engines_few_image_choice_is_the_network_it_will_build(qtbot):
     """200 small gray images: the engine picks EfficientNet-Lite0 with stage 1's taps, whose head reads
     1280 + 768 features. The summary shows that network, as the parameter split beside it counts it."""
-    panel = ModelPanel()
-    qtbot.addWidget(panel)
-    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
-        panel.load_zoo()
-    panel.set_dataset(_summary(28, 1, 10, 200))
+    panel = _panel_on(qtbot, _summary(28, 1, 10, 200))
     qtbot.waitUntil(lambda: panel.engine_choice() == "efficientnet_lite0", timeout=30_000)
     # 3,383,242 without the taps; the split beside it (20,490 train in stage 1) counts the tapped network too.
     qtbot.waitUntil(lambda: "20,490" in panel.totals.text(), timeout=60_000)
@@ -136,11 +142,7 @@ def test_a_remembered_pick_comes_back_unless_it_is_what_the_engine_chooses(qtbot
     assert user.chosen_model() == "lenet5"
     user.shutdown()
 
-    engine = ModelPanel()
-    qtbot.addWidget(engine)
-    with qtbot.waitSignal(engine.zoo_loaded, timeout=60_000):
-        engine.load_zoo(preferred="compact_vgg")
-    engine.set_dataset(_summary(28, 1, 10, 60_000))
+    engine = _panel_on(qtbot, _summary(28, 1, 10, 60_000), preferred="compact_vgg")
     qtbot.waitUntil(lambda: engine.engine_choice() == "compact_vgg", timeout=30_000)
     assert engine.automatic.isChecked() and engine.chosen_model() is None
     assert engine.selected_model() == "compact_vgg"
@@ -278,11 +280,7 @@ def test_the_summary_of_the_users_own_pick_is_at_the_side_the_engine_will_train_
     from workbench.engine.models import get_spec
     from workbench.engine.models.catalog import default_choice
 
-    panel = ModelPanel()
-    qtbot.addWidget(panel)
-    with qtbot.waitSignal(panel.zoo_loaded, timeout=60_000):
-        panel.load_zoo(preferred="efficientnet_lite0")
-    panel.set_dataset(_summary(28, 1, 10, 200))
+    panel = _panel_on(qtbot, _summary(28, 1, 10, 200), preferred="efficientnet_lite0")
     qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=30_000)
     qtbot.waitUntil(lambda: "input 1×224×224" in panel.totals.text(), timeout=60_000)  # the engine's choice
     panel.set_weights_source(SOURCE_SCRATCH)
