@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from workbench.app.model.panel import SOURCE_PRETRAINED
 from workbench.app.qt.dialogs import ERROR_DIALOG_NAME
 from workbench.app.window.main_window import MainWindow
 from workbench.app.window.settings import AppSettings
@@ -269,6 +270,12 @@ def test_train_tab_says_what_will_be_trained_and_folds_the_details(qtbot, drop, 
     plan = panel.plan_label.text()
     assert "course_cnn" in plan and "random weights" in plan and "28 px" in plan, plan
     _shot(win, "train-before-train.png")
+    # The starting weights set on the Model tab change the plan as well: ImageNet weights, a linear head first.
+    qtbot.waitUntil(lambda: win.model_panel.select_model("efficientnet_lite0"), timeout=60_000)
+    qtbot.waitUntil(lambda: "efficientnet_lite0 with random weights" in panel.plan_label.text(), timeout=30_000)
+    win.model_panel.set_weights_source(SOURCE_PRETRAINED)
+    qtbot.waitUntil(lambda: "efficientnet_lite0 with ImageNet weights" in panel.plan_label.text(), timeout=30_000)
+    assert "(stage 1)" in panel.plan_label.text()
 
     _click(panel.form.advanced_button)
     assert panel.form.advanced.isVisible() and panel.form.batch_size.isVisible()

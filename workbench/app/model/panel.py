@@ -63,6 +63,7 @@ class ModelPanel(QWidget):
     status_message = Signal(str)
     zoo_loaded = Signal(int)  # number of models
     summary_shown = Signal(str)  # model name
+    starting_point_changed = Signal()  # the starting weights or transfer strategy of the user's pick
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -145,6 +146,7 @@ class ModelPanel(QWidget):
         self.advice_label = self.start_from.advice_label
 
         self.start_from.strategy_changed.connect(self._request_split)
+        self.start_from.changed.connect(self.starting_point_changed)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.choice_label)

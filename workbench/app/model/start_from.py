@@ -39,6 +39,7 @@ class StartFromBox(QGroupBox):
 
     source_changed = Signal()  # another radio is now checked
     strategy_changed = Signal()  # another strategy, or the advisor's number of top blocks
+    changed = Signal()  # anything the run's starting point is made of: source, strategy, file, earlier run
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Starting weights and transfer learning", parent)
@@ -78,6 +79,10 @@ class StartFromBox(QGroupBox):
         for key in STRATEGIES:
             self.strategy.addItem(STRATEGY_TEXT.get(key, key), key)
         self.strategy.currentIndexChanged.connect(lambda _index: self.strategy_changed.emit())
+        for signal in (
+            self.source_changed, self.strategy_changed, self.weights_path.textChanged, self.run_combo.currentIndexChanged
+        ):
+            signal.connect(lambda *_args: self.changed.emit())
         for combo in (self.run_combo, self.similar_domain, self.strategy):
             # Long entries must not set the window's minimum width: the combo elides, its popup shows all.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.model_panel.zoo_loaded.connect(lambda _count: self._apply_pending_model())
         # Ticking or unticking "Let the workbench choose" changes what is trained without changing the row.
         self.model_panel.automatic.toggled.connect(lambda _on: self._on_model_choice_changed())
+        self.model_panel.starting_point_changed.connect(self.training_panel.refresh_plan)  # weights, strategy
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.run_finished.connect(self._evaluate_finished_run)
