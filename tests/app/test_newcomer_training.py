@@ -276,6 +276,10 @@ def test_train_tab_says_what_will_be_trained_and_folds_the_details(qtbot, drop, 
     win.model_panel.set_weights_source(SOURCE_PRETRAINED)
     qtbot.waitUntil(lambda: "efficientnet_lite0 with ImageNet weights" in panel.plan_label.text(), timeout=30_000)
     assert "(stage 1)" in panel.plan_label.text()
+    # An image size set here is the side the Model tab's summary shows the network at, too.
+    panel.form.img_size.setValue(96)
+    qtbot.waitUntil(lambda: "at 96 px" in panel.plan_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "input 1×96×96" in win.model_panel.totals.text(), timeout=60_000)
 
     _click(panel.form.advanced_button)
     assert panel.form.advanced.isVisible() and panel.form.batch_size.isVisible()

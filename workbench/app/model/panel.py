@@ -70,6 +70,7 @@ class ModelPanel(QWidget):
         self._specs: dict[str, Any] = {}
         self._input = DEFAULT_INPUT  # (typical image side, channels, classes)
         self._num_train = 0
+        self._img_size: int | None = None  # the image size set on the Train tab (None: the engine picks)
         self._sweep = ZooSizeSweep(self, self._on_zoo_row)
         # One job per question about the selection: a newer question supersedes the answer still coming.
         self._summary_job = BackgroundJob(self)
@@ -364,13 +365,21 @@ class ModelPanel(QWidget):
             return
         choice, (side, channels, classes) = self._choice, self._input
         if self.automatic.isChecked() and choice is not None and choice.model == spec.name:
-            size = choice.img_size
+            size = self._img_size or choice.img_size
             self.totals.setText(f"computing the summary at {size}×{size}×{channels}…")
             self._summary_job.start(summary_for, spec.name, size, channels, classes, choice.model_args)
             return
         pretrained = spec.pretrained and self.weights_source() == SOURCE_PRETRAINED
         self.totals.setText("computing the summary…")
-        self._summary_job.start(planned_summary, spec.name, pretrained, side, channels, classes, self._num_train)
+        self._summary_job.start(
+            planned_summary, spec.name, pretrained, side, channels, classes, self._num_train, self._img_size
+        )
+
+    def set_image_size(self, size: int | None) -> None:
+        """The image size set on the Train tab (None: auto): the summary is of the network at that side."""
+        if size != self._img_size:
+            self._img_size = size
+            self._request_summary()
 
     def _summary_failed(self, failure: Failure) -> None:
         """What to fix shows in the summary's place; a bug also gets its dialog, named after the job."""

@@ -70,13 +70,22 @@ def summary_for(name: str, img_size: int, channels: int, num_classes: int, model
 
 
 def planned_summary(
-    name: str, pretrained: bool, typical_size: int, channels: int, num_classes: int, num_train_images: int
+    name: str,
+    pretrained: bool,
+    typical_size: int,
+    channels: int,
+    num_classes: int,
+    num_train_images: int,
+    img_size: int | None = None,
 ) -> Any:
     """The ModelSummary of the network a run of `name` (from ImageNet weights or not) would build on this
-    dataset, at the input side the engine picks for it (`default_choice`), with its model arguments."""
+    dataset, at the input side the engine picks for it (`default_choice`; `img_size`: the user's), with its
+    model arguments."""
     from workbench.engine.models.catalog import default_choice
 
-    choice = default_choice(typical_size, channels, num_train_images, model=name, pretrained=pretrained)
+    choice = default_choice(
+        typical_size, channels, num_train_images, model=name, pretrained=pretrained, img_size=img_size
+    )
     return summary_for(name, choice.img_size, channels, num_classes, choice.model_args)
 
 

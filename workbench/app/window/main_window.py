@@ -147,6 +147,10 @@ class MainWindow(QMainWindow):
         self.evaluation_view.evaluated.connect(self._say_where_the_run_stopped)
         self.training_panel.session_ended.connect(self._on_session_ended)
         self.training_panel.form.changed.connect(self._save_hyperparameters)
+        # The Model tab's summary is of the network at the side the run will use.
+        self.training_panel.form.changed.connect(
+            lambda: self.model_panel.set_image_size(self.training_panel.form.values()["img_size"])
+        )
         self.training_panel.form.advanced_toggled.connect(self.settings.set_advanced_shown)
         self._garbage_collector = UiThreadGarbageCollector(self)  # never collect in a worker thread
 
