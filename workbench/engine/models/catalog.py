@@ -116,16 +116,13 @@ def parameter_split(
         plan = TransferPlan(model, "feature-extractor", pretrained=True)
         trainable = plan.trainable_count()
         stage_two = TransferPlan(model, strategy, unfreeze=unfreeze, pretrained=True, taps_held_at_zero=True)
+        tuned = stage_two.trainable_count()  # held-at-zero tap weights are not counted: then tuned < total
+        taps = f" (the head's {stage_two.held_at_zero:,} tap weights stay at zero)" if stage_two.held_at_zero else ""
         return (
             trainable,
             total - trainable,
             "stage 1 trains only the new head on the frozen network's features; stage 2 then fine-tunes "
-            + (
-                f"{stage_two.trainable_count():,} of {total:,}"
-                + (f" (the head's {stage_two.held_at_zero:,} tap weights stay at zero)" if stage_two.held_at_zero else "")
-                if stage_two.held_at_zero or stage_two.trainable_count() < total
-                else f"all {total:,}"
-            ),
+            + (f"{tuned:,} of {total:,}{taps}" if tuned < total else f"all {total:,}"),
         )
     plan = TransferPlan(model, strategy, unfreeze=unfreeze, pretrained=pretrained)
     trainable = plan.trainable_count()

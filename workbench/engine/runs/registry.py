@@ -305,10 +305,9 @@ class RunRegistry:
         keeps `updated` (a rename is no training activity: the run's duration must not change)."""
         if touch:
             fields["updated"] = time.time()
-        values = {
-            key: stored_text(value, printable) if key == "reason" else printable(value) if isinstance(value, str) else value
-            for key, value in fields.items()
-        }  # a reason keeps the options it names, for each client to say (errors.stored_text)
+        values = {key: printable(value) if isinstance(value, str) else value for key, value in fields.items()}
+        if "reason" in fields:  # kept with the options it names, for each client to say (errors.stored_text)
+            values["reason"] = stored_text(fields["reason"], printable)
         assignments = ", ".join(f"{key} = ?" for key in values)
 
         def work(db: sqlite3.Connection) -> tuple | None:
