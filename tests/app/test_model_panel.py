@@ -305,3 +305,37 @@ def test_the_summary_of_the_users_own_pick_is_at_the_side_the_engine_will_train_
     row = panel.model_names().index("efficientnet_lite0")
     assert panel.zoo_filter.index(row, INPUT_COLUMN).data() == "32px"
     panel.shutdown()
+
+
+def test_a_saved_starting_point_comes_back_only_where_it_still_holds(qtbot):
+    """An earlier run is chosen once the runs are listed (they load in the background) and only if it still
+    exists; ImageNet weights only for a model that has them."""
+    from types import SimpleNamespace
+
+    from workbench.app.model.start_from import SOURCE_FILE, SOURCE_RUN, StartFromBox
+
+    def runs(*ids: str) -> list[SimpleNamespace]:
+        return [SimpleNamespace(run_id=i, model="course_cnn", status="finished", best_val_acc=0.9) for i in ids]
+
+    box = StartFromBox()
+    qtbot.addWidget(box)
+    saved = {"source": SOURCE_RUN, "weights_file": "/data/w.pth", "run": "run-b"}
+    box.restore(saved)
+    assert box.source() == SOURCE_SCRATCH and box.weights_path.text() == "/data/w.pth"
+    assert box.state()["run"] == "run-b"  # still wanted: saving now must not forget it
+    box.set_runs(runs("run-a", "run-b"))
+    assert box.source() == SOURCE_RUN and box.run_combo.currentData() == "run-b" and box.state() == saved
+
+    gone = StartFromBox()
+    qtbot.addWidget(gone)
+    gone.restore(saved)
+    gone.set_runs(runs("run-a"))  # the run was deleted since
+    assert gone.source() == SOURCE_SCRATCH
+
+    gone.pretrained_radio.setEnabled(False)  # a model without ImageNet weights
+    gone.restore({"source": SOURCE_PRETRAINED})
+    assert gone.source() == SOURCE_SCRATCH
+    gone.restore({"source": SOURCE_FILE})
+    assert gone.source() == SOURCE_FILE
+    gone.restore("not a dict")  # a damaged settings file changes nothing
+    assert gone.source() == SOURCE_FILE

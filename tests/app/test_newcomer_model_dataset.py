@@ -39,6 +39,7 @@ from workbench.app.window import menus
 from workbench.app.window.main_window import MainWindow
 from workbench.app.window.menus import GUIDE_NAME
 from workbench.app.window.settings import AppSettings, sample_dataset_path
+from workbench.engine.models import get_spec
 from workbench.engine.models.catalog import default_choice
 from workbench.engine.training.defaults import offline_weights_installed
 
@@ -260,6 +261,12 @@ def test_relaunch_restores_the_model_the_user_chose_not_the_row_the_engine_selec
     # The user wants exactly that model, with its settings in their hands: they untick the box.
     _click(qtbot, panel.automatic)
     assert not panel.automatic.isChecked() and panel.chosen_model() == engine
+    # ...and start it from its ImageNet weights (the engine's pick for so few images has them), with a
+    # weights file typed for later.
+    assert get_spec(engine).pretrained
+    _click(qtbot, panel.start_from.pretrained_radio)
+    panel.start_from.weights_path.setText("/data/mine.pth")
+    assert win.build_config().pretrained
 
     again = _relaunch(qtbot, win)
     panel = again.model_panel
@@ -270,6 +277,9 @@ def test_relaunch_restores_the_model_the_user_chose_not_the_row_the_engine_selec
     qtbot.wait(500)  # the engine's own work on the dataset must not take the choice back
     assert not panel.automatic.isChecked() and panel.chosen_model() == engine
     assert again.build_config().model == engine
+    # The starting weights came back with the model: not "From scratch".
+    assert panel.start_from.pretrained_radio.isChecked() and again.build_config().pretrained
+    assert panel.start_from.weights_path.text() == "/data/mine.pth"
 
     _click_tab(qtbot, again, 1)
     _click(qtbot, panel.automatic)  # back to "Let the workbench choose"

@@ -44,6 +44,7 @@ class StartFromBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Starting weights and transfer learning", parent)
         self._unfreeze = 2  # top blocks to train under fine-tune-top (the advisor refines it)
+        self._wanted_run: str | None = None  # a restored earlier run, chosen once the runs are listed
         self.source_group = QButtonGroup(self)
         self.scratch_radio = QRadioButton("From scratch")
         self.scratch_radio.setToolTip("Random initialization: every layer learns from your images only")
@@ -155,15 +156,43 @@ class StartFromBox(QGroupBox):
             self.file_radio.setChecked(True)
 
     def set_runs(self, runs: list[Any]) -> None:
-        """List the earlier runs (RunRecords), keeping the chosen one if it is still there."""
-        current = self.run_combo.currentData()
+        """List the earlier runs (RunRecords), keeping the chosen one (or a restored one) if it is still there."""
+        current = self._wanted_run or self.run_combo.currentData()
         self.run_combo.clear()
         for record in runs:
             acc = f" · val {100 * record.best_val_acc:.1f}%" if record.best_val_acc is not None else ""
             self.run_combo.addItem(f"{record.run_id} · {record.model} · {record.status}{acc}", record.run_id)
+        self.run_radio.setEnabled(bool(runs))
         if current is not None and self.run_combo.findData(current) >= 0:
             self.run_combo.setCurrentIndex(self.run_combo.findData(current))
-        self.run_radio.setEnabled(bool(runs))
+            if current == self._wanted_run:
+                self.run_radio.setChecked(True)
+        self._wanted_run = None
+
+    def state(self) -> dict[str, Any]:
+        """What the user set here, kept with the dataset's settings: the source, the file, the earlier run."""
+        return {
+            "source": self.source(),
+            "weights_file": self.weights_path.text().strip(),
+            "run": self.run_combo.currentData() or self._wanted_run,
+        }
+
+    def restore(self, state: Any) -> None:
+        """Put a saved `state` back. ImageNet weights only where the model has them; an earlier run once the
+        runs are listed (set_runs), and only while it still exists; anything else stays as it is."""
+        if not isinstance(state, dict):
+            return
+        if isinstance(state.get("weights_file"), str):
+            self.weights_path.setText(state["weights_file"])
+        source = state.get("source")
+        if source == SOURCE_RUN and isinstance(state.get("run"), str):
+            self._wanted_run = state["run"]
+            if self.run_combo.findData(self._wanted_run) >= 0:  # already listed
+                self.run_combo.setCurrentIndex(self.run_combo.findData(self._wanted_run))
+                self.run_radio.setChecked(True)
+                self._wanted_run = None
+        elif source in (SOURCE_SCRATCH, SOURCE_FILE) or (source == SOURCE_PRETRAINED and self.pretrained_radio.isEnabled()):
+            self.set_source(source)
 
     def assume_domain(self, channels: int) -> None:
         """A first guess for a new dataset: colour images resemble ImageNet's photos, grey ones do not."""

@@ -61,6 +61,7 @@ BUSY_RUN_STATES = ("starting", "running", "paused", "stopping")
 # A dataset's saved model choice: a model the user picked, or "" for "Let the workbench choose". Entries
 # written before it hold only "model" (whatever row was selected, the engine's pick included).
 CHOSEN_MODEL = "chosen_model"
+STARTING_POINT = "starting_point"  # the Model tab's starting weights for the user's own model
 
 
 class MainWindow(QMainWindow):
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         # The saved model choice (a name, "" = the workbench chooses) until the zoo is there to show it; saves
         # meanwhile keep it, so a relaunch never turns the user's pick into the panel's default.
         self._pending_model: str | None = None
+        self._pending_start: object = None  # the starting weights saved with _pending_model
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
         self.resize(*DEFAULT_SIZE)
@@ -139,7 +141,7 @@ class MainWindow(QMainWindow):
         self.model_panel.zoo_loaded.connect(lambda _count: self._apply_pending_model())
         # Ticking or unticking "Let the workbench choose" changes what is trained without changing the row.
         self.model_panel.automatic.toggled.connect(lambda _on: self._on_model_choice_changed())
-        self.model_panel.starting_point_changed.connect(self.training_panel.refresh_plan)  # weights, strategy
+        self.model_panel.starting_point_changed.connect(self._on_model_choice_changed)  # weights, strategy
         self.training_panel.state_changed.connect(self._on_run_state)
         self.training_panel.run_finished.connect(lambda _event: self.model_panel.refresh_runs())
         self.training_panel.run_finished.connect(self._evaluate_finished_run)
@@ -291,7 +293,7 @@ class MainWindow(QMainWindow):
         if stored is not None:
             form.set_values({k: v for k, v in stored.items() if k in DATASET_SETTINGS})
             if CHOSEN_MODEL in stored:
-                self._restore_model_choice(stored[CHOSEN_MODEL])
+                self._restore_model_choice(stored[CHOSEN_MODEL], stored.get(STARTING_POINT))
             elif stored.get("model"):  # saved before the choice itself was: the selected row
                 self.model_panel.select_model(stored["model"], by_user=False)
             return ""
@@ -306,6 +308,9 @@ class MainWindow(QMainWindow):
             return  # not yet the settings of this dataset: they are put in place as it opens
         values = {k: v for k, v in self.training_panel.form.values().items() if k in DATASET_SETTINGS}
         values[CHOSEN_MODEL] = self._model_choice()
+        values[STARTING_POINT] = (
+            self._pending_start if self._pending_model is not None else self.model_panel.start_from.state()
+        )
         self.settings.set_dataset_settings(list(folders), values)
 
     # ---- the model choice kept between launches ------------------------------------------------
@@ -316,8 +321,9 @@ class MainWindow(QMainWindow):
             return self._pending_model
         return self.model_panel.chosen_model() or ""
 
-    def _restore_model_choice(self, choice: Any) -> None:
+    def _restore_model_choice(self, choice: Any, starting_point: Any = None) -> None:
         self._pending_model = choice if isinstance(choice, str) else ""
+        self._pending_start = starting_point
         self._apply_pending_model()
 
     def _apply_pending_model(self) -> None:
@@ -331,11 +337,15 @@ class MainWindow(QMainWindow):
             panel.automatic.setChecked(True)
         # select_model is the user's pick (it unticks the box); a listed zoo without the model (renamed,
         # removed) leaves the panel's default
-        elif panel.select_model(choice) or panel.model_names():
+        elif panel.select_model(choice):
+            self._pending_model = None
+            panel.start_from.restore(self._pending_start)  # after the model: it says if ImageNet weights exist
+        elif panel.model_names():
             self._pending_model = None
 
     def _on_model_choice_changed(self) -> None:
-        """A model picked, or the box ticked or unticked: remember it, and the Train tab's plan follows."""
+        """A model picked, the box ticked or unticked, or the starting weights changed: remember it, and the
+        Train tab's plan follows."""
         if self._pending_model is None:
             self.settings.set_last_model(self._model_choice())
             self._save_dataset_settings()
@@ -460,6 +470,7 @@ class MainWindow(QMainWindow):
         last = self.settings.dataset_settings(self.settings.last_dataset()) or {}
         if CHOSEN_MODEL in last:  # the user's own choice for that dataset, shown once the zoo is listed
             self._pending_model = last[CHOSEN_MODEL] if isinstance(last[CHOSEN_MODEL], str) else ""
+            self._pending_start = last.get(STARTING_POINT)
             self.model_panel.load_zoo()
         else:  # older settings: the panel tells the engine's pick from the user's
             self.model_panel.load_zoo(preferred=last.get("model") or self.settings.last_model())
