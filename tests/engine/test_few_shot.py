@@ -424,3 +424,16 @@ def test_a_single_penalty_is_fitted_without_cross_validation():
     fit = fit_linear_probe(features, labels, 3, l2_grid=(0.01,))
     assert fit.l2 == 0.01 and fit.folds == 0 and fit.cv_accuracy is None and fit.notes == []
     assert fit.train_accuracy > 0.9
+
+
+def test_the_input_side_of_a_pretrained_network_follows_its_cost():
+    """The side fits the fine-tuning time budget for the picked network, not for Lite0: ResNet-50 costs ~11x
+    Lite0 per image, so on 200 images it trains at the smallest side where Lite0 gets the largest."""
+    sides = {}
+    for model in ("efficientnet_lite0", "resnet50"):
+        config, notes = resolve_defaults(
+            TrainConfig(data="x", model=model, pretrained=True), typical_size=28, channels=1, num_train_images=200
+        )
+        sides[model] = config.img_size
+        assert any(f"image size {config.img_size} (the largest side" in str(note) for note in notes)
+    assert sides == {"efficientnet_lite0": 224, "resnet50": 96}

@@ -15,6 +15,7 @@ The policy (measured in benchmarks/few_shot.py and benchmarks/fashion_mnist_defa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 from workbench.engine.models.efficientnet_lite import VARIANTS, offline_weights_installed, variant_of
@@ -46,10 +47,20 @@ def offline_backbone() -> str | None:
 
 
 def relative_cost(model: str) -> float:
-    """Training cost per image against EfficientNet-Lite0's, for the input-size policy (1 for models it has
-    no count for: the policy's rates were measured on Lite0)."""
+    """Training cost per image against EfficientNet-Lite0's (multiply-accumulates at 128 px), for the
+    input-size policy, whose rates were measured on Lite0: a pretrained ResNet-50 costs ~11x as much, and
+    at Lite0's side its "about 2 min" of fine-tuning would take 20."""
     variant = variant_of(model)
-    return 1.0 if variant is None else variant.mmacs_128 / VARIANTS[0].mmacs_128
+    mmacs = variant.mmacs_128 if variant is not None else _mmacs_128(model)
+    return max(mmacs, 1) / VARIANTS[0].mmacs_128
+
+
+@functools.lru_cache(maxsize=64)
+def _mmacs_128(model: str) -> int:
+    """Millions of multiply-accumulates per 128 px RGB image (builds the model once: up to ~2 s for VGG)."""
+    from workbench.engine.models import build_model, summarize
+
+    return round(summarize(build_model(model, 10, 3), img_size=128, in_channels=3).macs / 1e6)
 
 
 def run_device_type(config: TrainConfig) -> str:
