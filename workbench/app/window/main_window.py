@@ -42,6 +42,7 @@ from workbench.app.training.cluster_dialog import ClusterDialog
 from workbench.app.training.panel import TrainingPanel
 from workbench.app.window.first_launch import folders_to_open, offer_sample_dataset
 from workbench.app.window.menus import MenuCommands, build_menus, tab_title
+from workbench.app.window.model_choice import ModelChoiceMemory
 from workbench.app.window.result_tabs import ResultTabs
 from workbench.app.window.settings import DATASET_SETTINGS, AppSettings, sample_dataset_path
 from workbench.app.window.status_bar import WindowStatus, device_status_text
@@ -60,8 +61,6 @@ DEFAULT_SIZE = (1400, 880)  # a first launch (later ones restore the saved geome
 BUSY_RUN_STATES = ("starting", "running", "paused", "stopping")
 # A dataset's saved model choice: a model the user picked, or "" for "Let the workbench choose". Entries
 # written before it hold only "model" (whatever row was selected, the engine's pick included).
-CHOSEN_MODEL = "chosen_model"
-STARTING_POINT = "starting_point"  # the Model tab's starting weights for the user's own model
 
 
 class MainWindow(QMainWindow):
@@ -84,14 +83,13 @@ class MainWindow(QMainWindow):
         self._settings_folders: list[str] = []  # the dataset whose own settings the form now holds
         # The saved model choice (a name, "" = the workbench chooses) until the zoo is there to show it; saves
         # meanwhile keep it, so a relaunch never turns the user's pick into the panel's default.
-        self._pending_model: str | None = None
-        self._pending_start: object = None  # the starting weights saved with _pending_model
         self.setWindowTitle(WINDOW_TITLE)
         self.setAcceptDrops(True)
         self.resize(*DEFAULT_SIZE)
 
         self.dataset_panel = DatasetPanel()
         self.model_panel = ModelPanel()
+        self.model_choice = ModelChoiceMemory(self.model_panel)  # kept with each dataset's settings
         self.training_panel = TrainingPanel(self.build_config, plan_inputs=self._plan_inputs)
         # the result tabs; the evaluation view relabels through the dataset browser's curator (one undo stack)
         self.evaluation_view = EvaluationView(curator_source=lambda: self.dataset_panel.curator)
@@ -138,7 +136,7 @@ class MainWindow(QMainWindow):
         self.dataset_panel.status_message.connect(self._show_status_message)
         self.model_panel.status_message.connect(self._show_status_message)
         self.model_panel.model_changed.connect(self._on_model_changed)
-        self.model_panel.zoo_loaded.connect(lambda _count: self._apply_pending_model())
+        self.model_panel.zoo_loaded.connect(lambda _count: self.model_choice.show_pending())
         # Ticking or unticking "Let the workbench choose" changes what is trained without changing the row.
         self.model_panel.automatic.toggled.connect(lambda _on: self._on_model_choice_changed())
         self.model_panel.starting_point_changed.connect(self._on_model_choice_changed)  # weights, strategy
@@ -292,9 +290,7 @@ class MainWindow(QMainWindow):
         self._settings_folders = list(folders)
         if stored is not None:
             form.set_values({k: v for k, v in stored.items() if k in DATASET_SETTINGS})
-            if CHOSEN_MODEL in stored:
-                self._restore_model_choice(stored[CHOSEN_MODEL], stored.get(STARTING_POINT))
-            elif stored.get("model"):  # saved before the choice itself was: the selected row
+            if not self.model_choice.restore(stored) and stored.get("model"):  # saved before the choice itself was: the selected row
                 self.model_panel.select_model(stored["model"], by_user=False)
             return ""
         was = form.values().get("img_size")
@@ -307,47 +303,13 @@ class MainWindow(QMainWindow):
         if not folders or self.dataset_panel.summary is None or list(folders) != self._settings_folders:
             return  # not yet the settings of this dataset: they are put in place as it opens
         values = {k: v for k, v in self.training_panel.form.values().items() if k in DATASET_SETTINGS}
-        values[CHOSEN_MODEL] = self._model_choice()
-        values[STARTING_POINT] = (
-            self._pending_start if self._pending_model is not None else self.model_panel.start_from.state()
-        )
-        self.settings.set_dataset_settings(list(folders), values)
-
-    # ---- the model choice kept between launches ------------------------------------------------
-    def _model_choice(self) -> str:
-        """What the user chose in the Model tab: a model's name, or "" for "Let the workbench choose" (the
-        row then shows the engine's pick, which must not come back as the user's own)."""
-        if self._pending_model is not None:  # not yet shown: the saved choice still stands
-            return self._pending_model
-        return self.model_panel.chosen_model() or ""
-
-    def _restore_model_choice(self, choice: Any, starting_point: Any = None) -> None:
-        self._pending_model = choice if isinstance(choice, str) else ""
-        self._pending_start = starting_point
-        self._apply_pending_model()
-
-    def _apply_pending_model(self) -> None:
-        """Show the saved choice once the zoo is listed: the user's model (box unticked), or the box ticked."""
-        choice = self._pending_model
-        if choice is None:
-            return
-        panel = self.model_panel
-        if choice == "":
-            self._pending_model = None
-            panel.automatic.setChecked(True)
-        # select_model is the user's pick (it unticks the box); a listed zoo without the model (renamed,
-        # removed) leaves the panel's default
-        elif panel.select_model(choice):
-            self._pending_model = None
-            panel.start_from.restore(self._pending_start)  # after the model: it says if ImageNet weights exist
-        elif panel.model_names():
-            self._pending_model = None
+        self.settings.set_dataset_settings(list(folders), values | self.model_choice.fields())
 
     def _on_model_choice_changed(self) -> None:
         """A model picked, the box ticked or unticked, or the starting weights changed: remember it, and the
         Train tab's plan follows."""
-        if self._pending_model is None:
-            self.settings.set_last_model(self._model_choice())
+        if not self.model_choice.pending:
+            self.settings.set_last_model(self.model_choice.choice())
             self._save_dataset_settings()
         self.training_panel.refresh_plan()
 
@@ -468,9 +430,7 @@ class MainWindow(QMainWindow):
             on_error=self.status.show_device_failure,
         )
         last = self.settings.dataset_settings(self.settings.last_dataset()) or {}
-        if CHOSEN_MODEL in last:  # the user's own choice for that dataset, shown once the zoo is listed
-            self._pending_model = last[CHOSEN_MODEL] if isinstance(last[CHOSEN_MODEL], str) else ""
-            self._pending_start = last.get(STARTING_POINT)
+        if self.model_choice.hold(last):  # the user's own choice for that dataset, shown once the zoo is listed
             self.model_panel.load_zoo()
         else:  # older settings: the panel tells the engine's pick from the user's
             self.model_panel.load_zoo(preferred=last.get("model") or self.settings.last_model())
@@ -481,7 +441,7 @@ class MainWindow(QMainWindow):
             for name, splitter in self._splitters.items():
                 save_splitter(self.settings, name, splitter)
         self._save_dataset_settings()
-        self.settings.set_last_model(self._model_choice())  # "" = the workbench chooses
+        self.settings.set_last_model(self.model_choice.choice())  # "" = the workbench chooses
         save_window_settings(self.settings, self, self.tabs, self.training_panel.form, None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
