@@ -65,6 +65,10 @@ def main() -> int:
             ["fashion_mnist_defaults.py"] + (["--extra", "--epochs 1"] if args.quick else []),
         ),
         ("few_shot", ["few_shot.py"] + (["--quick"] if args.quick else [])),
+        (
+            "few_shot_backbones",
+            ["few_shot_backbones.py"] + (["--draws", "1", "--test-images", "1000"] if args.quick else []),
+        ),
         ("label_errors", ["label_errors.py"]),
         ("near_duplicates", ["near_duplicates.py"] + (["--seeds", "1", "--scale", "0"] if args.quick else [])),
         ("dataset_map", ["dataset_map.py"] + (["--quick"] if args.quick else [])),

