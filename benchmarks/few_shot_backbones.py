@@ -42,7 +42,7 @@ from workbench.engine.training.linear_probe import fit_linear_probe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import few_shot  # noqa: E402  (its draws, reference fit and L2 grid: the same recipe in both benchmarks)
-from few_shot import GRAY_IMAGENET_MEAN, GRAY_IMAGENET_STD, HELD_OUT, L2_GRID, draw, fit_logistic  # noqa: E402
+from few_shot import GRAY_IMAGENET_MEAN, GRAY_IMAGENET_STD, draw, held_out_logistic  # noqa: E402
 
 shutil.rmtree(few_shot.WORK, ignore_errors=True)  # the folder few_shot makes on import: not used here
 
@@ -62,22 +62,9 @@ def normalize(u: torch.Tensor) -> torch.Tensor:
 
 
 def reference_accuracy(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, seed: int) -> float:
-    """The peers' recipe on last-layer features: held-out L2, refit on all, one look at each test image."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(y), dtype=bool)
-    for c in range(CLASSES):
-        members = np.flatnonzero(y.numpy() == c)
-        held[rng.choice(members, max(1, round(HELD_OUT * len(members))), replace=False)] = True
-    fit, val = torch.from_numpy(~held), torch.from_numpy(held)
-    mean, std = x[fit].mean(0), x[fit].std(0, unbiased=False).clamp_min(1e-6)
-    scores = {}
-    for l2 in L2_GRID:
-        w, b = fit_logistic((x[fit] - mean) / std, y[fit], l2)
-        scores[l2] = (((x[val] - mean) / std @ w + b).argmax(1) == y[val]).float().mean().item()
-    best = max(L2_GRID, key=lambda l2: (scores[l2], l2))
-    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-6)
-    w, b = fit_logistic((x - mean) / std, y, best)
-    return (((test_x - mean) / std @ w + b).argmax(1) == test_y).float().mean().item()
+    """The peers' recipe on last-layer features (few_shot.py's): held-out L2, one look at each test image."""
+    classify, _l2, _held_out = held_out_logistic(x, y, seed)
+    return (classify(test_x).argmax(1) == test_y).float().mean().item()
 
 
 def main() -> int:
