@@ -23,7 +23,8 @@ from workbench.app.evaluation.view import EvaluationView
 from workbench.app.inspector.view import InspectorView
 from workbench.app.predictions.view import PredictionsView
 from workbench.app.qt import dialogs
-from workbench.app.runs.view import COLUMNS, NAME_COLUMN, RunsView
+from workbench.app.runs.table import COLUMNS, NAME_COLUMN
+from workbench.app.runs.view import RunsView
 from workbench.engine.runs import RunRegistry
 
 

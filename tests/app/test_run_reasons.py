@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from workbench.app.qt.wording import app_message
-from workbench.app.runs.view import COLUMNS, RunsView
+from workbench.app.runs.table import COLUMNS
+from workbench.app.runs.view import RunsView
 from workbench.cli.main import main
 from workbench.engine.errors import Mention, Text, WorkbenchError, stored_text, text_from_stored
 from workbench.engine.runs import RunRegistry

@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from workbench.app.qt import dialogs
-from workbench.app.runs.view import COLUMNS, RunsView
+from workbench.app.runs.table import COLUMNS
+from workbench.app.runs.view import RunsView
 from workbench.app.window.main_window import MainWindow
 from workbench.app.window.settings import AppSettings
 from workbench.engine.runs import RunRegistry
@@ -142,7 +143,7 @@ def _columns_on_screen(table) -> list[str]:
 
 
 def test_every_column_is_readable_at_the_default_window_size_and_legends_sit_off_the_data(qtbot, trained):
-    from workbench.app.runs.view import ELASTIC
+    from workbench.app.runs.table import ELASTIC
     from workbench.app.window.main_window import DEFAULT_SIZE
 
     win = MainWindow(AppSettings(), offer_sample=False)

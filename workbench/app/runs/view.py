@@ -5,68 +5,26 @@ clone a run's settings into the training panel, delete a run after confirmation.
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.app.qt import dialogs
-from workbench.app.qt.column_fit import fit_columns
 from workbench.app.qt.lazy import LazyWidget
 from workbench.app.qt.wording import app_message
 from workbench.app.qt.workers import Failure, run_in_background
-from workbench.engine.names import display_name
-from workbench.engine.training.event_text import duration, percent
-
-COLUMNS = (
-    "run",
-    "name",
-    "model",
-    "dataset",
-    "image size",
-    "weights",
-    "strategy",
-    "epochs",
-    "status",
-    "best val acc",
-    "test acc (best.pt)",
-    "date",
-    "duration",
-)
-NAME_COLUMN = COLUMNS.index("name")
-HEADER_TIPS = {
-    "name": "The run's name: double-click (or F2) to rename it",
-    "weights": "What training started from: ImageNet weights (pretrained), random ones (scratch), or an "
-    "earlier run's",
-    "best val acc": "Validation accuracy of best.pt, the model the run keeps (its best epoch), measured during "
-    "training on a single view of each image",
-    "test acc (best.pt)": "Test accuracy of best.pt, the model the run keeps, on the run's test split: a single "
-    "view of each image, or each image averaged with its mirror for runs trained with flips (as `workbench eval` "
-    "and Evaluate measure it by default)",
-    "epochs": "Epochs done / epochs asked for",
-}
-RECORD_ROLE = Qt.ItemDataRole.UserRole
-# Columns squeezed (their text elided, whole in the tooltip) so that every column fits the table's width at
-# once, and the narrowest each may become; the others keep the width of their contents.
-ELASTIC = {"run": 100, "name": 130, "dataset": 130}
-# Header labels on two lines where one line would be wider than the column's values.
-HEADER_LABELS = {"image size": "image\nsize", "best val acc": "best val\nacc", "test acc (best.pt)": "test acc\n(best.pt)"}
+from workbench.app.runs.table import RunsTable, epochs_text, weights_text
+from workbench.engine.training.event_text import percent
 
 
 def list_runs_and_warnings() -> tuple[list[Any], list[str], dict[str, bool]]:  # worker thread
@@ -96,28 +54,6 @@ def validation_warning(run_dir: str, best_val_acc: float | None) -> str | None: 
     return small_validation_warning(run_split_counts(run_dir), best_val_acc)
 
 
-def weights_text(config: dict[str, Any]) -> str:
-    weights = config.get("weights")
-    if weights:
-        return f"from {weights}" if len(str(weights)) <= 24 else f"from …{str(weights)[-22:]}"
-    return "pretrained" if config.get("pretrained") else "scratch"
-
-
-def epochs_text(record: Any) -> str:
-    asked = record.config.get("epochs")
-    return f"{record.epochs_done}/{asked}" if asked else str(record.epochs_done)
-
-
-def test_acc_text(record: Any, has_best: bool) -> str:
-    """The run's test accuracy with the procedure it was measured with (and the checkpoint if not best.pt)."""
-    from workbench.engine.evaluation.figures import uses_flip_tta
-
-    if record.test_acc is None:
-        return "–"
-    how = "mirror-averaged" if uses_flip_tta(record.config) else "single view"
-    return f"{percent(record.test_acc)} ({how if has_best else 'last.pt, ' + how})"
-
-
 def delete_run(run_id: str) -> str:  # worker thread
     from workbench.engine.runs import RunRegistry
 
@@ -137,28 +73,6 @@ def _make_comparison_plot() -> QWidget:
     return RunComparisonPlot()
 
 
-class SortItem(QTableWidgetItem):
-    """Shows text, sorts by a separate value (dates and percentages sort as numbers)."""
-
-    def __init__(self, text: str, sort_value: Any):
-        super().__init__(text)
-        self.sort_value = sort_value
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, SortItem):
-            return (self.sort_value is None, self.sort_value) < (other.sort_value is None, other.sort_value)
-        return super().__lt__(other)
-
-
-class ElideStart(QStyledItemDelegate):
-    """Elides on the left: a squeezed dataset path keeps its end (the folder's own name), a run id its random
-    tail (its start is the date, in a column of its own)."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        super().initStyleOption(option, index)
-        option.textElideMode = Qt.TextElideMode.ElideLeft
-
-
 class RunsView(QWidget):
     runs_listed = Signal(int)
     run_opened = Signal(object)  # RunRecord
@@ -174,34 +88,10 @@ class RunsView(QWidget):
         self.has_best: dict[str, bool] = {}
         self.opened: Any = None
         self.validation_warning: str | None = None
-        self._filling = False
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([HEADER_LABELS.get(name, name) for name in COLUMNS])
-        for column, key in enumerate(COLUMNS):
-            if key in HEADER_TIPS:
-                self.table.horizontalHeaderItem(column).setToolTip(HEADER_TIPS[key])
-        # Only the name cells are editable (their items carry the flag): double-click, F2, or a click on the
-        # selected name; a double-click elsewhere opens the run.
-        self.table.setEditTriggers(
-            QAbstractItemView.EditTrigger.DoubleClicked
-            | QAbstractItemView.EditTrigger.EditKeyPressed
-            | QAbstractItemView.EditTrigger.SelectedClicked
-        )
-        self.table.itemChanged.connect(self._on_item_changed)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        # Widths set by fit_columns (contents, squeezed to the table's width); the user may still drag them.
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self._elide_start = ElideStart(self.table)
-        for name in ("run", "dataset"):  # a run id's tail and a path's end are what tell them apart
-            self.table.setItemDelegateForColumn(COLUMNS.index(name), self._elide_start)
-        self.table.setWordWrap(False)  # one line per run: a squeezed cell is elided, never wrapped and cut
-        self.table.viewport().installEventFilter(self)  # its width is what the columns must fit
-        self.table.setSortingEnabled(True)
-        self.table.cellDoubleClicked.connect(
-            lambda row, column: column != NAME_COLUMN and self.open_run(self._run_at(row))
-        )
+        self.table = RunsTable()
+        self.table.name_edited.connect(self._on_name_edited)
+        self.table.run_activated.connect(self.open_run)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter runs (name, model, dataset, status…)")
         self.filter.setClearButtonEnabled(True)
@@ -289,95 +179,25 @@ class RunsView(QWidget):
         self.warning.setVisible(bool(warnings))
         self._show_runs(records)
 
-    def _cells(self, record: Any) -> list[SortItem]:
-        from workbench.engine.evaluation.figures import run_test_provenance
-
-        config = record.config
-        size = config.get("img_size")
-        strategy = config.get("strategy") or ("–" if not config.get("pretrained") and not config.get("weights") else "")
-        has_best = self.has_best.get(record.run_id, True)
-        seconds = record.updated - record.created
-        cells = [
-            SortItem(record.run_id, record.run_id),
-            SortItem(record.name, record.name.lower()),
-            SortItem(record.model, record.model),
-            SortItem(record.dataset, record.dataset),
-            SortItem(f"{size} px" if size else "–", size),
-            SortItem(weights_text(config), weights_text(config)),
-            SortItem(strategy or "–", strategy),
-            SortItem(epochs_text(record), record.epochs_done),
-            SortItem(record.status, record.status),
-            SortItem(percent(record.best_val_acc), record.best_val_acc),
-            SortItem(test_acc_text(record, has_best), record.test_acc),
-            SortItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)), record.created),
-            SortItem(duration(seconds), seconds),
-        ]
-        cells[0].setData(RECORD_ROLE, record.run_id)
-        cells[COLUMNS.index("dataset")].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
-        cells[COLUMNS.index("weights")].setToolTip(str(config.get("weights") or weights_text(config)))
-        if record.test_acc is not None:
-            cells[COLUMNS.index("test acc (best.pt)")].setToolTip(
-                f"measured with {run_test_provenance(config, has_best)}"
-            )
-        if record.reason:  # the run cannot be used as listed, or did not finish: say why
-            cells[COLUMNS.index("status")].setToolTip(app_message(record.reason))
-        for column, item in enumerate(cells):
-            if column != NAME_COLUMN:
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-        cells[NAME_COLUMN].setToolTip(f"{record.name}\n(double-click or F2 to rename)")
-        return cells
-
     def _show_runs(self, records: list[Any]) -> None:
         self.records = {record.run_id: record for record in records}
-        table = self.table
-        self._filling = True
-        table.setSortingEnabled(False)
-        table.setRowCount(len(records))
-        for row, record in enumerate(records):
-            for column, item in enumerate(self._cells(record)):
-                table.setItem(row, column, item)
-        table.setSortingEnabled(True)
-        table.sortItems(COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
-        self._filling = False
+        self.table.show_runs(records, self.has_best)
         self.apply_filter()
-        self.fit_columns()
         self.runs_listed.emit(len(records))
 
-    def fit_columns(self) -> None:
-        """Every column on screen at once, none cut at the right edge (qt/column_fit.py): the ELASTIC ones
-        (run, name, dataset) give up the difference."""
-        fit_columns(self.table, {COLUMNS.index(name): floor for name, floor in ELASTIC.items()})
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            self.fit_columns()  # the window grew or shrank: the columns follow
-        return super().eventFilter(watched, event)
-
     def apply_filter(self) -> None:
-        """Hide the rows that do not contain every word of the filter box (any column, any case)."""
-        words = self.filter.text().lower().split()
-        for row in range(self.table.rowCount()):
-            text = " ".join(
-                item.text().lower()
-                for column in range(self.table.columnCount())
-                if (item := self.table.item(row, column)) is not None
-            )
-            self.table.setRowHidden(row, not all(word in text for word in words))
+        self.table.filter_rows(self.filter.text())
 
     def visible_run_ids(self) -> list[str]:
-        return [self._run_at(row) for row in range(self.table.rowCount()) if not self.table.isRowHidden(row)]
+        return self.table.visible_run_ids()
 
     # ---- renaming ------------------------------------------------------------------------------
-    def _on_item_changed(self, item: QTableWidgetItem) -> None:
-        if self._filling or item.column() != NAME_COLUMN:
-            return
-        run_id = self._run_at(item.row())
+    def _on_name_edited(self, run_id: str, name: str) -> None:
         record = self.records.get(run_id)
-        name = item.text().strip()
         if record is None or name == record.name:
             return
         if not name:  # an emptied name: keep the old one
-            self._set_name_cell(run_id, record.name)
+            self.table.set_name(run_id, record.name)
             return
         run_in_background(
             self,
@@ -390,38 +210,28 @@ class RunsView(QWidget):
 
     def rename(self, run_id: str, name: str) -> None:
         """Rename a run as editing its name cell does."""
-        self._set_name_cell(run_id, name, quiet=False)
-
-    def _set_name_cell(self, run_id: str, name: str, *, quiet: bool = True) -> None:
-        item = self.table.item(self.row_of(run_id), NAME_COLUMN)
-        self._filling = quiet
-        item.setText(name)
-        self._filling = False
+        self.table.set_name(run_id, name, quiet=False)
 
     def _on_renamed(self, record: Any) -> None:
         self.records[record.run_id] = record
-        self._set_name_cell(record.run_id, record.name)
+        self.table.set_name(record.run_id, record.name)
         if self.opened is not None and self.opened.run_id == record.run_id:
             self.open_run(record.run_id)
         self.run_renamed.emit(record.run_id, record.name)
 
     def _rename_failed(self, run_id: str, failure: Failure) -> None:
         if run_id in self.records:
-            self._set_name_cell(run_id, self.records[run_id].name)
+            self.table.set_name(run_id, self.records[run_id].name)
         dialogs.show_error(self, "Could not rename the run", failure.message)
 
     def run_ids(self) -> list[str]:
-        return [self._run_at(row) for row in range(self.table.rowCount())]
+        return self.table.run_ids()
 
     def row_of(self, run_id: str) -> int:
-        return self.run_ids().index(run_id)
-
-    def _run_at(self, row: int) -> str:
-        return self.table.item(row, 0).data(RECORD_ROLE)
+        return self.table.row_of(run_id)
 
     def selected_run_ids(self) -> list[str]:
-        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self._run_at(row) for row in rows]
+        return self.table.selected_run_ids()
 
     def _one_selected(self) -> str | None:
         selected = self.selected_run_ids()
