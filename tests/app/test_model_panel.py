@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -339,3 +340,31 @@ def test_a_saved_starting_point_comes_back_only_where_it_still_holds(qtbot):
     assert gone.source() == SOURCE_FILE
     gone.restore("not a dict")  # a damaged settings file changes nothing
     assert gone.source() == SOURCE_FILE
+
+
+def test_the_numbers_the_clients_quote_are_the_engines(qtbot, capsys):
+    """The crossover to pretrained weights, the pretrained input sides and the run length from which shifts
+    are used are the engine's (training/policy.py), in the app's tooltips and in the CLI's help alike."""
+    from workbench.app.model.zoo_table import COLUMN_TIPS
+    from workbench.app.training.hyperparameters import HyperparameterForm
+    from workbench.cli import main
+    from workbench.engine.training.config import TrainConfig
+    from workbench.engine.training.defaults import resolve_defaults
+    from workbench.engine.training.policy import FEW_IMAGES, PRETRAINED_SIZES, SHIFT_FROM_EPOCHS
+
+    panel, form = ModelPanel(), HyperparameterForm()
+    qtbot.addWidget(panel)
+    qtbot.addWidget(form)
+    assert f"below {FEW_IMAGES:,} training images an ImageNet-pretrained" in panel.automatic.toolTip()
+    assert f"({min(PRETRAINED_SIZES)}–{max(PRETRAINED_SIZES)} px)" in COLUMN_TIPS["Input"]
+    assert f"small shifts for runs of {SHIFT_FROM_EPOCHS} epochs or more" in form.augment_auto.toolTip()
+    with contextlib.suppress(SystemExit):
+        main(["train", "--help"])
+    assert f"frozen below {FEW_IMAGES:,} images" in " ".join(capsys.readouterr().out.split())
+    # …and the engine acts on the same numbers.
+    chosen = {
+        n: resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=n)[0]
+        for n in (FEW_IMAGES - 1, FEW_IMAGES)
+    }
+    assert chosen[FEW_IMAGES - 1].pretrained and chosen[FEW_IMAGES - 1].freeze_bn_stats
+    assert not chosen[FEW_IMAGES].pretrained and chosen[FEW_IMAGES].img_size not in PRETRAINED_SIZES

@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.cli import arguments
 from workbench.cli.output import Output, cli_message
+from workbench.engine.training.policy import FEW_IMAGES
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-linear-probe", action="store_true",
                    help="pretrained runs: fine-tune at once, without first fitting the head on frozen features")
     p.add_argument("--bn-stats", choices=("frozen", "train"),
-                   help="batch-norm running statistics while fine-tuning (default: frozen below 2,500 images)")
+                   help=f"batch-norm running statistics while fine-tuning (default: frozen below {FEW_IMAGES:,} images)")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

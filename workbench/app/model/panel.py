@@ -37,6 +37,7 @@ from workbench.app.model.zoo_table import (
 )
 from workbench.app.qt.wording import app_message
 from workbench.app.qt.workers import BackgroundJob, Failure, report_failure, run_in_background
+from workbench.engine.training.policy import FEW_IMAGES
 
 # Names that lived here before the split, still importable from this module.
 __all__ = [
@@ -99,8 +100,8 @@ class ModelPanel(QWidget):
         self.automatic = QCheckBox("Let the workbench choose (recommended)")
         self.automatic.setChecked(True)
         self.automatic.setToolTip(
-            "The engine picks the model, weights, image size and recipe from your images: below 2,500 "
-            "training images an ImageNet-pretrained EfficientNet-Lite0 (a linear head on its features in "
+            "The engine picks the model, weights, image size and recipe from your images: below "
+            f"{FEW_IMAGES:,} training images an ImageNet-pretrained EfficientNet-Lite0 (a linear head on its features in "
             "seconds, then fine-tuning), above that a network trained from scratch. The Train tab says what "
             "it chose and why. Picking a model in the table turns this off."
         )

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from workbench.app.model.zoo_info import ZooRow
 from workbench.app.qt.qt_compat import refilter
+from workbench.engine.training.policy import PRETRAINED_SIZES
 
 SortRole = Qt.ItemDataRole.UserRole + 10
 NameRole = Qt.ItemDataRole.UserRole + 11
@@ -51,7 +52,7 @@ COLUMN_TIPS = {
     "ms/image": "Milliseconds per image to classify, measured on this computer's CPU at the Input size "
     "(measured once in the background, then remembered)",
     "Input": "Image side the model trains at on this dataset from scratch; from ImageNet weights the engine "
-    "upscales small images (96–224 px), and the summary beside the table shows that size",
+    f"upscales small images ({min(PRETRAINED_SIZES)}–{max(PRETRAINED_SIZES)} px), and the summary beside the table shows that size",
     "Pretrained": "ImageNet weights available",
 }
 # Header labels on two lines where one line would be wider than the column's values (the table must fit

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.engine.errors import ConfigError
 from workbench.engine.training.config import AugmentConfig, Option, Rule, TrainConfig, options
 from workbench.engine.training.config import label as config_label
+from workbench.engine.training.policy import SHIFT_FROM_EPOCHS
 
 AUTO = "auto"
 SPIN_MAX = 2**31 - 1  # QSpinBox holds a C int
@@ -135,7 +136,7 @@ class HyperparameterForm(QWidget):
         self.augment_auto = QCheckBox("automatic (chosen from the run length)")
         self.augment_auto.setChecked(d.augment is None)
         self.augment_auto.setToolTip(
-            "Let the engine choose: flips always, small shifts for runs of 10 epochs or more, zoom and "
+            f"Let the engine choose: flips always, small shifts for runs of {SHIFT_FROM_EPOCHS} epochs or more, zoom and "
             "larger shifts when fine-tuning a pretrained network on a few images. "
             "Untick to set each augmentation yourself."
         )

@@ -21,6 +21,7 @@ import os
 from workbench.engine.models.efficientnet_lite import VARIANTS, offline_weights_installed, variant_of
 from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
+from workbench.engine.training.policy import FEW_IMAGES, PRETRAINED_SIZES, SHIFT_FROM_EPOCHS
 
 SMALL_IMAGE_LIMIT = 64  # at or below this side, images train at their own size on small-image models
 SMALL_IMAGE_MODEL = "compact_vgg"  # ~94% on Fashion-MNIST in minutes on a CPU (README)
@@ -30,8 +31,6 @@ SMALL_IMAGE_MODEL = "compact_vgg"  # ~94% on Fashion-MNIST in minutes on a CPU (
 # its package is missing.
 OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 PHOTO_MODEL = "resnet18"
-FEW_IMAGES = 2_500  # below: pretrained features + LP-FT beat training from scratch (benchmarks/few_shot.py)
-PRETRAINED_SIZES = (224, 192, 160, 128, 96)
 FINE_TUNE_BUDGET_S = 150  # default stage-2 time on this device, which picks the input side
 FINE_TUNE_EPOCHS = 10
 FINE_TUNE_SHIFT, FINE_TUNE_ZOOM = 0.05, 0.15  # LP-FT augmentation: shift ±5% of the side, zoom in ≤ 15%
@@ -123,7 +122,7 @@ def default_augment(epochs: int, *, img_size: int | None = None, fine_tunes_prob
     the head (fine-tuning scored lower on validation). Stronger (zoom to 30%, ±7.5%, rotations) did worse."""
     if fine_tunes_probe and img_size:
         return AugmentConfig(crop_padding=max(1, round(FINE_TUNE_SHIFT * img_size)), zoom=FINE_TUNE_ZOOM, flip=True)
-    return AugmentConfig(crop_padding=2 if epochs >= 10 else 0, flip=True)
+    return AugmentConfig(crop_padding=2 if epochs >= SHIFT_FROM_EPOCHS else 0, flip=True)
 
 
 def with_probe_taps(model: str, model_args: dict) -> dict:
