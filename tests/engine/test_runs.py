@@ -137,3 +137,25 @@ def test_registry_waits_for_another_process_creating_it(tmp_path):
     handle = registry.create_run(model="lenet5", dataset="/data", config={})
     assert [record.run_id for record in registry.list_runs()] == [handle.run_id]
     handle.close()
+
+
+def test_epochs_done_is_the_last_epoch_not_the_number_of_history_rows(tmp_path):
+    """Stage 1's instant model is epoch 0 of a run's history: a run stopped after 2 of 3 fine-tuning epochs
+    has 3 rows but 2 epochs done (the Runs tab said "3/3" where the Train tab said "stopped after 2 epochs"),
+    and a run folder found without its registry row is not taken for finished."""
+    from workbench.engine.runs.rows import inferred_row
+    from workbench.engine.training.probe_stage import STAGE
+
+    history = [{"epoch": 0, "stage": STAGE, "val_acc": 0.5}, {"epoch": 1, "val_acc": 0.6}, {"epoch": 2, "val_acc": 0.7}]
+    registry = RunRegistry(tmp_path)
+    handle = registry.create_run(model="efficientnet_lite0", dataset="/data/shoes", config={"epochs": 3})
+    handle.record_epoch(history, best_val_acc=0.7)
+    handle.finish("stopped")
+    assert RunRegistry(tmp_path).get(handle.run_id).epochs_done == 2
+
+    def status(rows: list[dict]) -> str:
+        found = {"config": json.dumps({"epochs": 3}), "metrics": json.dumps(rows)}
+        return inferred_row("20261204-000000-abcd", tmp_path, found)["status"]
+
+    assert status(history) == "interrupted"
+    assert status([*history, {"epoch": 3, "val_acc": 0.8}]) == "finished"

@@ -52,7 +52,7 @@ class RunRecord:
 
     @property
     def epochs_done(self) -> int:
-        return len(self.metrics)
+        return last_epoch(self.metrics)
 
     @property
     def folder_missing(self) -> bool:
@@ -61,6 +61,13 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def last_epoch(metrics: list[Any]) -> int:
+    """Epochs trained: the history's last epoch number. Not its length: stage 1's instant model is epoch 0
+    of the history, and a resumed run's history may hold an epoch twice."""
+    epochs = [row.get("epoch") for row in metrics if isinstance(row, dict)]
+    return max((e for e in epochs if isinstance(e, int) and not isinstance(e, bool)), default=0)
 
 
 class RegistryDamagedError(WorkbenchError):
@@ -279,7 +286,7 @@ def inferred_row(run_id: str, run_dir: Path, found: dict[str, Any]) -> dict[str,
     roots = decode_roots(found["dataset"]) if "dataset" in found else _config_roots(config)
     model = found.get("model") or str(config.get("model") or "unknown")
     epochs = config.get("epochs")
-    completed = isinstance(epochs, int) and 0 < epochs <= len(metrics)
+    completed = isinstance(epochs, int) and 0 < epochs <= last_epoch(metrics if isinstance(metrics, list) else [])
     accuracies = [
         row["val_acc"] for row in metrics if isinstance(row, dict) and _is_number(row.get("val_acc"))
     ]

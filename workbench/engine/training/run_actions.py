@@ -58,19 +58,13 @@ def new_run(config: TrainConfig) -> RunAction:
     return RunAction(NEW, config)
 
 
-def epochs_done(record: RunRecord) -> int:
-    """Epochs the run has trained (its history's last epoch)."""
-    epochs = [row.get("epoch", 0) for row in record.metrics if isinstance(row, dict)]
-    return max((e for e in epochs if isinstance(e, int)), default=0)
-
-
 def continue_run(
     ref: str, *, epochs: int | None = None, more: int | None = None, registry: RunRegistry | None = None
 ) -> RunAction:
     """The same run trains further. `epochs` is the run's new total (the CLI's `--epochs N`); `more` the
     epochs to add to what it has trained (the app); neither: as many again as it has trained."""
     record = _registry(registry).get(ref)
-    done = epochs_done(record)
+    done = record.epochs_done
     total = epochs if epochs is not None else done + (more if more else max(done, 1))
     return RunAction(CONTINUE, TrainConfig(epochs=total), resume=record.run_id, run_id=record.run_id)
 
