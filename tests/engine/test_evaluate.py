@@ -17,3 +17,17 @@ def test_val_split_of_a_run_is_the_runs_own_random_split(fmnist_folder):
     train_report, _ = evaluate(finished.run_id, data, split="train")
     assert train_report.num_images == started.train_images
     assert not set(predictions.paths) & set(evaluate(finished.run_id, data, split="train")[1].paths)
+    # "auto" on the run's own folder without a test split judges the held-out validation images, not all
+    auto_report, auto_predictions = evaluate(finished.run_id, data, tta=False)
+    assert auto_report.extra["split"] == "val" and auto_report.extra["split_note"] == ""
+    assert sorted(auto_predictions.paths) == sorted(predictions.paths)
+
+
+def test_auto_split_of_a_run_that_kept_nothing_aside_says_training_images_are_included(fmnist_folder):
+    """Every image is all there is to judge then; the figure must not pass for accuracy on new images."""
+    data = fmnist_folder / "train"
+    events = list(Trainer(TrainConfig(data=str(data), model="course_cnn", epochs=1, val_split=0.0)).run())
+    finished = next(e for e in events if isinstance(e, RunFinished))
+    report, _ = evaluate(finished.run_id, data, tta=False)
+    assert report.extra["split"] == "all" and report.num_images == 600
+    assert "training images included" in report.extra["split_note"]

@@ -59,7 +59,7 @@ def run_eval(args: argparse.Namespace) -> int:
     out.say(report.format_table())
     low, high = report.extra["accuracy_interval_95"]
     out.say(
-        f"{report.num_images} images; accuracy {percent(report.accuracy, 2)} "
+        f"{report.num_images} images ({report.extra['split']} split); accuracy {percent(report.accuracy, 2)} "
         f"(95% interval {percent(low, 2)}–{percent(high, 2)})"
         + (f"; top-5 {percent(report.top5, 2)}" if report.top5 is not None else "")
         + ("; each image averaged with its mirror (--no-tta: single view)" if report.extra.get("flip_averaged") else "")
@@ -67,6 +67,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for true, predicted, count in report.most_confused(3):
         out.say(f"  most confused: {true} → {predicted} ({count}×)")
     out.say(calibration_line(report.extra["calibration"]))
+    if report.extra["split_note"]:
+        out.warn(report.extra["split_note"])
     if report.extra.get("warning"):
         out.warn(report.extra["warning"])
     out.result(report.to_dict())

@@ -61,6 +61,7 @@ class EvaluatedWith:
     run_id: str
     checkpoint: str  # file name: best.pt or last.pt
     split: str  # the split actually evaluated (auto resolved)
+    split_note: str  # what the reader must know about that split (training images included), or ""
     flip_averaged: bool
     run_test_acc: float | None  # the run's own test accuracy, when it measured this checkpoint the same way
     validation_warning: str | None  # the validation split is too small to pick the best epoch reliably
@@ -90,15 +91,15 @@ def interpret_run(run_ref: str, split: str, checkpoint: str = "kept") -> tuple[A
     path = kept.parent / LAST if checkpoint == "last" else kept
     if not path.is_file():
         raise WeightsError(f"run {record.run_id} has no {path.name}")
-    if split == "auto" and record.test_acc is not None:
-        split = "test"  # the run's own test split, even a random one the folder itself does not show
     interpretation = ClassificationInterpretation.from_run(str(path), data, split=split)
     report = interpretation.report()
+    split = report.extra["split"]  # "auto" as the engine resolved it: the run's own test split, …
     same_measurement = path == kept and split == "test"
     with_ = EvaluatedWith(
         run_id=record.run_id,
         checkpoint=path.name,
         split=split,
+        split_note=report.extra["split_note"],
         flip_averaged=bool(report.extra.get("flip_averaged")),
         run_test_acc=record.test_acc if same_measurement else None,
         validation_warning=small_validation_warning(run_split_counts(record.run_dir), record.best_val_acc),
@@ -134,8 +135,8 @@ class EvaluationView(QWidget):
         self.split = QComboBox()
         self.split.addItems(SPLITS)
         self.split.setToolTip(
-            "auto: the run's test split if it has one (the split its own test accuracy is measured on), "
-            "else every image"
+            "auto: the run's test split if it has one (the split its own test accuracy is measured on), else "
+            "its validation split, else every image (said so: the model trained on most of them)"
         )
         self.checkpoint = QComboBox()
         for key, text in CHECKPOINTS:
@@ -373,8 +374,9 @@ class EvaluationView(QWidget):
                 else f"confidence not calibrated, expected calibration error {calibration['ece_before']:.1%}: "
                 f"{calibration['note']} (Confidence tab)"
             )
-        if with_.validation_warning:
-            lines.append(f"<span style='color:#a15c00'>⚠ {with_.validation_warning}</span>")
+        for warning in (with_.split_note, with_.validation_warning):
+            if warning:
+                lines.append(f"<span style='color:#a15c00'>⚠ {warning}</span>")
         return "<br>".join(lines)
 
     def _fill_metrics(self, report: Any) -> None:

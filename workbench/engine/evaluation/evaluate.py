@@ -34,6 +34,8 @@ class Predictions:
     flip_averaged: bool = False  # logits are the mean over each image and its mirror (tta.py)
     roots: list[str] = field(default_factory=list)  # the dataset folders the images came from
     calibration: Calibration = field(default_factory=Calibration)  # the checkpoint's temperature (T = 1: none)
+    split: str = "all"  # the split judged ("auto" resolved: see resolve_auto_split)
+    split_note: str = ""  # what a reader must know about that split (training images included), or ""
 
     @property
     def calibrated_logits(self) -> torch.Tensor:
@@ -51,19 +53,22 @@ def predict_folder(
     progress: Callable[[int, int], None] | None = None,
     tta: bool = True,
 ) -> Predictions:
-    """Run the model over a labeled folder. `split`: auto (test split if the folder has one, else every image),
-    train, val, test or all. On the run's own folder, train/val/test are the run's own splits (a seeded
-    random validation split is not visible in the folder itself). `tta=False` skips the flip averaging a
-    run trained with flips is otherwise judged with (see tta.py)."""
+    """Run the model over a labeled folder. `split`: auto (resolve_auto_split), train, val, test or all. On
+    the run's own folder, train/val/test are the run's own splits (a seeded random validation split is not
+    visible in the folder itself). `tta=False` skips the flip averaging a run trained with flips is
+    otherwise judged with (see tta.py)."""
     model, meta = load_model(ref, device=device)
     model = for_evaluation(model, meta.get("config", {}), tta=tta)
     flip_averaged = isinstance(model, FlipAveraged)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]
     roots = dataset_roots(data)  # one dataset folder, or several that are one class each
-    index = _runs_own_index(ref, roots) if split in ("train", "val", "test") else None
-    if index is None:
-        index = scan_dataset(roots, val_fraction=0.0, test_fraction=0.0)
+    own = _runs_own_index(ref, roots) if split != "all" else None
+    split_note = ""
+    if split == "auto":
+        index, split, split_note = resolve_auto_split(own, roots)
+    else:
+        index = own if own is not None else _scan_as_is(roots)
     # Compared in NFC (`class_key`): a model trained on a Mac's NFD "café" folder knows Linux's NFC "café".
     model_index, unknown = match_classes(classes, index.classes)
     if unknown:
@@ -71,8 +76,6 @@ def predict_folder(
             f"{shown_list(roots)}: classes {shown_list(unknown)} are not among the model's classes "
             f"({shown_list(classes)})"
         )
-    if split == "auto":
-        split = "test" if index.split("test") else "all"
     samples = index.samples if split == "all" else index.split(split)
     if not samples:
         raise DatasetError(f"{shown_list(roots)}: no images in the {split} split")
@@ -96,7 +99,31 @@ def predict_folder(
         flip_averaged,
         list(index.roots),
         fitted_temperature(meta),
+        split,
+        split_note,
     )
+
+
+def _scan_as_is(roots: list[str]) -> DatasetIndex:
+    """The folder's files with only the splits its layout names (train/val/test sub-folders)."""
+    return scan_dataset(roots, val_fraction=0.0, test_fraction=0.0)
+
+
+def resolve_auto_split(own: DatasetIndex | None, roots: list[str]) -> tuple[DatasetIndex, str, str]:
+    """What "auto" judges: (index, split, note). On the run's own folder (`own`, its splits as it trained),
+    its test split; without one, its validation split (held out too); without either, every image, with a
+    note that the model trained on most of them. On any other folder, its test split if it has one, else
+    every image."""
+    if own is not None:
+        for split in ("test", "val"):
+            if own.split(split):
+                return own, split, ""
+        return own, "all", (
+            "every image, the training images included: the run kept none aside, so this accuracy says how "
+            "well the model fits what it trained on, not how well it does on new images"
+        )
+    index = _scan_as_is(roots)
+    return index, "test" if index.split("test") else "all", ""
 
 
 def evaluate(
@@ -113,6 +140,7 @@ def evaluate(
     report = classification_report(predictions.logits, predictions.targets, predictions.classes, loss=loss)
     report.extra["skipped_files"] = len(predictions.problems)
     report.extra["flip_averaged"] = predictions.flip_averaged
+    report.extra["split"], report.extra["split_note"] = predictions.split, predictions.split_note
     report.extra["calibration"] = calibration_report(predictions.logits, predictions.targets, predictions.calibration)
     total = len(predictions.targets)
     report.extra["accuracy_interval_95"] = list(wilson_interval(round(report.accuracy * total), total))

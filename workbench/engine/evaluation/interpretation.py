@@ -86,6 +86,7 @@ class ClassificationInterpretation:
         loss = self.losses.mean().item() if len(self) else None
         report = classification_report(self.predictions.logits, self.targets, self.classes, loss=loss)
         report.extra["flip_averaged"] = self.predictions.flip_averaged
+        report.extra["split"], report.extra["split_note"] = self.predictions.split, self.predictions.split_note
         report.extra["calibration"] = calibration_report(
             self.predictions.logits, self.targets, self.predictions.calibration
         )
