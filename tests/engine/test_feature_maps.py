@@ -151,3 +151,20 @@ def test_a_run_gives_its_best_or_with_latest_its_newest_checkpoint(inspector):
     assert (
         Inspector.load(inspector.checkpoint, latest=True).checkpoint == inspector.checkpoint
     )  # a file as given
+
+
+def test_a_module_the_model_reuses_says_how_often_it_runs_and_lite_reuses_none():
+    """torchvision's ResNet block runs one ReLU twice: its node counts the calls (the views say which call
+    they show). EfficientNet-Lite has a module per use, so its `_act` is the head's 1280 maps and its
+    `_avg_pooling` the head's pooling, not the stem's activation or the first tap's (as a user saw)."""
+    resnet = layer_tree(build_model("resnet18", 10, 3), 64, 3)
+    assert resnet.find("layer1.0.relu").calls == 2 and resnet.find("layer1.0.conv1").calls == 1
+    lite = build_model("efficientnet_lite0", 10, 1, taps=[2, 4])
+    tree = layer_tree(lite, 96, 1)
+    assert all(node.calls <= 1 for node in tree.walk() if node.name)
+    assert tree.find("_act").output_shape == [1280, 3, 3]
+    assert tree.find("_avg_pooling").output_shape == [1280, 1, 1]
+    assert tree.find("_stem_act").output_shape == [32, 48, 48]
+    block = tree.find("_blocks.1")  # expands: its two activations are two modules
+    assert block.find("_blocks.1._expand_act").output_shape[0] == block.find("_blocks.1._act").output_shape[0]
+    assert [node.name for node in tree.walk() if node.name.endswith("_expand_act")][0] == "_blocks.1._expand_act"

@@ -33,9 +33,17 @@ class LayerTree(QTreeWidget):
 
         def add(node: Any, parent: QTreeWidget | QTreeWidgetItem) -> None:
             label = node.name.rsplit(".", 1)[-1] if node.name else "model"
-            item = QTreeWidgetItem(parent, [label, node.type, shape_text(node.output_shape)])
+            output = shape_text(node.output_shape) + (f" (1st of {node.calls} calls)" if node.calls > 1 else "")
+            item = QTreeWidgetItem(parent, [label, node.type, output])
             item.setData(0, LAYER_ROLE, node.name)
-            item.setToolTip(0, f"{node.name or 'the whole model'} · {node.kind} · {node.params:,} parameters")
+            tip = f"{node.name or 'the whole model'} · {node.kind} · {node.params:,} parameters"
+            if node.calls > 1:  # torchvision's ResNet blocks reuse one ReLU, for one
+                tip += (
+                    f"\nThe model runs this module {node.calls} times per image: its feature maps are its "
+                    "first call's output"
+                )
+            for column in range(3):
+                item.setToolTip(column, tip)
             if not node.inspectable or not node.name:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
                 item.setForeground(0, muted)

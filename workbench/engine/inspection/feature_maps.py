@@ -7,7 +7,8 @@ statistics, ready to be drawn as a grid of heatmaps.
 
 Conventions:
 - a module called several times in one forward pass (torchvision's ResNet blocks reuse one ReLU) reports
-  its first call, as the model summary does, so shapes here and there agree;
+  its first call, as the model summary does, so shapes here and there agree; its node says how many
+  calls there were (`calls`), so that the views can say which one they show;
 - activations are copied when recorded: a later in-place operation (`ReLU(inplace=True)` after a
   convolution) would otherwise rewrite them;
 - a dense layer's F outputs are returned as F channels of 1×1, so every layer fits the same grid.
@@ -65,6 +66,7 @@ class LayerNode:
     )  # without the batch dimension; None if it did not run or returned no tensor
     params: int  # parameters in this module and its children
     children: list[LayerNode] = field(default_factory=list)
+    calls: int = 1  # times it ran in one forward pass (0: not at all); output_shape is its first call's
 
     @property
     def inspectable(self) -> bool:
@@ -90,6 +92,7 @@ class LayerNode:
             "kind": self.kind,
             "output_shape": self.output_shape,
             "params": self.params,
+            "calls": self.calls,
             "children": [child.to_dict() for child in self.children],
         }
 
@@ -99,8 +102,10 @@ def layer_tree(model: nn.Module, img_size: int, in_channels: int) -> LayerNode:
     device, dtype = model_device_dtype(model)
     image = torch.zeros(1, in_channels, img_size, img_size, device=device, dtype=dtype)
     shapes: dict[nn.Module, list[int]] = {}
+    calls: dict[nn.Module, int] = {}
 
     def record(module: nn.Module, _inputs: Any, output: Any) -> None:
+        calls[module] = calls.get(module, 0) + 1
         if module not in shapes and isinstance(output, torch.Tensor):
             shapes[module] = list(output.shape[1:])
 
@@ -114,6 +119,7 @@ def layer_tree(model: nn.Module, img_size: int, in_channels: int) -> LayerNode:
             kind="model" if module is model else layer_kind(name, module),
             output_shape=shapes.get(module),
             params=sum(p.numel() for p in module.parameters()),
+            calls=calls.get(module, 0),
             children=[
                 node(f"{name}.{child_name}" if name else child_name, child)
                 for child_name, child in module.named_children()

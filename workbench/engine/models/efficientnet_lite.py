@@ -96,6 +96,8 @@ class MBConvBlock(nn.Module):
         mid = c_in * expand
         self._expand_conv = Conv2dSame(c_in, mid, 1, bias=False) if expand != 1 else None
         self._bn0 = _bn(mid) if expand != 1 else None
+        # One activation module per use: the inspector and Grad-CAM read a module's output by its name.
+        self._expand_act = nn.ReLU6(inplace=True) if expand != 1 else None
         self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid, bias=False)
         self._bn1 = _bn(mid)
         self._project_conv = Conv2dSame(mid, c_out, 1, bias=False)
@@ -107,7 +109,7 @@ class MBConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         if self._expand_conv is not None:
-            out = self._act(self._bn0(self._expand_conv(out)))
+            out = self._expand_act(self._bn0(self._expand_conv(out)))
         out = self._act(self._bn1(self._depthwise_conv(out)))
         out = self._bn2(self._project_conv(out))
         return x + self._drop_connect(out) if self.residual else out
@@ -207,6 +209,7 @@ class EfficientNetLite(nn.Module):
         self._input_transform = ImageNetToSymmetric() if imagenet_input else nn.Identity()
         self._conv_stem = Conv2dSame(in_channels, STEM_CHANNELS, 3, stride=2, bias=False)
         self._bn0 = _bn(STEM_CHANNELS)
+        self._stem_act = nn.ReLU6(inplace=True)  # not the head's `_act`: each module has one use, one output
         total = sum(stage[0] for stage in stages)
         blocks: list[nn.Module] = []
         c_in = STEM_CHANNELS
@@ -240,12 +243,12 @@ class EfficientNetLite(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._act(self._bn0(self._conv_stem(self._input_transform(x))))
+        x = self._stem_act(self._bn0(self._conv_stem(self._input_transform(x))))
         tapped = []
         for i, block in enumerate(self._blocks):
             x = block(x)
             if i in self.taps:
-                tapped.append(self._avg_pooling(x).flatten(1))
+                tapped.append(F.adaptive_avg_pool2d(x, 1).flatten(1))  # not a module: `_avg_pooling` is the head's
         x = self._act(self._bn1(self._conv_head(x)))
         features = self._avg_pooling(x).flatten(1)
         if tapped:
