@@ -49,7 +49,12 @@ from workbench.engine.training.events import (
     StepEnded,
 )
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
-from workbench.engine.training.probe_stage import STAGE, fit_head_on_embeddings, keep_taps_out_of_fine_tuning
+from workbench.engine.training.probe_stage import (
+    STAGE,
+    fine_tuning_replaces_stage1,
+    fit_head_on_embeddings,
+    keep_taps_out_of_fine_tuning,
+)
 from workbench.engine.training.resume import load_resume_state
 from workbench.engine.training.session import Session
 from workbench.engine.training.session_setup import open_run_folder, prepare_session, wrap_for_training
@@ -255,11 +260,16 @@ class Trainer:
                 and epochs_without_gain >= config.early_stopping
             )
             last = epoch + 1 == config.epochs or early_stop
+            choice = ""
             if probed_run:  # LP-FT keeps one of two models: the fitted head or the end of fine-tuning
-                improved = val is not None and last and (probe_acc is None or val["acc"] >= probe_acc)
+                improved = False
+                if val is not None and last:
+                    improved, choice = fine_tuning_replaces_stage1(probe_acc, val["acc"], record.val_images)
             s.history[-1]["best"] = improved
             s.handle.record_epoch(s.history, s.best_acc)
             yield record
+            if choice:
+                yield Message(choice)
             if (epoch + 1) % config.checkpoint_every == 0 or last or improved:
                 path = s.save(
                     epoch + 1,
