@@ -245,6 +245,29 @@ def test_the_fitted_head_in_the_network_gives_the_probe_logits(few):
     assert torch.allclose(via_features, direct, atol=1e-3)
 
 
+def test_features_nearly_constant_over_a_few_images_get_no_huge_weight(few, monkeypatch):
+    """4 real images per class through the pretrained network: standardized by their own tiny spread, the
+    features these gray clothes barely excite got raw weights of ~100 (an ImageNet head's are below 0.5),
+    and fine-tuning from that head diverged (K = 5: validation 90% → 10% by the third epoch)."""
+    from workbench.engine.data import IMAGENET_MEAN, IMAGENET_STD, load_decoded, scan_dataset
+    from workbench.engine.models import build_model
+    from workbench.engine.training import linear_probe
+
+    samples = scan_dataset(few / "train").split("train")
+    chosen = [s for c in range(10) for s in [s for s in samples if s.label == c][:4]]
+    decoded = load_decoded(chosen, 224, 1)
+    x = (decoded.images.float() / 255 - sum(IMAGENET_MEAN) / 3) / (sum(IMAGENET_STD) / 3)
+    embedder = Embedder(
+        build_model("efficientnet_lite0", 10, 1, pretrained=True), model_name="efficientnet_lite0", size=224,
+        channels=1, device=torch.device("cpu"),
+    )  # fmt: skip
+    features, mirrored = embedder(x), embedder(x.flip(-1))
+    fit = fit_linear_probe(features, decoded.labels, 10, mirrored=mirrored)
+    assert fit.weight.abs().max() < 5
+    monkeypatch.setattr(linear_probe, "SD_FLOOR", 0.0)  # each feature by its own spread, as before
+    assert fit_linear_probe(features, decoded.labels, 10, mirrored=mirrored).weight.abs().max() > 20
+
+
 def test_a_second_run_on_the_same_folder_embeds_nothing(few, monkeypatch):
     config = TrainConfig(data=str(few / "train"), quick=True, **FAST)
     run(config)
