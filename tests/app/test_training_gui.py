@@ -75,6 +75,17 @@ def test_train_shows_live_curves_and_records_the_run(qtbot, window, drop, fmnist
     assert event.run_id in window.run_label.text()
     assert panel.continue_button.isEnabled() and panel.again_button.isEnabled()
 
+    # The LR finder (the real sweep) locks "Train again with changes" as it locks Train and Continue; stopped at
+    # once, it sets nothing in the form.
+    rate = panel.form.lr.text()
+    qtbot.mouseClick(panel.form.lr_find_button, Qt.MouseButton.LeftButton)
+    assert panel.lr_finder.busy
+    assert not any(b.isEnabled() for b in (panel.start_button, panel.continue_button, panel.again_button))
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.lr_finder.busy, timeout=60_000)
+    assert panel.continue_button.isEnabled() and panel.again_button.isEnabled()
+    assert panel.form.lr.text() == rate and "LR finder suggests" not in panel.log_text()
+
     # Continue training: the same run trains further (as many more epochs as the Epochs field), and the curves
     # show its whole history, the first two epochs included.
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as again:
@@ -203,39 +214,46 @@ def _lr_panel(qtbot, monkeypatch, fmnist_small, fake_sweep):
     return panel
 
 
-def test_stopping_the_lr_finder_ends_the_sweep_and_keeps_its_curve_so_far(qtbot, monkeypatch, fmnist_small):
+def test_stopping_the_lr_finder_cancels_the_sweep_keeps_its_curve_so_far_and_sets_no_rate(
+    qtbot, monkeypatch, fmnist_small
+):
+    """Stopped after 11 of 100 steps, the lowest loss so far is no minimum: the rule applied to that partial curve
+    'suggested' the first rate, 1e-06, and set it in the form. A stopped sweep suggests and sets nothing."""
     from workbench.engine.training.events import StepEnded
 
     closed = threading.Event()
     stop_flags: list[object] = []
+    growth = 1e6 ** (1 / 99)  # the engine's sweep: 1e-6 to 1 in 100 steps
 
-    def endless_sweep(config, *, should_stop=None):
+    def sweep_paused_at_step_11(config, *, should_stop=None):
         stop_flags.append(should_stop)
         try:
-            for step in range(1, 10_000):
-                lr = 1e-6 * 1.2**step
-                loss = 2.0 - 0.01 * step if step < 60 else 1.4 + 0.05 * (step - 60)
+            for step in range(1, 12):  # the loss still falling, as at the start of a real sweep
+                yield StepEnded(step, 1, 2.3 - 0.01 * step, 1e-6 * growth ** (step - 1), 100.0, step, 100)
+            while True:  # then the sweep waits for Stop (None: a bare chance to cancel)
                 time.sleep(0.005)
-                yield StepEnded(step, 1, loss, lr, 100.0, step, 10_000)
+                yield None
         finally:
             closed.set()
 
-    panel = _lr_panel(qtbot, monkeypatch, fmnist_small, endless_sweep)
-    before = panel.form.learning_rate()
+    panel = _lr_panel(qtbot, monkeypatch, fmnist_small, sweep_paused_at_step_11)
+    panel.form.set_learning_rate(0.003)
+    suggested: list[float] = []
+    panel.lr_finder.suggested.connect(suggested.append)
     qtbot.mouseClick(panel.form.lr_find_button, Qt.MouseButton.LeftButton)
     assert panel.lr_finder.busy and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: panel.progress.value() >= 80, timeout=10_000)  # the steps reach the progress bar
+    qtbot.waitUntil(lambda: panel.progress.value() == 11, timeout=10_000)  # the steps reach the progress bar
     assert "LR finder: step" in panel.progress.text()
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     assert closed.wait(5)  # the sweep was left at its next step
     assert stop_flags[0]()  # and the flag the engine's data loading checks is up
     qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
     assert not panel.lr_finder.busy and panel.progress.text() == "ready"
-    assert panel.lr_plot.points() >= 80  # the curve so far
-    suggestion = panel.form.learning_rate()
-    assert suggestion != before and f"{suggestion:.3g}" in panel.log_text()
-    assert suggestion == pytest.approx(1e-6 * 1.2**60 / 10, rel=1e-2)  # a tenth of the rate at the lowest loss
-    assert "stopped after" in panel.log_text()
+    assert panel.lr_plot.points() == 11  # the curve so far
+    assert panel.form.lr.text() == "0.003" and suggested == []  # the form keeps its rate
+    log = panel.log_text()
+    assert "stopped after 11 of 100 steps: nothing was set" in log and "left as it was" in log
+    assert "LR finder suggests" not in log and "set in the form" not in log and "1e-06" not in log
     assert panel.findChild(QMessageBox, ERROR_DIALOG_NAME) is None
 
 

@@ -45,6 +45,26 @@ def test_lr_find_on_real_images(fmnist_folder):
     assert result.lrs == sorted(result.lrs)  # an exponential sweep upwards
     assert result.lrs[0] < result.suggestion < result.lrs[-1]
     assert all(math.isfinite(loss) for loss in result.losses)
+    assert not result.stopped
+
+
+def test_a_stopped_sweep_keeps_its_curve_but_suggests_no_rate(fmnist_folder):
+    """Stopped after 11 of 100 steps, the lowest loss so far is no minimum: the rule would give the sweep's
+    first rate (1e-06), which the app used to put in the learning-rate field."""
+    config = TrainConfig(data=str(fmnist_folder), model="course_cnn", batch_size=32)
+    steps = []
+    events = sweep(config, num_steps=100, should_stop=lambda: len(steps) >= 11)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as end:
+            result = end.value
+            break
+        if isinstance(event, StepEnded):
+            steps.append(event)
+    assert result.stopped and result.suggestion is None
+    assert len(result.lrs) == len(result.losses) == 11
+    assert result.to_dict()["suggestion"] is None and result.to_dict()["stopped"] is True
 
 
 # ---- one setup path with the trainer ----------------------------------------------------------------------

@@ -231,7 +231,7 @@ def run_lr_find(args: argparse.Namespace) -> int:
     view = _ProgressView(out)
     stop = threading.Event()
     events = sweep(config_from_args(args), num_steps=args.steps, should_stop=stop.is_set)
-    # Ctrl-C ends the sweep after its current step; the curve so far still gives a suggestion.
+    # Ctrl-C ends the sweep after its current step: the curve so far is printed, but it suggests no rate.
     previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), out.say("\nstopping after this step…")))
     try:
         while True:
@@ -254,7 +254,11 @@ def run_lr_find(args: argparse.Namespace) -> int:
         every = max(1, len(result.lrs) // 20)
         for lr, loss in zip(result.lrs[::every], result.losses[::every], strict=True):
             out.say(f"  lr {lr:9.2e}  loss {loss:.4f}")
-    out.say(f"suggested learning rate: {result.suggestion:.2e}")
+    if result.stopped:
+        out.say(f"sweep stopped after {len(result.lrs)} of {args.steps} steps: no learning rate suggested "
+                "(a partial sweep has not reached its minimum); run it to the end for a suggestion")  # fmt: skip
+    else:
+        out.say(f"suggested learning rate: {result.suggestion:.2e}")
     out.result(result.to_dict())
     return 0
 

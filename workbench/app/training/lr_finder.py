@@ -3,7 +3,8 @@
 `LRFinderRunner` is handed the progress bar and the log it reports in; the sweep's curve goes to its own
 "LR finder" tab (`plot_host`), and what the panel must act on comes out as signals: `busy_changed` (lock the
 buttons), `suggested` (a learning rate for the form) and `plotted` (show the curve's tab). Stopped early, the
-sweep's curve so far is shown with the suggestion it supports.
+sweep is cancelled: its curve so far is shown, but it suggests nothing (the engine's rule for a partial sweep) and
+the form keeps its learning rate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from workbench.app.qt.plots import LRFinderPlot
     from workbench.app.training.log import RunLog
+    from workbench.engine.training.lr_find import LRFindResult
 
 
 class LRFinderRunner(QObject):
@@ -45,6 +47,7 @@ class LRFinderRunner(QObject):
         self._job.failed.connect(self._on_failed)
         self._job.ended.connect(self._on_ended)
         self._points: list[tuple[float, float]] = []  # (rate, smoothed loss) of the steps so far
+        self._planned_steps = 0  # the sweep's length, from its steps' events
         self._stopped = False
 
     @property
@@ -57,13 +60,14 @@ class LRFinderRunner(QObject):
 
     def request_stop(self) -> None:
         """End a running sweep at its next step (or, while it reads the images, at their next check); the curve
-        so far is kept."""
+        so far is kept, nothing is suggested."""
         if self._job.busy:
             self._stopped = True
             self._job.cancel()
 
     def start(self, config: TrainConfig) -> None:
         self._points = []
+        self._planned_steps = 0
         self._stopped = False
         self._log.add(f"LR finder: sweeping the learning rate on {config.model}…")
         self._progress.setRange(0, 0)
@@ -75,6 +79,7 @@ class LRFinderRunner(QObject):
         match event:
             case StepEnded():
                 self._points.append((event.lr, event.loss))
+                self._planned_steps = event.steps_per_epoch
                 self._progress.setRange(0, max(event.steps_per_epoch, 1))
                 self._progress.setValue(event.step_in_epoch)
                 self._progress.setFormat(f"LR finder: step %v of %m (rate {event.lr:.2g})")
@@ -85,15 +90,22 @@ class LRFinderRunner(QObject):
             case Message():
                 self._log.add(f"LR finder: {event.text}")
 
-    def _on_found(self, result: Any) -> None:
-        self._show_curve(result.lrs, result.losses, result.suggestion)
+    def _on_found(self, result: LRFindResult) -> None:
+        self._show_result(result)
 
-    def _show_curve(self, lrs: list[float], losses: list[float], suggestion: float | None) -> None:
-        self.plot.show_result(lrs, losses, suggestion)
+    def _show_result(self, result: LRFindResult) -> None:
+        """The curve in its tab; the suggestion, from a sweep that ran to its end only, into the form."""
+        self.plot.show_result(result.lrs, result.losses, result.suggestion)
         self.plotted.emit()
-        if suggestion:
-            self.suggested.emit(float(suggestion))
-            self._log.add(f"LR finder suggests {suggestion:.3g} (set in the form).")
+        if result.stopped:
+            of = f" of {self._planned_steps}" if self._planned_steps else ""
+            self._log.add(
+                f"LR finder stopped after {len(result.lrs)}{of} steps: nothing was set, the learning rate was "
+                "left as it was (only a sweep run to its end gives a suggestion)."
+            )
+        elif result.suggestion:
+            self.suggested.emit(float(result.suggestion))
+            self._log.add(f"LR finder suggests {result.suggestion:.3g} (set in the form).")
         else:
             self._log.add("LR finder found no clear minimum; keep the current learning rate.")
 
@@ -101,16 +113,15 @@ class LRFinderRunner(QObject):
         self._log.add(f"LR finder failed: {failure.message}")
 
     def _show_stopped_sweep(self) -> None:
-        """Stopped early: the curve of the steps taken, and the suggestion they support (the engine's rule)."""
-        points = [(lr, loss) for lr, loss in self._points if math.isfinite(loss)]
-        if not points:
-            self._log.add("LR finder stopped before its first step.")
+        """Stopped early (the job was cancelled, so the engine's result never came): the curve of the steps
+        taken, as the engine's result for a stopped sweep, which suggests nothing."""
+        if not any(math.isfinite(loss) for _, loss in self._points):
+            self._log.add("LR finder stopped before its first step; the learning rate was left as it was.")
             return
-        from workbench.engine.training.lr_find import suggest_lr  # torch is loaded: the sweep imported it
+        from workbench.engine.training.lr_find import sweep_result  # torch is loaded: the sweep imported it
 
-        lrs, losses = [lr for lr, _ in points], [loss for _, loss in points]
-        self._log.add(f"LR finder stopped after {len(points)} steps.")
-        self._show_curve(lrs, losses, suggest_lr(lrs, losses))
+        lrs, losses = [lr for lr, _ in self._points], [loss for _, loss in self._points]
+        self._show_result(sweep_result(lrs, losses, stopped=True))
 
     def _on_ended(self) -> None:
         if self._stopped:

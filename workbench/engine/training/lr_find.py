@@ -31,12 +31,26 @@ DIVERGED = 4.0  # the sweep ends once the smoothed loss is this many times its l
 
 @dataclass
 class LRFindResult:
+    """The curve of the steps taken, and the rate it suggests. A sweep stopped before its end (`stopped`: by
+    `should_stop`, not by its last step or a diverging loss) suggests nothing: its curve has not reached the
+    rates where the loss bottoms out, so its lowest loss so far is no minimum (stopped after 11 of 100 steps,
+    the rule would 'suggest' the sweep's first rate)."""
+
     lrs: list[float]
     losses: list[float]  # smoothed
-    suggestion: float
+    suggestion: float | None  # None when stopped
+    stopped: bool = False
 
     def to_dict(self) -> dict:
-        return {"lrs": self.lrs, "losses": self.losses, "suggestion": self.suggestion}
+        return {"lrs": self.lrs, "losses": self.losses, "suggestion": self.suggestion, "stopped": self.stopped}
+
+
+def sweep_result(lrs: list[float], losses: list[float], *, stopped: bool) -> LRFindResult:
+    """The result of a sweep's steps (their rates and smoothed losses): the finite points, and a suggestion
+    only when the sweep ran to its end. The app builds a stopped sweep's result here too."""
+    finite = [(lr, loss) for lr, loss in zip(lrs, losses, strict=True) if math.isfinite(loss)]
+    lrs, losses = [p[0] for p in finite], [p[1] for p in finite]
+    return LRFindResult(lrs, losses, None if stopped else suggest_lr(lrs, losses), stopped)
 
 
 def suggest_lr(lrs: list[float], losses: list[float]) -> float:
@@ -80,7 +94,7 @@ def sweep(
 
     Yields the setup's events (DataProgress, FileSkipped, Message) and one StepEnded per step (its loss
     smoothed, its `step_in_epoch` counting up to `num_steps`); returns the curve and the suggestion. Ends
-    early when the loss diverges or `should_stop()` says so.
+    early when the loss diverges (a complete sweep) or `should_stop()` says so (a stopped one: no suggestion).
     """
     device = pick_device(config.validate().device)
     session = yield from prepare_session(config, device, should_stop=should_stop)
@@ -89,6 +103,7 @@ def sweep(
     lrs: list[float] = []
     losses: list[float] = []
     average, lowest = 0.0, math.inf
+    stopped = False
     session.plan.train()
     started = time.perf_counter()
     for step, (x, y) in enumerate(_endless(session.train_batches), start=1):
@@ -110,10 +125,9 @@ def sweep(
         if not math.isfinite(smoothed) or smoothed > DIVERGED * lowest or step >= num_steps:
             break
         if should_stop is not None and should_stop():
+            stopped = True
             break
-    finite = [(lr, loss) for lr, loss in zip(lrs, losses, strict=True) if math.isfinite(loss)]
-    lrs, losses = [p[0] for p in finite], [p[1] for p in finite]
-    return LRFindResult(lrs, losses, suggest_lr(lrs, losses))
+    return sweep_result(lrs, losses, stopped=stopped)
 
 
 def _rate_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
