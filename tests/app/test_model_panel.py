@@ -368,3 +368,28 @@ def test_the_numbers_the_clients_quote_are_the_engines(qtbot, capsys):
     }
     assert chosen[FEW_IMAGES - 1].pretrained and chosen[FEW_IMAGES - 1].freeze_bn_stats
     assert not chosen[FEW_IMAGES].pretrained and chosen[FEW_IMAGES].img_size not in PRETRAINED_SIZES
+
+
+def test_no_model_is_timed_while_the_app_trains_and_the_untimed_ones_are_timed_after(qtbot, monkeypatch):
+    """Timed beside a training run, resnet18 came out 24× slower than resnet50, and the figure was kept."""
+    from PySide6.QtWidgets import QWidget
+
+    from workbench.app.model.zoo_size_sweep import ZooSizeSweep
+    from workbench.engine.models import catalog, get_spec
+
+    timed: list[str] = []
+    monkeypatch.setattr(catalog, "ms_per_image", lambda name, size, channels: timed.append(name) or 1.5)
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    owner.show()
+    rows: dict[str, object] = {}
+    sweep = ZooSizeSweep(owner, lambda row: rows.__setitem__(row.name, row))
+    specs = {name: get_spec(name) for name in ("lenet5", "course_cnn")}
+    sweep.set_training(True)
+    sweep.start(specs, (28, 1, 10))
+    qtbot.waitUntil(lambda: sweep.known((28, 1, 10)) == 2 and not sweep._job.busy, timeout=60_000)
+    assert timed == [] and all(row.ms_per_image is None and row.macs for row in rows.values())
+    sweep.set_training(False)  # the run ended: the two rows are timed, their sizes not computed again
+    qtbot.waitUntil(lambda: all(row.ms_per_image == 1.5 for row in rows.values()), timeout=60_000)
+    assert sorted(timed) == ["course_cnn", "lenet5"]
+    sweep.stop()

@@ -199,6 +199,10 @@ class ModelPanel(QWidget):
         if self._sweep.pending:
             self._start_sweep()
 
+    def set_training(self, training: bool) -> None:
+        """A training run started or ended in the app: the zoo's speed column is timed only when none runs."""
+        self._sweep.set_training(training)
+
     def sizes_known(self) -> int:
         """How many models have their parameters and MACs computed for the current input."""
         return self._sweep.known(self._input)

@@ -96,10 +96,9 @@ def zoo_rows(
     ImageNet figures; then (`measure_speed`) each row again with its milliseconds per image measured on this
     machine (cached on disk by the engine). A generator so the table fills progressively and a new dataset
     can abandon the sweep between models."""
-    import dataclasses
 
     from workbench.engine.errors import WorkbenchError
-    from workbench.engine.models.catalog import PublishedMetrics, ms_per_image, published_metrics
+    from workbench.engine.models.catalog import PublishedMetrics, published_metrics
 
     rows = []
     for spec in specs:
@@ -133,13 +132,24 @@ def zoo_rows(
         )
         rows.append(row)
         yield row
-    if not measure_speed:
-        return
+    if measure_speed:
+        yield from zoo_speeds(rows)
+
+
+def zoo_speeds(rows: list[ZooRow]) -> Iterator[ZooRow]:
+    """Each row again with its milliseconds per image measured on this machine's CPU (cached on disk by the
+    engine). Only while nothing else of the app's computes: a measurement beside a training run is slow by
+    a random factor and would be remembered as this machine's speed."""
+    import dataclasses
+
+    from workbench.engine.errors import WorkbenchError
+    from workbench.engine.models.catalog import ms_per_image
+
     for row in rows:
         if row.error:
             continue
         try:
-            ms = ms_per_image(row.name, row.img_size, channels)
+            ms = ms_per_image(row.name, row.img_size, row.dataset_input[1])
         except (WorkbenchError, RuntimeError, MemoryError):
             continue
         yield dataclasses.replace(row, ms_per_image=ms)
