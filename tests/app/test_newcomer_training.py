@@ -111,6 +111,49 @@ def test_continue_training_continues_the_same_run_like_the_cli(qtbot, window, dr
     assert _state(run_id) == _state(cli_run) == ("finished", 2, [1, 2])
 
 
+# ---- Continue training is offered only when it can train something; refused, it is no failed run ----------
+def test_continue_is_offered_only_when_it_can_train_something(qtbot, window, drop, fmnist_small, class_folders):
+    panel = _prepare(qtbot, window, drop, fmnist_small, epochs=1)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as first:
+        _click(panel.start_button)
+    run_id = first.args[0].run_id
+    assert first.args[0].status == "finished"
+
+    # Epochs on auto: the run finished all its epochs, so Continue has nothing to train; its tooltip says what to set.
+    panel.form.epochs.setValue(panel.form.epochs.minimum())
+    assert panel.form.values()["epochs"] is None
+    assert not panel.continue_button.isEnabled()
+    tip = panel.continue_button.toolTip()
+    assert "already finished its 1 epochs; set Epochs to how many more epochs to train" in tip, tip
+    panel.form.epochs.setValue(2)  # two more
+    assert panel.continue_button.isEnabled() and "already finished" not in panel.continue_button.toolTip()
+    panel.form.epochs.setValue(panel.form.epochs.minimum())
+    assert not panel.continue_button.isEnabled()
+
+    # Asked anyway (Training → Continue training, Ctrl+Shift+Return): the engine's reason in a dialog, before any
+    # work; nothing says the run failed, and it stays finished.
+    started: list[object] = []
+    panel.run_started.connect(started.append)
+    window.continue_action.trigger()
+    boxes = [w for w in QApplication.topLevelWidgets() if w.objectName() == ERROR_DIALOG_NAME and w.isVisible()]
+    assert boxes and "already finished its 1 epochs" in boxes[-1].text()
+    assert boxes[-1].windowTitle() == "Cannot continue training"
+    for box in boxes:
+        box.close()
+    qtbot.wait(200)
+    assert not started and not panel.is_training and panel.state == "finished"
+    assert "failed" not in window.run_label.text() and "failed" not in panel.status_label.text()
+    assert panel.progress.format().startswith("finished")
+    assert RunRegistry().get(run_id).status == "finished"
+
+    # Another dataset: the Train tab no longer shows that run, and Continue no longer goes on with it.
+    panel.form.epochs.setValue(1)
+    assert panel.continue_button.isEnabled()
+    _load(qtbot, window, drop, class_folders)
+    assert not panel.continue_button.isEnabled() and panel.last_run_id is None
+    assert run_id not in window.run_label.text() and len(panel.plots.series("val_acc")[1]) == 0
+
+
 # ---- #14.8: the progress bar after Stop, and paused time ------------------------------------------------
 def test_stop_leaves_a_bar_that_says_stopped(qtbot, window, drop, fmnist_small):
     panel = _prepare(qtbot, window, drop, fmnist_small, epochs=200, batch_size=8)

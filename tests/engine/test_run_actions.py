@@ -62,6 +62,20 @@ def test_each_action_builds_what_it_says(data):
     assert settings["model"] == "course_cnn" and "weights" in settings and settings["img_size"]
 
 
+def test_continue_refusal_is_the_trainers_own_rule_said_before_any_work(data):
+    run_id = _train(data)
+    record = RunRegistry().get(run_id)
+    refused = run_actions.continue_refusal(record)  # finished all its epochs, none asked for: nothing to train
+    assert refused is not None and "already finished its 1 epochs; set --epochs to more than 1" in str(refused)
+    by_trainer = list(run_actions.continue_or_resume(run_id).trainer().run())[-1]
+    assert by_trainer.status == "failed" and str(refused) in by_trainer.reason  # what the trainer would say
+    assert "set --epochs to how many more epochs to train" in str(run_actions.continue_refusal(record, more=0))
+    assert "already trained 1 epoch(s)" in str(run_actions.continue_refusal(record, epochs=1))
+    assert run_actions.continue_refusal(record, more=1) is None
+    assert run_actions.continue_refusal(record, epochs=2) is None
+    assert RunRegistry().get(run_id).status == "finished"
+
+
 def test_a_stopped_run_resumes_to_its_own_epochs(data):
     config = TrainConfig(data=str(data), model="course_cnn", epochs=2, batch_size=16, seed=0)
     trainer = run_actions.new_run(config).trainer()

@@ -8,6 +8,7 @@ LR finder (`lr_finder`), the log pane (`log`), the form (`hyperparameters`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,15 +35,21 @@ from workbench.app.training.lr_finder import LRFinderRunner
 from workbench.app.training.progress import TrainingProgress
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.training import run_actions
-from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.config import TrainConfig, dataset_roots
 from workbench.engine.training.events import RunFinished, RunStarted, RunStatus
 
 if TYPE_CHECKING:
     from workbench.app.qt.plots import LRFinderPlot, TrainingPlots
+    from workbench.engine.runs import RunRecord
 
 ConfigSource = Callable[[], TrainConfig]  # raises WorkbenchError when something is missing
 PlanInputs = Callable[[], "dict[str, Any] | None"]  # typical_size, channels, num_train_images of the dataset
 PLAN_DELAY_MS = 250  # the plan sentence follows the form after the user stops typing
+ENDED = ("finished", "stopped", "failed")
+CONTINUE_TIP = (
+    "Go on with the same run: a stopped run resumes where it stopped; a finished one trains as many more "
+    "epochs as the Epochs field says, its history kept"
+)
 
 
 class TrainingPanel(QWidget):
@@ -70,6 +77,8 @@ class TrainingPanel(QWidget):
         self.last_status: str | None = None
         self.last_checkpoint: str | None = None
         self.last_config: TrainConfig | None = None
+        self.last_record: RunRecord | None = None  # the last run's registry row as it ended: may it go on?
+        self._run_folders: list[str] | None = None  # the dataset the last run trained on, as the app gave it
 
         self.form = HyperparameterForm()
         self.form.lr_find_requested.connect(self.find_learning_rate)
@@ -86,12 +95,7 @@ class TrainingPanel(QWidget):
         self.stop_button = self._button(
             "Stop", "Stop after the current step and save a checkpoint (Ctrl+.)", self.stop
         )
-        self.continue_button = self._button(
-            "Continue training",
-            "Go on with the same run: a stopped run resumes where it stopped; a finished one trains "
-            "further (as many more epochs as the Epochs field, or as it has trained), its history kept",
-            self.continue_training,
-        )
+        self.continue_button = self._button("Continue training", CONTINUE_TIP, self.continue_training)
         self.again_button = self._button(
             "Train again with changes",
             "A new run that starts from this run's weights: change the settings, then press Train",
@@ -127,6 +131,7 @@ class TrainingPanel(QWidget):
         self._plan_timer.setInterval(PLAN_DELAY_MS)
         self._plan_timer.timeout.connect(self._preview_plan)
         self.form.changed.connect(self.refresh_plan)
+        self.form.changed.connect(self._update_continue)  # Epochs decides whether a finished run can go on
 
         self._plots = LazyWidget(_make_training_plots)
         self.log = RunLog()
@@ -205,10 +210,38 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(self.state in ("running", "paused"))
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("starting", "running", "paused") or lr_busy)
-        done = self.state in ("finished", "stopped", "failed") and self.last_run_id is not None
-        self.continue_button.setEnabled(done and not lr_busy and self.last_checkpoint is not None)
-        self.again_button.setEnabled(self.state in ("finished", "stopped", "failed"))
+        self._update_continue()
+        self.again_button.setEnabled(self.state in ("finished", "stopped", "failed") and not lr_busy)
         self.form.setEnabled(not busy and not lr_busy)
+
+    def _update_continue(self) -> None:
+        """Continue training is on only when going on can train something; when the engine refuses (a finished run
+        and Epochs on auto), its tooltip says why and what to set."""
+        refusal = self._continue_refusal()
+        self.continue_button.setEnabled(refusal is None)
+        self.continue_button.setToolTip(_sentence(refusal) if refusal else CONTINUE_TIP)
+
+    def _continue_refusal(self) -> str | None:
+        """Why Continue training can do nothing now, in the app's words ("": no run to go on with, nothing to
+        say); None when it can. The rule is the engine's (run_actions.continue_refusal), on the run's record."""
+        if self.state not in ENDED or self.last_run_id is None or self.last_checkpoint is None or self.lr_finder.busy:
+            return ""
+        if self.last_record is None:  # the registry could not be read: Continue asks it again, and says why not
+            return None
+        refused = run_actions.continue_refusal(self.last_record, more=self._more_epochs())
+        return None if refused is None else error_message(refused)
+
+    def _more_epochs(self) -> int:
+        """The epochs a finished run trains further: the Epochs field (0 = auto)."""
+        return self.form.values()["epochs"] or 0
+
+    def _read_last_run(self) -> RunRecord | None:
+        """The last run's registry row, now (None: no run, or no registry to read it from)."""
+        self.last_record = None
+        if self.last_run_id is not None:
+            with contextlib.suppress(WorkbenchError, OSError):
+                self.last_record = _registry().get(self.last_run_id)
+        return self.last_record
 
     # ---- actions -------------------------------------------------------------------------------
     def _valid_config(self, error_title: str) -> TrainConfig | None:
@@ -234,12 +267,20 @@ class TrainingPanel(QWidget):
 
     def continue_training(self) -> None:
         """The same run goes on (the engine's run_actions): a stopped one resumes where it stopped, a finished
-        one trains further (the Epochs field's count more, or as many again), its curves showing every epoch."""
+        one trains further (the Epochs field's count more), its curves showing every epoch. What the engine refuses
+        (a finished run and Epochs on auto) is said in a dialog before any work, never shown as a failed run."""
         if self.is_training or self.last_run_id is None:
             return
+        more = self._more_epochs()
         try:
-            action = run_actions.continue_or_resume(self.last_run_id, more=self.form.values()["epochs"] or 0)
+            record = _registry().get(self.last_run_id)
+            refused = run_actions.continue_refusal(record, more=more)  # refused here, not as a failed run
+            if refused is not None:
+                raise refused
+            action = run_actions.continue_or_resume(self.last_run_id, more=more)
         except WorkbenchError as exc:
+            self._read_last_run()
+            self._update_continue()
             dialogs.show_error(self, "Cannot continue training", error_message(exc))
             return
         self._launch(action)
@@ -275,6 +316,17 @@ class TrainingPanel(QWidget):
             self.start_from_run = None
             self.refresh_plan()
 
+    def dataset_opened(self, folders: list[str]) -> None:
+        """A dataset was opened. A new run no longer starts from the last run's weights; and when the last run
+        trained on other folders, the tab stops showing it and Continue no longer goes on with it (the Runs tab
+        still lists it)."""
+        self.forget_start_from_run()
+        if self.is_training or self.last_run_id is None or self._run_folders == list(folders):
+            return
+        self.last_run_id = self.last_status = self.last_checkpoint = None
+        self.last_record = self._run_folders = None
+        self.start_over(self.status_label.text())
+
     def toggle_pause(self) -> None:
         if self.session is None:
             return
@@ -301,8 +353,11 @@ class TrainingPanel(QWidget):
         if resume is None:
             self.plots.clear()
             self.last_config = config
+            with contextlib.suppress(WorkbenchError):
+                self._run_folders = dataset_roots(config.data) if config is not None else None
         self.start_from_run = None
         self.last_checkpoint = None
+        self.last_record = None
         self.session = TrainingSession(config, resume=resume, parent=self)
         self.session.events.connect(self.run_progress.show_events)
         self.session.crashed.connect(self._on_crash)
@@ -328,6 +383,7 @@ class TrainingPanel(QWidget):
         if self.state in ("starting", "running", "paused", "stopping"):
             # The thread ended without RunFinished (a crash): leave the panel usable.
             self.run_progress.show_ended("failed")
+            self._read_last_run()
             self._set_state("failed")
         self.session = None
         self._update_buttons()
@@ -352,6 +408,7 @@ class TrainingPanel(QWidget):
             self.last_run_id = event.run_id
         if event.checkpoint:
             self.last_checkpoint = event.checkpoint
+        self._read_last_run()  # as the run ended: whether Continue can go on with it
         self._set_state(event.status)
         if event.status == RunStatus.FAILED:
             dialogs.show_error(self, "Training failed", app_message(event.reason or "The run failed."))
@@ -416,6 +473,16 @@ class TrainingPanel(QWidget):
 
 
 CURVES_MIN_HEIGHT = 220  # the curves never shrink to a sliver under the log
+
+
+def _registry() -> Any:
+    from workbench.engine.runs import RunRegistry  # SQLite: read when a run ends, not at start-up
+
+    return RunRegistry()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _make_training_plots() -> TrainingPlots:

@@ -146,6 +146,9 @@ class MainWindow(QMainWindow):
         self._stopped_at: dict[str, int] = {}  # run id → epochs done, for runs the user stopped this session
         self.evaluation_view.evaluated.connect(self._say_where_the_run_stopped)
         self.training_panel.session_ended.connect(self._on_session_ended)
+        # The zoo's speed column is timed only while no run trains (zoo_size_sweep.py).
+        self.training_panel.run_started.connect(lambda _event: self.model_panel.set_training(True))
+        self.training_panel.session_ended.connect(lambda: self.model_panel.set_training(False))
         self.training_panel.form.changed.connect(self._save_hyperparameters)
         # The Model tab's summary is of the network at the side the run will use.
         self.training_panel.form.changed.connect(
@@ -268,7 +271,7 @@ class MainWindow(QMainWindow):
             note = ""
         else:
             note = self._apply_dataset_settings(summary.folders)
-        self.training_panel.forget_start_from_run()
+        self.training_panel.dataset_opened(summary.folders)  # the last run, on other folders, is no longer shown
         self.training_panel.refresh_plan()
         images = sum(summary.split_total(split) for split in summary.present_splits)
         next_step = (

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.data import DatasetIndex
-from workbench.engine.errors import Action, Mention, WeightsError, WorkbenchError
+from workbench.engine.errors import Action, WeightsError, WorkbenchError
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.run_actions import cannot_go_on
 
 
 @dataclass
@@ -48,23 +49,14 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
         raise WeightsError(f"run {record.run_id} has no checkpoint to resume from; start a new run instead")
     payload = ckpt.load_checkpoint(last)
     config = TrainConfig.from_dict(payload["config"])
-    if epochs is not None and epochs <= payload["epoch"]:
-        raise WorkbenchError(
-            f"run {record.run_id} has already trained {payload['epoch']} epoch(s); ",
-            Mention("epochs"),
-            f" is the run's total, so give more than {payload['epoch']} to continue it (",
-            Mention("epochs", epochs),
-            " would train nothing)",
-        )
+    refused = cannot_go_on(
+        record.run_id, status=record.status, done=payload["epoch"], total=config.epochs, epochs=epochs
+    )
+    if refused is not None:
+        raise refused
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)
-    if payload["epoch"] >= config.epochs and record.status == "finished":
-        raise WorkbenchError(
-            f"run {record.run_id} already finished its {config.epochs} epochs; set ",
-            Mention("epochs"),
-            f" to more than {payload['epoch']} to continue training",
-        )
     try:
         index = DatasetIndex.from_dict(json.loads((run_dir / "dataset.json").read_text()))
     except (OSError, ValueError, KeyError) as exc:

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from workbench.engine.errors import WorkbenchError
+from workbench.engine.errors import Mention, WorkbenchError
 from workbench.engine.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -64,9 +64,13 @@ def continue_run(
     """The same run trains further. `epochs` is the run's new total (the CLI's `--epochs N`); `more` the
     epochs to add to what it has trained (the app); neither: as many again as it has trained."""
     record = _registry(registry).get(ref)
-    done = record.epochs_done
-    total = epochs if epochs is not None else done + (more if more else max(done, 1))
+    total = _new_total(record, epochs, more)
     return RunAction(CONTINUE, TrainConfig(epochs=total), resume=record.run_id, run_id=record.run_id)
+
+
+def _new_total(record: RunRecord, epochs: int | None, more: int | None) -> int:
+    done = record.epochs_done
+    return epochs if epochs is not None else done + (more if more else max(done, 1))
 
 
 def resume_run(ref: str, *, epochs: int | None = None, registry: RunRegistry | None = None) -> RunAction:
@@ -87,9 +91,59 @@ def continue_or_resume(
         record = registry.get(ref)
     except WorkbenchError:  # no such run: the trainer says so, as a failed run, like any resume that cannot start
         return RunAction(RESUME, TrainConfig(epochs=epochs) if epochs else None, resume=ref)
-    if record.status == "finished" and (epochs or more):
+    if _continues(record, epochs, more):
         return continue_run(record.run_id, epochs=epochs, more=more, registry=registry)
     return resume_run(record.run_id, epochs=epochs, registry=registry)
+
+
+def _continues(record: RunRecord, epochs: int | None, more: int | None) -> bool:
+    """continue_or_resume's choice: a finished run given epochs continues; anything else resumes."""
+    return record.status == "finished" and bool(epochs or more)
+
+
+def continue_refusal(
+    record: RunRecord, *, epochs: int | None = None, more: int | None = None
+) -> WorkbenchError | None:
+    """Why `continue_or_resume(record.run_id, epochs=…, more=…)` would train nothing, so that the trainer would
+    refuse it (`cannot_go_on`), said from the run's record before any work: a client offers to go on with a run
+    only when that can do something. None: it can. Reads no files and imports no torch (a UI can ask it often)."""
+    target = _new_total(record, epochs, more) if _continues(record, epochs, more) else (epochs or None)
+    total = record.config.get("epochs") if isinstance(record.config, dict) else None
+    return cannot_go_on(
+        record.run_id,
+        status=record.status,
+        done=record.epochs_done,
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        epochs=target,
+        adding=more is not None,
+    )
+
+
+def cannot_go_on(
+    run_id: str, *, status: str, done: int, total: int | None, epochs: int | None = None, adding: bool = False
+) -> WorkbenchError | None:
+    """Why run `run_id` (its `status`, `done` epochs trained of its `total`) cannot train further to `epochs`, its
+    new total (None: its own total): the one rule of `train --resume RUN [--epochs N]` and the app's Continue
+    training. The trainer checks it on the run's last checkpoint (resume.load_resume_state), clients ask it
+    before any work (`continue_refusal`). None: the run can go on. `adding`: the client's Epochs counts the
+    epochs to add (the app's Continue training), not the new total (the CLI's --epochs), and the advice says so."""
+    if epochs is not None and epochs <= done:
+        return WorkbenchError(
+            f"run {run_id} has already trained {done} epoch(s); ",
+            Mention("epochs"),
+            f" is the run's total, so give more than {done} to continue it (",
+            Mention("epochs", epochs),
+            " would train nothing)",
+        )
+    target = epochs or total
+    if status == "finished" and target is not None and done >= target:
+        advice = " to how many more epochs to train" if adding else f" to more than {done}"
+        return WorkbenchError(
+            f"run {run_id} already finished its {target} epochs; set ",
+            Mention("epochs"),
+            f"{advice} to continue training",
+        )
+    return None
 
 
 def train_again(ref: str, changes: TrainConfig, *, registry: RunRegistry | None = None) -> RunAction:
