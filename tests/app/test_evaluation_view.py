@@ -193,3 +193,25 @@ def test_the_installed_sample_cannot_be_curated_from_the_top_losses_and_says_why
     assert exclude.isEnabled() and relabel.isEnabled()
     assert not view.read_only_label.isVisible()
     assert "installation" not in exclude.toolTip()
+
+
+def test_a_failed_evaluation_leaves_no_earlier_result_on_screen(qtbot, trained, monkeypatch):
+    """Under "Evaluation failed", the previous run's matrix, metrics and images read as this one's."""
+    from workbench.app.evaluation import view as view_module
+    from workbench.engine.errors import DatasetError
+
+    view = _evaluated_view(qtbot, trained)
+    assert view.matrix.rowCount() == 10 and view.metrics_table.rowCount() == 10
+    shown: list[str] = []
+    monkeypatch.setattr(dialogs, "show_error", lambda _parent, title, *_: shown.append(title))
+
+    def no_test_split(*_args):
+        raise DatasetError(f"{trained['data']}: no images in the test split")
+
+    monkeypatch.setattr(view_module, "interpret_run", no_test_split)
+    qtbot.waitUntil(lambda: not view.busy, timeout=10_000)  # the first evaluation has wound down
+    view.evaluate(trained["run_id"])
+    qtbot.waitUntil(lambda: bool(shown) and not view.busy, timeout=10_000)
+    assert shown == ["Evaluation failed"] and "no images in the test split" in view.summary.text()
+    assert view.matrix.rowCount() == 0 and view.metrics_table.rowCount() == 0 and view.report is None
+    assert view.losses_gallery.outcomes() == [] and view.confused_list.count() == 0

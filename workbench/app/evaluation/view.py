@@ -307,6 +307,7 @@ class EvaluationView(QWidget):
         self.busy_bar.hide()
 
     def _failed(self, failure: Failure) -> None:
+        self._clear_results()  # an earlier run's matrix under "Evaluation failed" would read as this run's
         self.summary.setText(f"Evaluation failed: {failure.message}")
         dialogs.show_error(
             self, "Evaluation failed", failure.message, "" if failure.is_user_error else failure.details
@@ -331,6 +332,16 @@ class EvaluationView(QWidget):
         self.cell_gallery.clear()
         self.cell_title.setText("Click a cell of the matrix to see its images.")
         self.evaluated.emit(report)
+
+    def _clear_results(self) -> None:
+        self.interpretation = self.report = self.evaluated_with = None
+        self.matrix.show_matrix([], [])
+        self.metrics_table.setRowCount(0)
+        self.confused_list.clear()
+        self.losses_gallery.show_outcomes([])
+        self.reliability.clear()
+        self.cell_gallery.clear()
+        self.cell_title.setText("")
 
     def _fit_matrix(self) -> None:
         """Widen the matrix's pane so every predicted class's column shows without scrolling, when the window

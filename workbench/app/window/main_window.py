@@ -375,6 +375,9 @@ class MainWindow(QMainWindow):
         else:
             self._stopped_at.pop(event.run_id, None)
         self.evaluation_view.set_run(event.run_id)
+        # The run's own measurement (its test split, else its validation split): a split picked by hand for
+        # an earlier run may not exist in this one's folder.
+        self.evaluation_view.split.setCurrentText("auto")
         self.evaluation_view.evaluate(event.run_id)
 
     def _say_where_the_run_stopped(self, _report: Any) -> None:
