@@ -224,3 +224,19 @@ def test_a_scan_that_crashes_says_so_with_details_and_the_panel_stays_usable(qtb
     assert box is not None and box.windowTitle() == "Scanning failed" != dialogs.UNEXPECTED_TITLE  # the job, #14
     assert "boom in the scan" in box.text() and "Traceback" in box.detailedText()
     assert not panel.scanning and not panel.cancel_button.isVisible()
+
+
+def test_a_file_that_is_no_image_is_previewed_with_the_engines_reason(qtbot, window, drop, class_folders, tmp_path):
+    """Text saved as x.png: the preview says why it cannot be shown, in words, not Pillow's exception."""
+    folders = [shutil.copytree(folder, tmp_path / folder.name) for folder in class_folders]
+    (folders[0] / "x.png").write_text("this is not a picture")
+    with qtbot.waitSignal(window.dataset_panel.dataset_loaded, timeout=30_000):
+        assert drop(window, folders)
+    panel = window.dataset_panel
+    for row in range(panel.filter_model.rowCount()):
+        panel.select_row(row)
+        if panel.selected_item().path.endswith("x.png"):
+            break
+    qtbot.waitUntil(lambda: "⚠" in panel.preview_text(), timeout=10_000)
+    assert "not an image" in panel.preview_text() and "Error" not in panel.preview_text()
+    assert panel.preview_text().count("x.png") == 1  # the path once, then the reason

@@ -111,4 +111,5 @@ class ImagePreview(QWidget):
         if path == self._path:
             self.label.set_image(None)
             self.label.setText("cannot display this file")
-            self.info.setText(f"{path}\n⚠ {failure.message}")
+            reason = getattr(failure.error, "reason", None) or failure.message  # BadImageError: no path twice
+            self.info.setText(f"{path}\n⚠ {reason}")

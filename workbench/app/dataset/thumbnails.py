@@ -76,8 +76,17 @@ FAST_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})  # Pillow sho
 
 
 def open_for_display(path: str, side: int, *, upscale: bool = False) -> tuple[QImage, dict[str, Any]]:
-    """Decode `path` fitted into side×side as a QImage (see `render`); also its pixel size, mode and format."""
-    shown, info = render(path, side, upscale=upscale)
+    """Decode `path` fitted into side×side as a QImage (see `render`); also its pixel size, mode and format.
+    A file that cannot be shown raises the engine's `BadImageError`, whose reason a person can read
+    ("not an image", "truncated PNG file"), not Pillow's "UnidentifiedImageError: cannot identify…"."""
+    from workbench.engine.errors import BadImageError
+
+    try:
+        shown, info = render(path, side, upscale=upscale)
+    except BadImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises assorted types on damaged files
+        raise BadImageError(path, failure_reason(path, exc)) from exc
     return pil_to_qimage(shown), info
 
 
