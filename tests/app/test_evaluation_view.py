@@ -215,3 +215,13 @@ def test_a_failed_evaluation_leaves_no_earlier_result_on_screen(qtbot, trained, 
     assert shown == ["Evaluation failed"] and "no images in the test split" in view.summary.text()
     assert view.matrix.rowCount() == 0 and view.metrics_table.rowCount() == 0 and view.report is None
     assert view.losses_gallery.outcomes() == [] and view.confused_list.count() == 0
+
+
+def test_the_run_picker_names_the_run_and_its_figure_and_tells_its_id_and_dataset(qtbot, trained):
+    from workbench.engine.runs import RunRegistry
+
+    view = _evaluated_view(qtbot, trained)
+    record = RunRegistry().get(trained["run_id"])
+    assert view.runs.combo.currentText() == f"{record.name} · {record.model} · val {record.best_val_acc:.1%}"
+    tip = view.runs.combo.toolTip()
+    assert trained["run_id"] in tip and record.dataset in tip and "best validation accuracy" in tip

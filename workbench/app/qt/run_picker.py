@@ -21,9 +21,20 @@ def list_runs() -> list[Any]:  # worker thread
 
 
 def run_label(record: Any) -> str:
-    accuracy = f"{record.best_val_acc:.1%}" if record.best_val_acc is not None else "–"
+    """The run as people tell runs apart: its name (by default model, dataset folder and time), what it
+    scored, and its status when it did not finish; the id, dataset path and date are in `run_tooltip`."""
+    accuracy = f"val {record.best_val_acc:.1%}" if record.best_val_acc is not None else "no validation figure"
+    status = "" if record.status == "finished" else f" · {record.status}"
+    return f"{record.name} · {record.model} · {accuracy}{status}"
+
+
+def run_tooltip(record: Any) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
-    return f"{record.run_id} · {record.model} · {record.status} · {accuracy} · {when}"
+    accuracy = f"{record.best_val_acc:.1%}" if record.best_val_acc is not None else "–"
+    return (
+        f"{record.name}\nrun {record.run_id} · {record.status} · {when}\nmodel {record.model}\n"
+        f"dataset {record.dataset}\nbest validation accuracy {accuracy} (best.pt, single view, during training)"
+    )
 
 
 class RunPicker(QWidget):
@@ -37,6 +48,11 @@ class RunPicker(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setToolTip("The training run whose model this view uses")
         self.combo.activated.connect(lambda _index: self._emit_current())
+        self.combo.currentIndexChanged.connect(  # the chosen run's id, dataset and date on hover
+            lambda index: self.combo.setToolTip(
+                self.combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or "The training run whose model this view uses"
+            )
+        )
         refresh = QToolButton()
         refresh.setText("↻")
         refresh.setToolTip("Re-read the run history")
@@ -56,6 +72,7 @@ class RunPicker(QWidget):
         self.combo.clear()
         for record in records:
             self.combo.addItem(run_label(record), record)
+            self.combo.setItemData(self.combo.count() - 1, run_tooltip(record), Qt.ItemDataRole.ToolTipRole)
         self.combo.blockSignals(False)
         if self._wanted:
             self.select_run(self._wanted, emit=False)
