@@ -418,13 +418,16 @@ def test_majority_warning_fires_when_a_run_cannot_beat_the_largest_class(tmp_pat
     )
     warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
     assert any("not clearly better than always answering 'common'" in w for w in warnings)
+    assert any("a pretrained model" in w for w in warnings)  # the advice for a run trained from scratch
 
 
 def test_majority_warning_stays_quiet_for_a_clearly_better_model():
     baseline = majority_baseline([0] * 30 + [1] * 70, ["a", "b"])
     assert baseline.class_name == "b" and baseline.rate == 0.7
     assert majority_warning(0.95, 100, baseline) is None
-    assert majority_warning(0.75, 100, baseline) is not None
+    assert "a pretrained model" in majority_warning(0.75, 100, baseline)
+    # A model that started from pretrained weights is not told to start from some.
+    assert "pretrained" not in majority_warning(0.75, 100, baseline, pretrained=True)
 
 
 # ---- fine-tuning strategies and scratch training that learn -----------------------------------------------------

@@ -36,6 +36,7 @@ class Predictions:
     calibration: Calibration = field(default_factory=Calibration)  # the checkpoint's temperature (T = 1: none)
     split: str = "all"  # the split judged ("auto" resolved: see resolve_auto_split)
     split_note: str = ""  # what a reader must know about that split (training images included), or ""
+    config: dict = field(default_factory=dict)  # the training config the checkpoint records
 
     @property
     def calibrated_logits(self) -> torch.Tensor:
@@ -101,6 +102,7 @@ def predict_folder(
         fitted_temperature(meta),
         split,
         split_note,
+        config=meta.get("config") or {},
     )
 
 
@@ -146,7 +148,10 @@ def evaluate(
     report.extra["accuracy_interval_95"] = list(wilson_interval(round(report.accuracy * total), total))
     baseline = majority_baseline(predictions.targets.tolist(), predictions.classes)
     report.extra["largest_class"] = {"class": baseline.class_name, "rate": baseline.rate}
-    report.extra["warning"] = majority_warning(report.accuracy, total, baseline, "evaluated")
+    config = predictions.config
+    report.extra["warning"] = majority_warning(
+        report.accuracy, total, baseline, "evaluated", pretrained=bool(config.get("pretrained") or config.get("weights"))
+    )
     return report, predictions
 
 

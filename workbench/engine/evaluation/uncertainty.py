@@ -59,14 +59,20 @@ def clearly_better(accuracy: float, total: int, baseline: Baseline) -> bool:
     return low > baseline.rate
 
 
-def majority_warning(accuracy: float, total: int, baseline: Baseline, what: str = "validation") -> str | None:
-    """A warning when the model is not clearly better than always answering the largest class, else None."""
+def majority_warning(
+    accuracy: float, total: int, baseline: Baseline, what: str = "validation", *, pretrained: bool = False
+) -> str | None:
+    """A warning when the model is not clearly better than always answering the largest class, else None.
+    The advice leaves out "a pretrained model" for a model that already started from one (`pretrained`)."""
     if total == 0 or clearly_better(accuracy, total, baseline):
         return None
+    advice = "More images per class or more epochs may help." if pretrained else (
+        "More images per class, a pretrained model, or more epochs may help."
+    )
     return (
         f"the model is not clearly better than always answering '{baseline.class_name}' "
         f"({baseline.rate:.1%} of the {what} images): {what} accuracy {format_interval(accuracy, total)}. "
-        "More images per class, a pretrained model, or more epochs may help."
+        + advice
     )
 
 

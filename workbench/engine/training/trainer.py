@@ -384,6 +384,7 @@ class Trainer:
             warning = majority_warning(
                 accuracy, len(judged.labels), majority_baseline(judged.labels.tolist(), s.data.classes),
                 "test" if test_acc is not None else "validation",
+                pretrained=bool(s.config.pretrained or s.config.weights),
             )  # fmt: skip
             if warning:
                 yield Message(warning, "warning")
