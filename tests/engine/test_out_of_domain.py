@@ -42,6 +42,10 @@ def test_the_run_stores_thresholds_for_five_percent_false_alarms_on_validation(r
     assert detector.validation_images == 60 and detector.false_alarm_rate == 0.05
     assert set(detector.thresholds) == set(ood.MEASURES)
     assert detector.class_means.shape[0] == 10
+    assert detector.note.endswith("(feature distance)")
+    # An export has logits only: its record is the energy threshold, and its note names that measure.
+    exported = detector.for_logits_only()
+    assert exported.measure == ood.ENERGY and exported.note.endswith("(energy)"), exported.note
 
 
 def test_foreign_images_are_flagged_and_test_images_mostly_not(run, fmnist_folder):

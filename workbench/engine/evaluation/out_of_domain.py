@@ -203,7 +203,8 @@ class OutOfDomain:
             return OutOfDomain(note="no logit-based threshold was stored")
         return OutOfDomain(
             EXPORT_MEASURE, {EXPORT_MEASURE: self.thresholds[EXPORT_MEASURE]}, self.false_alarm_rate,
-            self.validation_images, self.temperature, note=self.note,
+            self.validation_images, self.temperature,
+            note=threshold_note(self.validation_images, self.false_alarm_rate, EXPORT_MEASURE),
         )  # fmt: skip
 
     def scores(self, logits: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -253,6 +254,14 @@ def fit_out_of_domain(
     measure = DEFAULT_MEASURE if DEFAULT_MEASURE in thresholds else EXPORT_MEASURE
     return OutOfDomain(
         measure, thresholds, false_alarm_rate, total, temperature, means,
-        note=f"out-of-domain warning: threshold set on {total} validation images for {false_alarm_rate:.0%} false alarms "
-        f"({measure.replace('_', ' ')})",
+        note=threshold_note(total, false_alarm_rate, measure),
     )  # fmt: skip
+
+
+def threshold_note(images: int | None, false_alarm_rate: float, measure: str) -> str:
+    """How the active threshold was set, naming its measure (an export's is the logits' own, not the
+    feature distance its checkpoint uses)."""
+    return (
+        f"out-of-domain warning: threshold set on {images} validation images for {false_alarm_rate:.0%} false "
+        f"alarms ({measure.replace('_', ' ')})"
+    )
