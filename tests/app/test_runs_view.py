@@ -187,3 +187,28 @@ def test_elastic_columns_give_up_exactly_the_excess_in_whole_pixels():
         cuts = shares(total, room)
         assert sum(cuts.values()) == min(total, sum(room.values()))  # never a pixel short of the edge
         assert all(0 <= cuts[c] <= room[c] for c in cuts)
+
+
+def test_a_saved_two_stage_history_is_drawn_as_the_live_view_draws_it(qtbot):
+    """Stage 1's training loss (its head's, near 0) is not the start of the training-loss curve, and the
+    legend names no per-step curve when none is drawn (the steps are not saved)."""
+    from workbench.app.qt.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 600)
+    plots.show()
+    qtbot.waitExposed(plots)  # drawn on screen: the curves give back what they draw
+    history = [
+        {"epoch": 0, "stage": "linear probe", "train_loss": 0.05, "train_acc": 1.0, "val_loss": 0.6, "val_acc": 0.8},
+        {"epoch": 1, "train_loss": 0.71, "train_acc": 0.8, "val_loss": 0.65, "val_acc": 0.8, "lr": 0.003},
+        {"epoch": 2, "train_loss": 0.55, "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.85, "lr": 0.001},
+    ]
+    plots.load_history(history)
+    x, y = plots.series("smooth_loss")
+    assert list(x) == [1, 2] and list(y) == pytest.approx([0.71, 0.55])
+    assert 0 in plots.series("val_acc")[0]  # stage 1's validation point is drawn, as live
+    names = [label.text for _sample, label in plots.loss_plot.legend.items]
+    assert "train (per step)" not in names and "train (smoothed)" in names
+    plots.clear()  # a live run next: its per-step curve is named again
+    assert "train (per step)" in [label.text for _sample, label in plots.loss_plot.legend.items]

@@ -159,6 +159,16 @@ class TrainingPlots(QWidget):
         self._ema = 0.0
         self._ema_steps = 0
         self._redraw(self._series)
+        self._name_steps_in_legend(True)
+
+    def _name_steps_in_legend(self, shown: bool) -> None:
+        """A saved history has no per-step losses: its legend must not name a curve that is not drawn."""
+        legend, curve = self.loss_plot.legend, self._curves["train_loss"]
+        listed = any(sample.item is curve for sample, _label in legend.items)
+        if shown and not listed:
+            legend.addItem(curve, "train (per step)")
+        elif not shown and listed:
+            legend.removeItem(curve)
 
     def start_run(self, first_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         """Frame the x axis on the whole run, so the curves grow into it rather than rescaling every batch."""
@@ -197,12 +207,18 @@ class TrainingPlots(QWidget):
         self._redraw({name: self._series[name] for name in steps})
 
     def load_history(self, metrics: list[dict[str, Any]]) -> None:
-        """Show a finished run's per-epoch history (RunRecord.metrics: EpochEnded dicts)."""
+        """Show a finished run's per-epoch history (RunRecord.metrics: EpochEnded dicts): each epoch's mean
+        training loss as the smoothed curve (the steps are not saved) and the learning rate at its end. Like
+        the live view, the training loss starts with fine-tuning: stage 1's head, fitted on frozen features,
+        has a training loss of another kind (near 0), and drawn first it read as a loss that jumped up."""
         self.clear()
+        self._name_steps_in_legend(False)
         for row in metrics:
             epoch = row.get("epoch")
             if epoch is None:
                 continue
+            if row.get("stage"):  # stage 1: its validation and accuracy points only, as the live view shows
+                row = {key: value for key, value in row.items() if key not in ("train_loss", "lr")}
             for name, key in (("val_loss", "val_loss"), ("train_acc", "train_acc"), ("val_acc", "val_acc")):
                 if row.get(key) is not None:
                     self._series[name].extend([epoch], [row[key]])
