@@ -331,13 +331,11 @@ class TrainingPanel(QWidget):
         if self.session is None:
             return
         if self.state == "running":
-            self.session.pause()
+            self.session.pause()  # the log says "paused" when the trainer has (progress.py): once
             self._set_state("paused")
-            self._log("Paused (the trainer stops between steps).")
         elif self.state == "paused":
             self.session.resume()
             self._set_state("running")
-            self._log("Resumed.")
 
     def stop(self) -> None:
         if self.lr_finder.busy:

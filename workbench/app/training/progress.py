@@ -140,6 +140,8 @@ class TrainingProgress(QObject):
                 case Paused() | Resumed():
                     if isinstance(event, Paused):
                         self._run_progress.paused()
+                        last_step = None  # the bar says paused, not a speed and an ETA that are not running
+                        self._progress.setFormat("paused at step %v of %m: Resume goes on")
                     else:
                         self._run_progress.resumed()
                     text = event_text.line(event)
