@@ -305,7 +305,7 @@ def test_the_cli_spells_each_option_as_its_declaration_says_and_the_app_as_its_c
     )  # fmt: skip
     assert cli_message(error) == "try --name x, --no-amp or --weights RUN; or `workbench train --resume RUN`"
     assert app_message(error) == (
-        "try Run name x, unticking “mixed precision” or Start from (Model tab) RUN; or Continue training (Train tab)"
+        "try Run name x, unticking “mixed precision” or Starting weights (Model tab) RUN; or Continue training (Train tab)"
     )
     assert "--" not in app_message(error)
 

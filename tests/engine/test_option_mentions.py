@@ -171,7 +171,7 @@ def test_a_damaged_last_checkpoint_points_to_the_intact_best_one_in_each_clients
         ckpt.load_checkpoint(last)
     cli, app = _both(raised.value)
     assert f"the run cannot be resumed, but a new run can start from it (--weights {best})" in cli
-    assert f"the run cannot be resumed, but a new run can start from it (Start from (Model tab) {best})" in app
+    assert f"the run cannot be resumed, but a new run can start from it (Starting weights (Model tab) {best})" in app
 
 
 def test_a_run_whose_folder_is_gone_says_how_to_remove_it(finished_run, monkeypatch, tmp_path):

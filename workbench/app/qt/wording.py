@@ -31,7 +31,7 @@ def control_label(option: str) -> str:
 # What the app offers for each of the engine's suggested actions (errors.ACTIONS: the CLI's commands).
 ACTION_CONTROLS = {
     "continue": "Continue training (Train tab)",
-    "start_from": "a new run that starts from it (Model tab: Start from)",
+    "start_from": "a new run that starts from it (Model tab: Starting weights)",
     "delete": "Delete in the Runs tab",
 }
 

@@ -292,7 +292,7 @@ class TrainConfig:
     pretrained: bool = option(False, _switch(), "start from ImageNet weights", cli="on")
     weights: str | None = option(None, _text(optional=True),
                                  "start from a weights file (torchvision state dict) or one of your runs",
-                                 metavar="FILE_OR_RUN", label="Start from")
+                                 metavar="FILE_OR_RUN", label="Starting weights")
     strategy: str | None = option(None, _text(optional=True, choices=STRATEGIES),
                                   "transfer-learning strategy; default: advised from the data size and whether the images look like ImageNet photos",
                                   label="Strategy")
