@@ -76,6 +76,14 @@ def _shot(widget, name: str) -> None:
         widget.grab().save(str(Path(folder) / name))
 
 
+def _train_once(qtbot, panel) -> str:
+    """Press Train and wait for the run to finish; its id."""
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
+        _click(panel.start_button)
+    assert finished.args[0].status == "finished"
+    return finished.args[0].run_id
+
+
 def _state(run_id: str) -> tuple[str, int, list[int]]:
     record = RunRegistry().get(run_id)
     return record.status, record.config["epochs"], [row["epoch"] for row in record.metrics]
@@ -84,10 +92,7 @@ def _state(run_id: str) -> tuple[str, int, list[int]]:
 # ---- #13.2 / #14.3: Continue training continues the same run, like `train --resume RUN --epochs N` -----
 def test_continue_training_continues_the_same_run_like_the_cli(qtbot, window, drop, fmnist_small, capsys):
     panel = _prepare(qtbot, window, drop, fmnist_small, epochs=1)
-    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as first:
-        _click(panel.start_button)
-    run_id = first.args[0].run_id
-    assert first.args[0].status == "finished"
+    run_id = _train_once(qtbot, panel)
     # #14.8: a finished run's bar says so, never "ETA 0:00" or a speed.
     assert panel.progress.format().startswith("finished") and "ETA" not in panel.progress.format()
 
@@ -114,10 +119,7 @@ def test_continue_training_continues_the_same_run_like_the_cli(qtbot, window, dr
 # ---- Continue training is offered only when it can train something; refused, it is no failed run ----------
 def test_continue_is_offered_only_when_it_can_train_something(qtbot, window, drop, fmnist_small, class_folders):
     panel = _prepare(qtbot, window, drop, fmnist_small, epochs=1)
-    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as first:
-        _click(panel.start_button)
-    run_id = first.args[0].run_id
-    assert first.args[0].status == "finished"
+    run_id = _train_once(qtbot, panel)
 
     # Epochs on auto: the run finished all its epochs, so Continue has nothing to train; its tooltip says what to set.
     panel.form.epochs.setValue(panel.form.epochs.minimum())
