@@ -222,6 +222,7 @@ def test_the_run_picker_names_the_run_and_its_figure_and_tells_its_id_and_datase
 
     view = _evaluated_view(qtbot, trained)
     record = RunRegistry().get(trained["run_id"])
-    assert view.runs.combo.currentText() == f"{record.name} · {record.model} · val {record.best_val_acc:.1%}"
+    assert record.name.startswith(record.model)  # the default name: said once in the label
+    assert view.runs.combo.currentText() == f"{record.name} · val {record.best_val_acc:.1%}"
     tip = view.runs.combo.toolTip()
     assert trained["run_id"] in tip and record.dataset in tip and "best validation accuracy" in tip

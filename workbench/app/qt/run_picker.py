@@ -25,7 +25,8 @@ def run_label(record: Any) -> str:
     scored, and its status when it did not finish; the id, dataset path and date are in `run_tooltip`."""
     accuracy = f"val {record.best_val_acc:.1%}" if record.best_val_acc is not None else "no validation figure"
     status = "" if record.status == "finished" else f" · {record.status}"
-    return f"{record.name} · {record.model} · {accuracy}{status}"
+    model = "" if record.model in record.name else f" · {record.model}"  # a default name says it already
+    return f"{record.name}{model} · {accuracy}{status}"
 
 
 def run_tooltip(record: Any) -> str:
