@@ -49,11 +49,7 @@ class RunPicker(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setToolTip("The training run whose model this view uses")
         self.combo.activated.connect(lambda _index: self._emit_current())
-        self.combo.currentIndexChanged.connect(  # the chosen run's id, dataset and date on hover
-            lambda index: self.combo.setToolTip(
-                self.combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or "The training run whose model this view uses"
-            )
-        )
+        self.combo.currentIndexChanged.connect(lambda _index: self._show_tooltip())
         refresh = QToolButton()
         refresh.setText("↻")
         refresh.setToolTip("Re-read the run history")
@@ -77,7 +73,13 @@ class RunPicker(QWidget):
         self.combo.blockSignals(False)
         if self._wanted:
             self.select_run(self._wanted, emit=False)
+        self._show_tooltip()  # the index may not have changed (signals were blocked while listing)
         self.runs_listed.emit(len(records))
+
+    def _show_tooltip(self) -> None:
+        """The chosen run's id, dataset, date and what its figure measures, on hover."""
+        tip = self.combo.itemData(self.combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+        self.combo.setToolTip(tip or "The training run whose model this view uses")
 
     def select_run(self, run_id: str, *, emit: bool = True) -> bool:
         for index in range(self.combo.count()):
