@@ -62,6 +62,8 @@ def test_zoo_search_and_lenet_summary(qtbot):
 
     panel.search.setText("vgg")
     assert panel.model_names() and all("vgg" in name for name in panel.model_names())
+    panel.search.setText("2014")  # the year, as the search box's placeholder suggests: VGG and GoogLeNet
+    assert {"vgg16", "googlenet"} <= set(panel.model_names()) and "lenet5" not in panel.model_names()
     panel.search.setText("")
     panel.pretrained_only.setChecked(True)
     assert "lenet5" not in panel.model_names() and "resnet18" in panel.model_names()

@@ -168,7 +168,7 @@ class ZooModel(QStandardItemModel):
 
 
 class ZooFilter(QSortFilterProxyModel):
-    """Case-insensitive search over name, family and description; optionally only models with weights."""
+    """Case-insensitive search over name, family, year and description; optionally only models with weights."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,7 +187,10 @@ class ZooFilter(QSortFilterProxyModel):
         name_item = model.item(source_row, 0)
         if self.pretrained_only and model.item(source_row, PRETRAINED_COLUMN).text() != "yes":
             return False
-        haystack = " ".join([name_item.text(), model.item(source_row, 1).text(), name_item.toolTip()]).lower()
+        year = model.item(source_row, COLUMNS.index("Year"))  # the search box suggests '2014'
+        haystack = " ".join(
+            [name_item.text(), model.item(source_row, 1).text(), year.text() if year else "", name_item.toolTip()]
+        ).lower()
         return all(word in haystack for word in self._text.split())
 
     def names(self) -> list[str]:
