@@ -87,3 +87,20 @@ def test_bad_toml_names_the_file_and_the_problem(tmp_path):
     bad.write_text("epochz = 3\n")
     with pytest.raises(ConfigError, match="epochz"):
         TrainConfig.from_toml(bad)
+
+
+def test_the_plan_counts_the_steps_the_trainer_takes():
+    """9 training images in a batch of 16: one step an epoch (they fit in one batch), not "0 steps"."""
+    import torch
+
+    from workbench.engine.data import BatchIterator
+    from workbench.engine.data.batches import drops_last_batch, training_steps
+
+    images = torch.zeros(9, 1, 28, 28, dtype=torch.uint8)
+    for count, batch in ((9, 16), (40, 16), (48, 16), (200, 128)):
+        batches = BatchIterator(images[:1].expand(count, -1, -1, -1), torch.zeros(count, dtype=torch.long), batch,
+                                shuffle=True, device="cpu", mean=[0.5], std=[0.5],
+                                drop_last=drops_last_batch(count, batch))  # fmt: skip
+        assert training_steps(count, batch) == len(batches) == sum(1 for _ in batches)
+    config, notes = resolve_defaults(TrainConfig(data="x", epochs=10), typical_size=28, channels=1, num_train_images=9)
+    assert any("10 epochs: 10 steps" in str(note) for note in notes), notes

@@ -164,6 +164,17 @@ class BatchIterator:
         return nbytes <= 1 << 30  # MPS and others report no free memory: keep small splits there
 
 
+def drops_last_batch(images: int, batch_size: int) -> bool:
+    """A training epoch leaves out its last, partial batch (a tiny batch upsets batch norm), unless all the
+    images fit in one."""
+    return images > batch_size
+
+
+def training_steps(images: int, batch_size: int) -> int:
+    """Optimizer steps in one training epoch of `images` (one process), as the trainer's batches give them."""
+    return images // batch_size if drops_last_batch(images, batch_size) else min(images, 1)
+
+
 def _generator(*words: int) -> torch.Generator:
     """A CPU generator seeded from several integers, well mixed (nearby seeds give unrelated streams)."""
     state = np.random.SeedSequence([w & 0xFFFFFFFF for w in words]).generate_state(2, dtype=np.uint32)

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import os
 
+from workbench.engine.data.batches import training_steps
 from workbench.engine.models.efficientnet_lite import VARIANTS, offline_weights_installed, variant_of
 from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
@@ -80,7 +81,7 @@ def default_batch_size(num_train_images: int, epochs: int = 20) -> int:
     for 2 epochs on 6,000 Fashion-MNIST images reaches 80.8% test accuracy at 128, 85.1% at 64 and 86.8%
     at 32 (measured on this project's 2-core CPU)."""
     size = 128
-    while size > 16 and epochs * (num_train_images // size) < MIN_STEPS:
+    while size > 16 and epochs * training_steps(num_train_images, size) < MIN_STEPS:
         size //= 2
     return size
 
@@ -239,7 +240,7 @@ def resolve_defaults(
         config.batch_size = default_batch_size(num_train_images, config.epochs)
         notes.append(
             f"batch size {config.batch_size} ({num_train_images:,} training images, {config.epochs} epochs: "
-            f"{config.epochs * (num_train_images // config.batch_size):,} steps)"
+            f"{config.epochs * training_steps(num_train_images, config.batch_size):,} steps)"
         )
     if config.freeze_bn_stats is None:
         config.freeze_bn_stats = starts_pretrained and num_train_images < FEW_IMAGES

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from workbench.engine.data import BatchIterator
+from workbench.engine.data.batches import drops_last_batch
 from workbench.engine.device import autocast_dtype, prefers_channels_last
 from workbench.engine.errors import WeightsError
 from workbench.engine.models import build_model, replace_head
@@ -96,7 +97,7 @@ def _batches(
         augment=config.augment,
         seed=config.seed,
         channels_last=channels_last,
-        drop_last=len(data.train.labels) > config.batch_size,  # no tiny last batch to upset BatchNorm
+        drop_last=drops_last_batch(len(data.train.labels), config.batch_size),
         rank=dist_ctx.rank,
         world_size=dist_ctx.world_size,
         **normalize,
