@@ -131,7 +131,11 @@ def fit_head_on_embeddings(
         )
     per_class = val_count / max(len(data.classes), 1)
     if val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None:
-        summary += f" (the validation split has only {per_class:.1f} images per class: trust the cross-validated figure more)"
+        average = f"{per_class:.1f}".removesuffix(".0")  # "1 image", "2.5 images", not "1.0 images"
+        summary += (
+            f" (the validation split has only {average} image{'' if average == '1' else 's'} per class: trust the "
+            "cross-validated figure more)"
+        )
     yield Message(summary)
     # Stage 2 starts from a second head (below); a quick run has no stage 2, and its model is this one even
     # where no best.pt is written (no validation split).
