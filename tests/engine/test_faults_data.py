@@ -243,9 +243,11 @@ def test_a_non_utf8_class_folder_trains_saves_and_evaluates(tmp_path):
         json.loads((run_dir / stored).read_bytes().decode("utf-8"))  # valid UTF-8 files
     assert json.loads((run_dir / "dataset.json").read_text())["classes"] == [cafe, "tea"]  # round trip
 
-    report, predictions = evaluate(finished.checkpoint, root)
+    report, predictions = evaluate(finished.checkpoint, root, split="all")
     assert report.num_images == 16 and report.classes == [cafe, "tea"]
     assert all(os.path.isfile(path) for path in predictions.paths)
+    # "auto" finds the run's own held-out images in it (the run's file list matches the non-UTF-8 folder)
+    assert evaluate(finished.checkpoint, root)[0].extra["split"] == "val"
 
 
 def test_the_decoded_image_cache_keys_survive_a_non_utf8_folder(tmp_path, monkeypatch):
@@ -280,7 +282,7 @@ def test_a_non_utf8_dataset_root_trains_and_evaluates(tmp_path):
     for event in events:  # every message a client prints is text a UTF-8 terminal takes
         if isinstance(event, Message):
             event.text.encode("utf-8")
-    report, _ = evaluate(finished.checkpoint, os.fsdecode(root))
+    report, _ = evaluate(finished.checkpoint, os.fsdecode(root), split="all")
     assert report.num_images == 16
 
 

@@ -18,6 +18,9 @@ import torch
 from workbench.engine.training.linear_probe import MAX_FOLDS, fit_standardized_head, stratified_folds
 
 RANKING_L2 = 1.0
+# Each feature scaled by its own spread, as the ranking was measured (benchmarks/label_errors.py); the
+# classifier's floor (linear_probe.SD_FLOOR, for stable fine-tuning) lost a planted error's true class here.
+RANKING_SD_FLOOR = 0.0
 FOLD_REPEATS = 3  # the folds drawn three ways and averaged: one unlucky split no longer decides a rank
 
 
@@ -51,13 +54,13 @@ def out_of_fold_probabilities(
     folds = min(MAX_FOLDS, int(counts[counts > 0].min()))
     probabilities = torch.zeros(len(labels), classes)
     if folds < 2:
-        head = fit_standardized_head(*_rows(features, labels, mirrored, torch.arange(len(labels))), classes, l2)
+        head = fit_standardized_head(*_rows(features, labels, mirrored, torch.arange(len(labels))), classes, l2, sd_floor=RANKING_SD_FLOOR)
         return _judge(head, features, mirrored, torch.arange(len(labels)))
     for repeat in range(repeats):
         assignment = stratified_folds(labels, folds, seed + repeat)
         for k in range(folds):
             fitted, held = (assignment != k).nonzero().flatten(), (assignment == k).nonzero().flatten()
-            head = fit_standardized_head(*_rows(features, labels, mirrored, fitted), classes, l2)
+            head = fit_standardized_head(*_rows(features, labels, mirrored, fitted), classes, l2, sd_floor=RANKING_SD_FLOOR)
             probabilities[held] += _judge(head, features, mirrored, held) / repeats
     return probabilities
 

@@ -80,19 +80,21 @@ class LinearHead:
         return features @ self.weight.T + self.bias
 
 
-def standardization(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def standardization(x: torch.Tensor, floor: float = SD_FLOOR) -> tuple[torch.Tensor, torch.Tensor]:
     """Each feature's mean and spread over the rows of `x`, the spread floored at SD_FLOOR × the median
     feature's: a feature nearly constant over a few dozen images (a unit that gray clothes never excite)
     would otherwise get a weight of ~100 once mapped back to raw features, and fine-tuning, which moves
     it a little, then blew the logits up (K = 5: validation 90% → 10% by the third epoch)."""
     sd = x.std(0, unbiased=False)
-    return x.mean(0), sd.clamp_min(max(SD_FLOOR * sd.median().item(), 1e-6))
+    return x.mean(0), sd.clamp_min(max(floor * sd.median().item(), 1e-6))
 
 
-def fit_standardized_head(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> LinearHead:
+def fit_standardized_head(
+    x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, *, sd_floor: float = SD_FLOOR
+) -> LinearHead:
     """Softmax regression on standardized `x`, its weights mapped back so it takes raw features:
     z·w = ((x − mu)/sd)·w = x·(w/sd) − (mu/sd)·w."""
-    mu, sd = standardization(x)
+    mu, sd = standardization(x, sd_floor)
     w, b = _fit((x - mu) / sd, y, classes, l2, None)
     return LinearHead((w / sd[:, None]).T.contiguous(), b - (mu / sd) @ w)
 
