@@ -80,17 +80,18 @@ class LinearHead:
         return features @ self.weight.T + self.bias
 
 
-def standardization(x: torch.Tensor, floor: float = SD_FLOOR) -> tuple[torch.Tensor, torch.Tensor]:
+def standardization(x: torch.Tensor, floor: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each feature's mean and spread over the rows of `x`, the spread floored at SD_FLOOR × the median
     feature's: a feature nearly constant over a few dozen images (a unit that gray clothes never excite)
     would otherwise get a weight of ~100 once mapped back to raw features, and fine-tuning, which moves
     it a little, then blew the logits up (K = 5: validation 90% → 10% by the third epoch)."""
     sd = x.std(0, unbiased=False)
+    floor = SD_FLOOR if floor is None else floor  # read when called: tests and callers may change it
     return x.mean(0), sd.clamp_min(max(floor * sd.median().item(), 1e-6))
 
 
 def fit_standardized_head(
-    x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, *, sd_floor: float = SD_FLOOR
+    x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, *, sd_floor: float | None = None
 ) -> LinearHead:
     """Softmax regression on standardized `x`, its weights mapped back so it takes raw features:
     z·w = ((x − mu)/sd)·w = x·(w/sd) − (mu/sd)·w."""
