@@ -254,7 +254,7 @@ def test_features_nearly_constant_over_a_few_images_get_no_huge_weight(few, monk
     from workbench.engine.training import linear_probe
 
     samples = scan_dataset(few / "train").split("train")
-    chosen = [s for c in range(10) for s in [s for s in samples if s.label == c][:4]]
+    chosen = [sample for c in range(10) for sample in [s for s in samples if s.label == c][:4]]
     decoded = load_decoded(chosen, 224, 1)
     x = (decoded.images.float() / 255 - sum(IMAGENET_MEAN) / 3) / (sum(IMAGENET_STD) / 3)
     embedder = Embedder(

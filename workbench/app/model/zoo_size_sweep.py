@@ -62,7 +62,7 @@ class ZooSizeSweep:
         if training == self.training:
             return
         self.training = training
-        if self._input is not None and (training and self._job.busy or not training):
+        if self._input is not None and (self._job.busy or not training):
             self.start(self._specs, self._input)  # the same rows, with or without their speed
 
     def _remember(self, row: ZooRow) -> None:

@@ -13,7 +13,7 @@ from workbench.engine.errors import Action, WeightsError, WorkbenchError
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.run_actions import cannot_go_on
+from workbench.engine.training.going_on import cannot_go_on
 
 
 @dataclass

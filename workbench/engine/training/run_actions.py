@@ -19,8 +19,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from workbench.engine.errors import Mention, WorkbenchError
+from workbench.engine.errors import WorkbenchError
 from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.going_on import cannot_go_on
 
 if TYPE_CHECKING:
     from workbench.engine.runs import RunRecord, RunRegistry
@@ -117,33 +118,6 @@ def continue_refusal(
         epochs=target,
         adding=more is not None,
     )
-
-
-def cannot_go_on(
-    run_id: str, *, status: str, done: int, total: int | None, epochs: int | None = None, adding: bool = False
-) -> WorkbenchError | None:
-    """Why run `run_id` (its `status`, `done` epochs trained of its `total`) cannot train further to `epochs`, its
-    new total (None: its own total): the one rule of `train --resume RUN [--epochs N]` and the app's Continue
-    training. The trainer checks it on the run's last checkpoint (resume.load_resume_state), clients ask it
-    before any work (`continue_refusal`). None: the run can go on. `adding`: the client's Epochs counts the
-    epochs to add (the app's Continue training), not the new total (the CLI's --epochs), and the advice says so."""
-    if epochs is not None and epochs <= done:
-        return WorkbenchError(
-            f"run {run_id} has already trained {done} epoch(s); ",
-            Mention("epochs"),
-            f" is the run's total, so give more than {done} to continue it (",
-            Mention("epochs", epochs),
-            " would train nothing)",
-        )
-    target = epochs or total
-    if status == "finished" and target is not None and done >= target:
-        advice = " to how many more epochs to train" if adding else f" to more than {done}"
-        return WorkbenchError(
-            f"run {run_id} already finished its {target} epochs; set ",
-            Mention("epochs"),
-            f"{advice} to continue training",
-        )
-    return None
 
 
 def train_again(ref: str, changes: TrainConfig, *, registry: RunRegistry | None = None) -> RunAction:
