@@ -90,11 +90,11 @@ def main() -> int:
             if not offline_weights_installed(variant):
                 print(f"{name}: weights not installed, skipped", flush=True)
                 continue
-            taps = list(get_spec(name).probe_taps)
-            model = build_model(name, CLASSES, 1, pretrained=True, taps=taps)
+            probe_args = get_spec(name).probe_args
+            model = build_model(name, CLASSES, 1, pretrained=True, **probe_args)
             embedder = Embedder(
                 model, model_name=name, size=args.size, channels=1, device=torch.device("cpu"),
-                cache_dir=Path(onnx_dir), model_args={"taps": taps},
+                cache_dir=Path(onnx_dir), model_args=probe_args,
             )  # fmt: skip
             started = time.perf_counter()
             test_f = embedder.embed(test_images, normalize)

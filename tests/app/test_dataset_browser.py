@@ -58,6 +58,11 @@ def test_dropping_a_presplit_folder_shows_classes_counts_and_thumbnails(qtbot, w
     assert "mode L" in panel.preview_text()
     assert "Trouser" in panel.preview_text()
     assert panel.preview.pixmap() is not None and not panel.preview.pixmap().isNull()
+    # Another class filter hides that image: the preview no longer shows it, nor can curation act on it.
+    panel.class_filter.setCurrentText("Coat")
+    assert panel.selected_item() is None
+    assert "Trouser" not in panel.preview_text() and panel.preview.text() == "Select an image"
+    assert not panel.curation.exclude_button.isEnabled()
 
 
 def test_dropping_several_folders_makes_each_one_class(qtbot, window, drop, class_folders):

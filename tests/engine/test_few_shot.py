@@ -164,15 +164,15 @@ def tap_columns(state: dict) -> torch.Tensor:
     return state["_fc.weight"][:, 1280:]
 
 
-def test_stage_one_reads_the_stage_ends_and_stage_two_fine_tunes_through_the_last_layer(few):
+def test_stage_one_reads_every_block_and_stage_two_fine_tunes_through_the_last_layer(few):
     from workbench.engine.training import checkpoint as ckpt
 
     quick = run(TrainConfig(data=str(few / "train"), quick=True, **FAST))
     instant = ckpt.load_checkpoint(quick[-1].checkpoint)
-    assert instant["model_args"] == {"taps": [2, 4, 7, 10, 14, 15]}
+    assert instant["model_args"] == {"taps": list(range(16)), "tap_max": True}
     assert tap_columns(instant["model_state"]).abs().sum() > 0  # the instant model uses the taps
     plan = next(e for e in quick if isinstance(e, RunStarted)).plan
-    assert "from the last layer and 6 earlier blocks (stage 1)" in plan, plan
+    assert "with the average and maximum of 16 blocks' outputs and the last layer's maximum (stage 1)" in plan, plan
     assert "stage 2 starts" not in messages(quick)  # a quick run prepares no stage 2
     # Without a validation split (no best.pt) the quick run's model is still the tapped head.
     unvalidated = run(TrainConfig(data=str(few / "train"), quick=True, val_split=0.0, **FAST))
@@ -189,10 +189,10 @@ def test_stage_one_reads_the_stage_ends_and_stage_two_fine_tunes_through_the_las
     assert tap_columns(final).abs().sum() == 0
     assert not torch.equal(final["_blocks.3._project_conv.weight"], start["model_state"]["_blocks.3._project_conv.weight"])
     assert "stage 2 starts from a head on the last layer's features alone" in messages(events)
-    # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 768 tap features).
+    # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 4,896 tap features).
     started = next(e for e in events if isinstance(e, RunStarted))
     assert any(
-        n.startswith("fine-tune all: 3,383,242 of 3,390,922 parameters train (the head's 7,680 tap weights stay")
+        n.startswith("fine-tune all: 3,383,242 of 3,432,202 parameters train (the head's 48,960 tap weights stay")
         for n in started.notes
     ), started.notes
     kept = ckpt.load_checkpoint(folder / ckpt.BEST)  # stage 1's tapped head unless fine-tuning clearly beat it

@@ -10,6 +10,7 @@ import torch
 
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
+from workbench.engine.training import event_text
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.events import (
     CheckpointSaved,
@@ -67,6 +68,10 @@ def test_stop_then_resume_continues_from_saved_epoch(fmnist_folder):
     assert stopped.status == "stopped" and stopped.epochs == 1
     saved = of_type(first, CheckpointSaved)[-1]
     assert ckpt.load_checkpoint(saved.path)["epoch"] == 1
+    # Epoch 1's own checkpoint, then the stop's, which the log does not call "epoch 1" a second time.
+    texts = [event_text.line(e) for e in of_type(first, CheckpointSaved)]
+    assert texts[0].startswith("checkpoint saved (epoch 1") and saved.stopped_in_epoch == 2
+    assert texts[-1].startswith("checkpoint saved where epoch 2 was stopped (resuming repeats that epoch)")
     assert RunRegistry().get(stopped.run_id).status == "stopped"
 
     second = collect(Trainer(resume=stopped.run_id))

@@ -245,13 +245,17 @@ def test_gray_weights_in_a_colour_googlenet_keep_its_colour_rescaling(tmp_path):
     assert torch.allclose(colour.conv1.conv.weight, gray.conv1.conv.weight.expand(-1, 3, -1, -1) / 3)
 
 
-def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite0_state):
+@pytest.mark.parametrize("tap_max", [False, True], ids=["averages", "averages and maxima"])
+def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite0_state, tap_max):
     from workbench.engine.models.efficientnet_lite import STAGE_ENDS
 
     plain = build_model("efficientnet_lite0", 7, 1, pretrained=True)
-    tapped = build_model("efficientnet_lite0", 7, 1, pretrained=True, taps=STAGE_ENDS)
-    # The published 1000x1280 head cannot serve a head over 1280 + 768 features: that one starts fresh.
-    assert tapped._fc.in_features == 1280 + 24 + 40 + 80 + 112 + 192 + 320 and tapped.tapped_columns.start == 1280
+    tapped = build_model("efficientnet_lite0", 7, 1, pretrained=True, taps=STAGE_ENDS, tap_max=tap_max)
+    # The published 1000x1280 head cannot serve a head over 1280 + 768 features (stage ends): that one starts fresh.
+    # With maxima: each tapped block's maximum too (768), and the last layer's (1280).
+    tap_width = 24 + 40 + 80 + 112 + 192 + 320
+    width = 1280 + (2 * tap_width + 1280 if tap_max else tap_width)
+    assert tapped._fc.in_features == width and tapped.tapped_columns.start == 1280
     plain_state, tapped_state = plain.state_dict(), tapped.state_dict()
     assert all(torch.equal(tapped_state[k], v) for k, v in plain_state.items() if not k.startswith("_fc."))
     # The head reads the last layer's features first: zero tap columns give the plain network's logits.
@@ -261,7 +265,7 @@ def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite
         tapped._fc.bias.copy_(plain._fc.bias)
         x = torch.randn(2, 1, 64, 64)
         assert torch.allclose(tapped.eval()(x), plain.eval()(x), atol=1e-5)
-        tapped._fc.weight[:, 1280:] = 0.01
+        tapped._fc.weight[:, -1280 if tap_max else 1280 :] = 0.01  # the last layer's maxima, or the taps
         assert not torch.allclose(tapped(x), plain(x), atol=1e-3)
 
 

@@ -121,6 +121,9 @@ class DatasetPanel(QWidget):
         self.thumbnails.loader.failed.connect(self._on_thumbnail_failed)
         self.class_overview.class_chosen.connect(self.class_filter.setCurrentText)
         self.grid.selectionModel().selectionChanged.connect(self._on_image_selected)
+        # A reset of the shown rows (a filter, a map selection, a new dataset) drops the selection without
+        # selectionChanged: read it again, or the preview and the curation buttons keep a hidden image.
+        self.filter_model.modelReset.connect(self._on_shown_rows_reset)
 
         # right: the selected image, larger, and curation
         self.image_preview = ImagePreview(self.selected_item)
@@ -306,6 +309,9 @@ class DatasetPanel(QWidget):
             self._clear_preview()
         else:
             self.image_preview.show_item(item)
+
+    def _on_shown_rows_reset(self) -> None:
+        self._on_image_selected(QItemSelection(), QItemSelection())
 
     def _clear_preview(self) -> None:
         self.image_preview.clear_item()

@@ -106,11 +106,11 @@ def parameter_split(
     import torch
 
     from workbench.engine.models import build_model
-    from workbench.engine.training.defaults import with_probe_taps
+    from workbench.engine.training.defaults import with_probe_args
     from workbench.engine.training.transfer import TransferPlan
 
     with torch.device("meta"):  # stage 1's head reads the taps the run will use
-        model = build_model(name, num_classes, channels, **(with_probe_taps(name, {}) if linear_probe else {}))
+        model = build_model(name, num_classes, channels, **(with_probe_args(name, {}) if linear_probe else {}))
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     if linear_probe:
         plan = TransferPlan(model, "feature-extractor", pretrained=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +55,9 @@ class ModelSpec:
     default_size: int  # the size it is meant for (28/32 for small models, 224 for ImageNet ones)
     pretrained: bool  # ImageNet weights available (torchvision download or offline package)
     source: str  # "torchvision" | "workbench"
-    # Blocks whose pooled features a linear-probe head also reads (model argument `taps`); () = none.
-    probe_taps: tuple[int, ...] = ()
+    # Model arguments a run with a linear-probe stage adds (EfficientNet-Lite's `taps`, `tap_max`: what else
+    # its head reads besides the last layer's pooled features); empty = none.
+    probe_args: dict[str, Any] = field(default_factory=dict)
 
     def input_size_for(self, typical_size: int) -> int:
         """The side this model trains at when the user picks it without ImageNet weights (those choose the
@@ -90,13 +91,13 @@ def register_model(
     pretrained: bool = False,
     source: str = "workbench",
     weights: PretrainedWeights | None = None,
-    probe_taps: tuple[int, ...] = (),
+    probe_args: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering `builder(num_classes, in_channels, **kwargs)` under `name`.
 
     `weights` says where the ImageNet weights come from; it is required when `pretrained` is True.
-    `probe_taps`: the builder takes `taps=` (blocks whose pooled features join the head's input), and
-    these are the ones a run with a linear-probe stage uses by default.
+    `probe_args`: builder arguments (such as `taps=`, blocks whose pooled features join the head's input)
+    that a run with a linear-probe stage uses by default.
     """
     if pretrained != (weights is not None):
         raise ValueError(f"model {name}: pretrained=True needs a weights source, and only then")
@@ -109,7 +110,7 @@ def register_model(
         if name in _ENTRIES:
             raise ValueError(f"model {name} is registered twice")
         spec = ModelSpec(
-            name, family, year, description, min_size, default_size, pretrained, source, tuple(probe_taps)
+            name, family, year, description, min_size, default_size, pretrained, source, dict(probe_args or {})
         )
         _ENTRIES[name] = _Entry(spec, builder, weights)
         return builder

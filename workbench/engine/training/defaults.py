@@ -126,12 +126,14 @@ def default_augment(epochs: int, *, img_size: int | None = None, fine_tunes_prob
     return AugmentConfig(crop_padding=2 if epochs >= SHIFT_FROM_EPOCHS else 0, flip=True)
 
 
-def with_probe_taps(model: str, model_args: dict) -> dict:
-    """`model_args` for a run with a linear-probe stage: the model's `probe_taps` unless the user set taps."""
+def with_probe_args(model: str, model_args: dict) -> dict:
+    """`model_args` for a run with a linear-probe stage: the model's `probe_args` added, unless the user
+    chose taps (then the user's arguments stand as they are)."""
     from workbench.engine.models import get_spec
 
-    taps = get_spec(model).probe_taps
-    return {**model_args, "taps": list(taps)} if taps and "taps" not in model_args else dict(model_args)
+    if "taps" in model_args:
+        return dict(model_args)
+    return {**model_args, **get_spec(model).probe_args}
 
 
 def describe_augment(augment: AugmentConfig) -> str:
@@ -214,11 +216,11 @@ def resolve_defaults(
         config.img_size = size
     if config.linear_probe is None:
         config.linear_probe = config.pretrained and not config.weights
-    if config.linear_probe and config.model_args != (tapped := with_probe_taps(config.model, config.model_args)):
+    if config.linear_probe and config.model_args != (tapped := with_probe_args(config.model, config.model_args)):
         config.model_args = tapped
         notes.append(
-            f"stage 1's head also reads the pooled features of {len(tapped['taps'])} earlier blocks (the end "
-            "of each stage: Head2Toe); stage 2 fine-tunes through the last layer only"
+            f"stage 1's head also reads {taps_phrase(tapped)} (Head2Toe); stage 2 fine-tunes through the last "
+            "layer only"
         )
     if config.linear_probe:
         notes.append(
@@ -277,8 +279,14 @@ def choose_strategy(config: TrainConfig, model, num_train_images: int) -> tuple[
 
 
 def taps_phrase(model_args: dict) -> str:
-    taps = model_args.get("taps") or ()
-    return f" from the last layer and {len(taps)} earlier blocks" if taps else ""
+    """What a tapped head reads besides the last layer's average ("the average of 6 blocks"); "" for none."""
+    taps, tap_max = model_args.get("taps") or (), model_args.get("tap_max", False)
+    blocks = f"{len(taps)} block{'s' if len(taps) != 1 else ''}"
+    if taps and tap_max:
+        return f"the average and maximum of {blocks}' outputs and the last layer's maximum"
+    if taps:
+        return f"the average of {blocks}' outputs"
+    return "the last layer's maximum" if tap_max else ""
 
 
 def describe_plan(config: TrainConfig) -> str:
@@ -289,7 +297,8 @@ def describe_plan(config: TrainConfig) -> str:
         else "random weights (from scratch)"
     )  # fmt: skip
     stages = (
-        f"a linear head fitted on its frozen features{taps_phrase(config.model_args)} (stage 1)"
+        f"a linear head fitted on its frozen features{', with ' + taps if (taps := taps_phrase(config.model_args)) else ''}"
+        " (stage 1)"
         + (
             ""
             if config.quick

@@ -83,6 +83,11 @@ def epoch_line(event: EpochEnded, epochs: int = 0) -> str:
 
 
 def checkpoint_line(event: CheckpointSaved) -> str:
+    if event.stopped_in_epoch is not None:  # not "epoch N" again: epoch N's own checkpoint came before
+        return (
+            f"checkpoint saved where epoch {event.stopped_in_epoch} was stopped (resuming repeats that "
+            f"epoch): {event.path}"
+        )
     kept = ", the model the run keeps" if event.best else ""
     return f"checkpoint saved (epoch {event.epoch}{kept}): {event.path}"
 

@@ -110,8 +110,9 @@ class EpochEnded(Event):
 @dataclass(frozen=True)
 class CheckpointSaved(Event):
     path: str
-    epoch: int
+    epoch: int  # epochs completed
     best: bool = False
+    stopped_in_epoch: int | None = None  # a stop's checkpoint: the epoch (1-based) it interrupted
 
 
 @dataclass(frozen=True)

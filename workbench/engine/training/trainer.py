@@ -220,7 +220,7 @@ class Trainer:
             totals = yield from self._train_one_epoch(s, epoch)
             if totals is None:
                 path = s.save(epoch, best=False, schedule_state=schedule_at_start, rng=rng_at_start)
-                yield CheckpointSaved(str(path), epoch)
+                yield CheckpointSaved(str(path), epoch, stopped_in_epoch=epoch + 1)
                 reason = f"stopped by the user during epoch {epoch + 1}"
                 s.handle.finish(RunStatus.STOPPED, reason)
                 yield RunFinished(
