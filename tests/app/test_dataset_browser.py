@@ -170,6 +170,9 @@ def test_bad_files_appear_in_the_problem_list_with_path_and_reason(
         lambda: str(data / "Trouser" / "notes.png") in dict(panel.problems_shown()), timeout=20_000
     )
     assert panel.problems_box.title() == "Problems (2)"
+    tree = panel.problems_box.tree  # every row, the scan's and the late one, says itself whole on hover
+    rows = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    assert all(row.toolTip(0) == row.text(0) and row.toolTip(1) == row.text(1) != "" for row in rows)
     assert panel.class_counts()["Bag"]["train"] + panel.class_counts()["Bag"].get("val", 0) == 12
 
 

@@ -115,3 +115,19 @@ def test_unusual_modes_display_as_the_engine_decodes_them(tmp_path):
     assert info["mode"] == "CMYK"
     colour = image.pixelColor(5, 5)
     assert colour.red() > 200 and colour.green() < 60 and colour.blue() < 60
+
+
+def test_a_decode_that_finishes_after_its_window_closed_ends_quietly(qapp, tmp_path):
+    """A worker still decoding when the window (and the loader's signal object) is gone must not raise
+    "Signal source has been deleted" from its thread: the thumbnail is simply not wanted any more."""
+    import shiboken6
+
+    from workbench.app.dataset.thumbnails import ThumbnailLoader
+
+    items = _write_images(tmp_path / "imgs")
+    loader = ThumbnailLoader(use_disk_cache=False)
+    loader._stack.extend(item.path for item in items)  # what a worker thread would find waiting
+    loader._draining = 1
+    shiboken6.delete(loader._signals)  # as when the window is destroyed mid-decode
+    loader._drain()  # raised RuntimeError before
+    assert loader._stack == [item.path for item in items[:-1]]  # it stopped at once: nothing more decoded

@@ -302,3 +302,6 @@ def test_curve_axes_show_losses_and_rates_as_they_are_not_in_thousandths(qtbot):
         axis = plot.getAxis("left")
         assert axis.autoSIPrefixScale == 1.0  # ticks read 0.5, 0.003: the values themselves
         assert "x0.001" not in axis.labelString() and label in axis.labelString()
+    # The linked x axes line up: every plot's data area starts at the same place, whatever its tick text.
+    lefts = {round(p.vb.sceneBoundingRect().left()) for p in (plots.loss_plot, plots.acc_plot, plots.lr_plot)}
+    assert len(lefts) == 1, lefts

@@ -21,7 +21,7 @@ class ProblemsList(QGroupBox):
         """Replace the list with the scan's problems."""
         self.tree.clear()
         for path, reason in problems:
-            self._add_row(path, reason).setToolTip(1, reason)
+            self._add_row(path, reason)
         self.tree.resizeColumnToContents(1)
         self._update_title()
 
@@ -36,7 +36,8 @@ class ProblemsList(QGroupBox):
 
     def _add_row(self, path: str, reason: str) -> QTreeWidgetItem:
         row = QTreeWidgetItem([path, reason])
-        row.setToolTip(0, path)
+        row.setToolTip(0, path)  # both columns are cut off in a narrow box: hovering shows them whole
+        row.setToolTip(1, reason)
         self.tree.addTopLevelItem(row)
         return row
 

@@ -223,7 +223,12 @@ class ThumbnailLoader(QObject):
                     self._draining -= 1
                     return
                 path = self._stack.pop()
-            _load_thumbnail(path, self.side, self.disk_cache, self._signals)
+            try:
+                _load_thumbnail(path, self.side, self.disk_cache, self._signals)
+            except RuntimeError as exc:  # the window closed while this decode ran: nobody waits for it
+                if "deleted" not in str(exc):
+                    raise
+                return
 
     def cancel_pending(self) -> None:
         """Forget queued requests (a new dataset or filter); decodes already under way still finish."""

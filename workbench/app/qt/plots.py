@@ -67,6 +67,9 @@ class GrowingSeries:
         return self._y[: self.size]
 
 
+LEFT_AXIS_WIDTH = 64  # px: the axis label and ticks such as 0.0003
+
+
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, legend: bool) -> pg.PlotItem:
     """A plot in rows 2·row (its title, and its legend in one line beside it) and 2·row + 1: a legend never
     sits on the data, wherever the curves go (a loss that rises, an accuracy that falls)."""
@@ -89,6 +92,9 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, y_label: str, l
         # Losses, shares and rates have no unit to prefix: pyqtgraph would label 0.5–0.9 as 500–900
         # "(x0.001)", and the longer label left its old end on screen when the prefix went away.
         plot.getAxis(side).enableAutoSIPrefix(False)
+    # One width for every left axis: the x axes are linked, and a wider tick text ("0.0030" against "0.8")
+    # would otherwise start one plot's epochs further right than the others'.
+    plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     for side in ("left", "bottom"):
