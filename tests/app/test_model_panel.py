@@ -97,8 +97,11 @@ def test_weights_already_on_disk_are_not_offered_for_download(qtbot):
         panel.load_zoo(preferred="efficientnet_lite0")
     qtbot.waitUntil(lambda: panel.selected_model() == "efficientnet_lite0", timeout=10_000)
     assert panel.automatic.isChecked() and not panel.start_from.isEnabled()  # the engine chooses weights
+    # The greyed radios are the user's settings for later, not the run's: the box's title says so.
+    assert "yours, used once you untick" in panel.start_from.title()
     panel.automatic.click()  # the user takes over
     assert panel.start_from.isEnabled() and panel.chosen_model() == "efficientnet_lite0"
+    assert panel.start_from.title() == "Starting weights and transfer learning"
     panel.pretrained_radio.setChecked(True)
     qtbot.waitUntil(lambda: panel.download_button.text() == "Weights on disk", timeout=30_000)
     assert not panel.download_button.isEnabled()

@@ -20,6 +20,8 @@ from workbench.app.model.start_from import (
     SOURCE_RUN,
     SOURCE_SCRATCH,
     STRATEGY_TEXT,
+    TITLE,
+    TITLE_WHILE_AUTOMATIC,
     StartFromBox,
 )
 from workbench.app.model.weights_download import WeightsDownload
@@ -242,6 +244,7 @@ class ModelPanel(QWidget):
         # The starting-point controls only apply to a model the user picked: greyed, they can't contradict
         # what the engine will choose.
         self.start_from.setEnabled(not automatic)
+        self.start_from.setTitle(TITLE_WHILE_AUTOMATIC if automatic else TITLE)
         self.start_from.setToolTip(
             "The workbench chooses the weights and strategy; untick 'Let the workbench choose' to set them."
             if automatic

@@ -32,6 +32,10 @@ STRATEGY_TEXT = {
     "fine-tune-all": "fine-tune all layers",
 }
 SOURCE_SCRATCH, SOURCE_PRETRAINED, SOURCE_FILE, SOURCE_RUN = range(4)
+TITLE = "Starting weights and transfer learning"
+# While the workbench chooses, the greyed controls keep the user's own settings for later: the title says
+# so, since they may differ from what the run will use (the line above the table says that).
+TITLE_WHILE_AUTOMATIC = f"{TITLE}: yours, used once you untick “Let the workbench choose”"
 
 
 class StartFromBox(QGroupBox):
@@ -42,7 +46,7 @@ class StartFromBox(QGroupBox):
     changed = Signal()  # anything the run's starting point is made of: source, strategy, file, earlier run
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Starting weights and transfer learning", parent)
+        super().__init__(TITLE, parent)
         self._unfreeze = 2  # top blocks to train under fine-tune-top (the advisor refines it)
         self._wanted_run: str | None = None  # a restored earlier run, chosen once the runs are listed
         self.source_group = QButtonGroup(self)
