@@ -305,3 +305,6 @@ def test_curve_axes_show_losses_and_rates_as_they_are_not_in_thousandths(qtbot):
     # The linked x axes line up: every plot's data area starts at the same place, whatever its tick text.
     lefts = {round(p.vb.sceneBoundingRect().left()) for p in (plots.loss_plot, plots.acc_plot, plots.lr_plot)}
     assert len(lefts) == 1, lefts
+    # An accuracy of 100% (stage 1's train accuracy, often) shows its whole marker, not half of it.
+    low, high = plots.acc_plot.viewRange()[1]
+    assert high >= 1.05 and low <= -0.05, (low, high)
