@@ -311,6 +311,32 @@ def test_tiny_validation_reports_cross_validated_accuracy_with_its_uncertainty(f
     assert "cross-validation" in text and "95% interval" in text
 
 
+def test_with_tiny_validation_the_instant_model_also_learns_from_the_validation_images(few):
+    """2 validation images per class: stage 1's figures are the held-out head's, then the head is refitted on
+    all the labelled images. Calibration uses the held-out head; evaluation never calls the validation split
+    held out for that model."""
+    from workbench.engine.data import scan_dataset
+    from workbench.engine.evaluation.evaluate import VALIDATION_SEEN, predict_folder
+    from workbench.engine.training import checkpoint as ckpt
+
+    events = run(TrainConfig(data=str(few / "train"), quick=True, **FAST))
+    assert "refitted on the training and validation images together (120 images)" in messages(events)
+    payload = ckpt.load_checkpoint(events[-1].checkpoint)
+    held_out = payload[ckpt.HELD_OUT_HEAD]
+    refitted = payload["model_state"]["_fc.weight"]
+    assert held_out["weight"].shape == refitted.shape and not torch.allclose(held_out["weight"], refitted)
+    # The run's validation figure is the held-out head's: the refitted one scores that or better on images
+    # it has now seen.
+    probe = next(e for e in events if isinstance(e, EpochEnded))
+    seen = predict_folder(events[-1].checkpoint, few / "train", split="val", tta=True)
+    assert seen.split_note == VALIDATION_SEEN
+    assert (seen.logits.argmax(1) == seen.targets).float().mean().item() >= probe.val_acc
+    # "auto" does not judge on those images: the folder has no test split, so every image, with a note.
+    auto = predict_folder(events[-1].checkpoint, few / "train", split="auto")
+    assert auto.split == "all" and "fitted on those too" in auto.split_note
+    assert len(auto.targets) == len(scan_dataset(few / "train").samples)
+
+
 def final_and_probe_weights(events) -> tuple[dict, dict]:
     from workbench.engine.training import checkpoint as ckpt
 

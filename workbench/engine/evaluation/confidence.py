@@ -16,6 +16,7 @@ from workbench.engine.data import BatchIterator
 from workbench.engine.errors import first_line
 from workbench.engine.evaluation import calibration, out_of_domain
 from workbench.engine.evaluation.tta import for_evaluation
+from workbench.engine.features.embedder import linear_head
 from workbench.engine.training import checkpoint as ckpt
 
 TRAIN_PER_CLASS = 200  # training images per class for the class means: enough for a mean, cheap on a CPU
@@ -82,6 +83,12 @@ def calibrate_run(session: Any, kept: Path) -> list[str]:
     try:
         payload = ckpt.load_checkpoint(kept, map_location=session.device)
         session.model.load_state_dict(payload["model_state"])
+        held_out = payload.get(ckpt.HELD_OUT_HEAD)
+        if held_out is not None:  # judged on validation images, the head that never saw them (probe_stage.py)
+            _, head = linear_head(session.model)
+            with torch.no_grad():
+                head.weight.copy_(held_out["weight"])
+                head.bias.copy_(held_out["bias"])
         fitted, detector = fit_confidence(
             session.model,
             session.config.to_dict(),

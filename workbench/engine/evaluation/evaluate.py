@@ -18,7 +18,7 @@ from workbench.engine.evaluation.metrics import EvaluationReport, classification
 from workbench.engine.evaluation.tta import FlipAveraged, for_evaluation
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
 from workbench.engine.names import match_classes, shown_list
-from workbench.engine.training.checkpoint import find_checkpoint, load_model
+from workbench.engine.training.checkpoint import HELD_OUT_HEAD, find_checkpoint, load_model
 from workbench.engine.training.config import dataset_roots
 
 
@@ -66,10 +66,13 @@ def predict_folder(
     roots = dataset_roots(data)  # one dataset folder, or several that are one class each
     own = _runs_own_index(ref, roots) if split != "all" else None
     split_note = ""
+    head_saw_val = HELD_OUT_HEAD in meta  # stage 1's head refitted on the run's validation images too
     if split == "auto":
-        index, split, split_note = resolve_auto_split(own, roots)
+        index, split, split_note = resolve_auto_split(own, roots, head_saw_val=head_saw_val)
     else:
         index = own if own is not None else _scan_as_is(roots)
+        if split == "val" and own is not None and head_saw_val:
+            split_note = VALIDATION_SEEN
     # Compared in NFC (`class_key`): a model trained on a Mac's NFD "café" folder knows Linux's NFC "café".
     model_index, unknown = match_classes(classes, index.classes)
     if unknown:
@@ -111,17 +114,26 @@ def _scan_as_is(roots: list[str]) -> DatasetIndex:
     return scan_dataset(roots, val_fraction=0.0, test_fraction=0.0)
 
 
-def resolve_auto_split(own: DatasetIndex | None, roots: list[str]) -> tuple[DatasetIndex, str, str]:
+VALIDATION_SEEN = (
+    "the model's head was also fitted on these validation images (too few per class to hold out), so this "
+    "accuracy is optimistic: the run's cross-validated figure is the honest one"
+)
+
+
+def resolve_auto_split(
+    own: DatasetIndex | None, roots: list[str], *, head_saw_val: bool = False
+) -> tuple[DatasetIndex, str, str]:
     """What "auto" judges: (index, split, note). On the run's own folder (`own`, its splits as it trained),
-    its test split; without one, its validation split (held out too); without either, every image, with a
-    note that the model trained on most of them. On any other folder, its test split if it has one, else
-    every image."""
+    its test split; without one, its validation split (held out too, unless `head_saw_val`: the head was
+    refitted on it); without either, every image, with a note that the model trained on most of them. On
+    any other folder, its test split if it has one, else every image."""
     if own is not None:
-        for split in ("test", "val"):
+        for split in ("test",) if head_saw_val else ("test", "val"):
             if own.split(split):
                 return own, split, ""
+        kept = "none aside" if not own.split("val") else "only a few validation images aside, and fitted on those too"
         return own, "all", (
-            "every image, the training images included: the run kept none aside, so this accuracy says how "
+            f"every image, the training images included: the run kept {kept}, so this accuracy says how "
             "well the model fits what it trained on, not how well it does on new images"
         )
     index = _scan_as_is(roots)

@@ -32,6 +32,9 @@ VERSION = 1
 LAST = "last.pt"
 BEST = "best.pt"
 PROBE = "probe.pt"  # stage 1's network (the fitted head), which LP-FT's last step averages with
+# In a checkpoint whose head was refitted on the validation images too (probe_stage.py): the head as fitted on
+# the training images alone, which the run's validation figures, temperature and out-of-domain check use.
+HELD_OUT_HEAD = "held_out_head"
 
 
 @dataclass

@@ -64,10 +64,11 @@ class Session:
         return max((h["val_acc"] for h in self.history if h.get("val_acc") is not None), default=None)
 
     def save(
-        self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict, also: tuple[str, ...] = ()
+        self, epoch: int, *, best: bool, schedule_state: dict | None, rng: dict, also: tuple[str, ...] = (),
+        extra: dict | None = None,
     ) -> Path:
         """Write last.pt (and best.pt, and copies named in `also`); `epoch` counts the epochs the weights
-        have completed."""
+        have completed; `extra`: more entries for this checkpoint alone."""
         assert self.handle is not None, "a session without a run folder saves nothing"
         folder = self.handle.checkpoints_dir
         if not self.is_main:
@@ -86,6 +87,7 @@ class Session:
             "scheduler_state": schedule_state,
             "scaler_state": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": rng,
+            **(extra or {}),
         }
         copies = tuple(folder / name for name in (ckpt.BEST,) * best + also)
         path = ckpt.save_checkpoint(folder / ckpt.LAST, payload, copies)
