@@ -335,10 +335,7 @@ class DatasetPanel(QWidget):
 
     def _after_curation(self, message: str) -> None:
         self._refresh_counts()
-        self._apply_filter()
-        self.curation.update_buttons()
-        if self.selected_item() is not None:
-            self._on_image_selected(QItemSelection(), QItemSelection())
+        self._apply_filter()  # its reset re-reads the selection: preview and buttons (_on_shown_rows_reset)
         self.status_message.emit(message)
 
     # ---- map and review -------------------------------------------------------------------------

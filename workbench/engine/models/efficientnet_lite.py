@@ -229,10 +229,9 @@ class EfficientNetLite(nn.Module):
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
         channels = block_channels(stages)
-        tapped = sum(channels[i] for i in self.taps)
-        if self.tap_max:  # each tapped block's maximum, then the last layer's
-            tapped += tapped + HEAD_CHANNELS
-        self._fc = nn.Linear(HEAD_CHANNELS + tapped, num_classes)
+        averages = sum(channels[i] for i in self.taps)
+        maxima = averages + HEAD_CHANNELS if self.tap_max else 0  # each tapped block's, then the last layer's
+        self._fc = nn.Linear(HEAD_CHANNELS + averages + maxima, num_classes)
         self._init_weights()
 
     @property

@@ -26,7 +26,7 @@ from workbench.engine.evaluation.uncertainty import TINY_PER_CLASS, format_inter
 from workbench.engine.features import Embedder, EmbeddingStore
 from workbench.engine.features.embedder import linear_head
 from workbench.engine.training import checkpoint as ckpt
-from workbench.engine.training.data_setup import with_progress
+from workbench.engine.training.data_setup import PreparedData, with_progress
 from workbench.engine.training.events import CheckpointSaved, DataProgress, EpochEnded, Event, Message
 from workbench.engine.training.linear_probe import ProbeFit, fit_linear_probe
 from workbench.engine.training.session import Session
@@ -160,7 +160,10 @@ def fit_head_on_embeddings(
 
 
 def _refit_on_all_labelled(
-    head: torch.nn.Linear, fit: ProbeFit, embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]], data
+    head: torch.nn.Linear,
+    fit: ProbeFit,
+    embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]],
+    data: PreparedData,
 ) -> str:
     """With a validation split of a few images per class, the instant model's head is fitted once more on the
     training and validation images together, with the penalty cross-validation chose: those images teach it
