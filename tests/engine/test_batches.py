@@ -141,3 +141,19 @@ def test_real_fashion_mnist_epoch(fmnist_folder):
     assert xs[0].shape == (64, 1, 28, 28)
     assert sorted(torch.cat(ys).tolist()) == sorted(split.labels.tolist()) and len(split.labels) == 200
     assert abs(torch.cat(xs).mean().item()) < 0.15  # normalized with its own statistics
+
+
+def test_a_device_named_without_its_index_still_holds_the_images(monkeypatch):
+    """torch.device("cuda") != torch.device("cuda:0"), though tensors on the former report the latter: every
+    CUDA run's batches once took the path for images left on the CPU and failed there. The chosen device is
+    kept with its index, as tensors report it."""
+    from workbench.engine.device import canonical_device, pick_device
+
+    assert iterate(device="cpu:0").images_on_device
+    assert seen(iterate(n=20, device="cpu:0", shuffle=False, batch_size=6)) == list(range(20))
+    assert canonical_device("cpu:0") == torch.empty(0, device="cpu:0").device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert pick_device("auto") == pick_device("cuda") == torch.device("cuda", 1)
+    assert pick_device("cuda:0") == torch.device("cuda", 0)

@@ -10,11 +10,12 @@ from workbench.engine.errors import OptionError
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """The device a run of option `name` uses, with its index (`canonical_device`)."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return canonical_device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
+            return canonical_device("mps")
         return torch.device("cpu")
     try:
         device = torch.device(name)
@@ -30,6 +31,21 @@ def pick_device(name: str = "auto") -> torch.device:
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
         raise OptionError("device", name, "Apple's Metal backend is not available here; use cpu or auto")
+    return canonical_device(device)
+
+
+def canonical_device(device: torch.device | str) -> torch.device:
+    """`device` as the tensors on it report theirs: torch.device("cuda") != torch.device("cuda:0"), though
+    every tensor put on the former reports the latter, so a device compared with a tensor's must carry its
+    index (one such comparison sent every CUDA run's batches down the path for images kept on the CPU,
+    where indexing them failed)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    if device.type == "mps" and device.index is None:
+        return torch.device("mps", 0)
+    if device.type == "cpu":
+        return torch.device("cpu")  # "cpu:0" holds tensors that report "cpu"
     return device
 
 

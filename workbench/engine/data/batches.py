@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from workbench.engine.data.augment import BatchAugmenter
+from workbench.engine.device import canonical_device
 from workbench.engine.training.config import AugmentConfig
 
 _GPU_SHARE = 0.5  # the split may take this share of free GPU memory; the rest is for the model
@@ -54,7 +55,7 @@ class BatchIterator:
         channels = images.shape[1]
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"mean/std have {len(mean)}/{len(std)} values for {channels}-channel images")
-        self.device = torch.device(device)
+        self.device = canonical_device(device)  # compared with the images' device below
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
