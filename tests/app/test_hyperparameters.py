@@ -29,7 +29,13 @@ def test_ranges_choices_and_tooltips_come_from_the_declarations(qtbot):
     assert form.img_size.minimum() == IMG_SIZE_RANGE[0] - 1  # one below the range stands for 'auto'
     assert form.img_size.specialValueText() == "auto"
     assert form.val_split.maximum() < 1
-    assert [form.optimizer.itemText(i) for i in range(form.optimizer.count())] == list(declared["optimizer"].rule.choices)
+    # an option the engine may choose offers 'auto' first, and 'auto' hands over None
+    assert [form.optimizer.itemText(i) for i in range(form.optimizer.count())] == ["auto", *declared["optimizer"].rule.choices]
+    assert form.values()["optimizer"] is None
+    form.set_values({"optimizer": "sgd"})
+    assert form.values()["optimizer"] == "sgd"
+    form.set_values({"optimizer": None})
+    assert form.values()["optimizer"] is None and form.optimizer.currentText() == "auto"
     assert [form.device.itemText(i) for i in range(form.device.count())] == list(declared["device"].rule.choices)
     assert declared["weight_decay"].help.lower()[:20] in form.weight_decay.toolTip().lower()
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL, validation_provenance
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
 from workbench.engine.features import Embedder
 from workbench.engine.training.config import TrainConfig
@@ -53,6 +55,26 @@ def test_few_images_default_to_a_pretrained_backbone_at_an_upscaled_size():
     # fine-tuning from the fitted head zooms and shifts by a fraction of the (upscaled) side
     assert config.augment.zoom > 0 and config.augment.crop_padding == round(0.05 * config.img_size)
     assert "zoom in up to 15%" in text
+
+
+def test_stage_2_fine_tunes_every_layer_with_adamw_unless_the_user_chose_an_optimizer():
+    """benchmarks/stage2_sweep.py: AdamW at 2.5e-4 for every layer fine-tuned better than SGD (body at 0.1 × lr)
+    in every draw; SGD with the body at the full rate collapsed. A user's optimizer keeps SGD's safe recipe."""
+    config, notes = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=200)
+    assert (config.optimizer, config.backbone_lr_mult, config.lr) == ("adamw", 1.0, 2.5e-4)
+    assert any("optimizer adamw for fine-tuning" in str(note) for note in notes)
+    chosen, _ = resolve_defaults(
+        TrainConfig(data="x", optimizer="sgd"), typical_size=28, channels=1, num_train_images=200
+    )
+    assert (chosen.optimizer, chosen.backbone_lr_mult, chosen.lr) == ("sgd", 0.1, 0.05 / 16)
+    quick, quick_notes = resolve_defaults(
+        TrainConfig(data="x", quick=True), typical_size=28, channels=1, num_train_images=200
+    )
+    assert not any("optimizer" in str(note) for note in quick_notes)  # no stage 2, nothing to announce
+    scratch, _ = resolve_defaults(
+        TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=FEW_IMAGES * 20
+    )
+    assert (scratch.optimizer, scratch.backbone_lr_mult, scratch.lr) == ("sgd", 0.1, 0.05)
 
 
 def test_scratch_runs_keep_small_shifts_and_no_zoom():
@@ -311,7 +333,7 @@ def test_tiny_validation_reports_cross_validated_accuracy_with_its_uncertainty(f
     assert "cross-validation" in text and "95% interval" in text
 
 
-def test_with_tiny_validation_the_instant_model_also_learns_from_the_validation_images(few):
+def test_with_tiny_validation_the_instant_model_also_learns_from_the_validation_images(few, capsys):
     """2 validation images per class: stage 1's figures are the held-out head's, then the head is refitted on
     all the labelled images. Calibration uses the held-out head; evaluation never calls the validation split
     held out for that model."""
@@ -335,6 +357,23 @@ def test_with_tiny_validation_the_instant_model_also_learns_from_the_validation_
     auto = predict_folder(events[-1].checkpoint, few / "train", split="auto")
     assert auto.split == "all" and "fitted on those too" in auto.split_note
     assert len(auto.targets) == len(scan_dataset(few / "train").samples)
+    # The Runs tab words the run's validation figure as the held-out head's, not the saved model's.
+    history = json.loads((Path(events[-1].checkpoint).parents[1] / "history.json").read_text())
+    assert "the saved model has seen the validation images" in validation_provenance(history)
+    from workbench.cli.main import main
+
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    listed = capsys.readouterr().out  # `workbench runs` marks the figure and says why
+    assert f"{100 * probe.val_acc:.2f}%*" in listed and "* stage 1's head before it was refitted" in listed
+
+
+def test_a_validation_figure_is_the_held_out_heads_only_where_the_refitted_head_is_kept():
+    refit = {"epoch": 0, "best": True, HEAD_REFIT_ON_VAL: True}
+    assert "refitted" in validation_provenance([refit, {"epoch": 1, "best": False}])
+    # fine-tuning kept: its own figure, on images it never trained on
+    assert validation_provenance([refit, {"epoch": 1, "best": True}]) == "best.pt, single view of each image, during training"
+    assert "refitted" not in validation_provenance([{**refit, HEAD_REFIT_ON_VAL: False}])
 
 
 def final_and_probe_weights(events) -> tuple[dict, dict]:

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from workbench.cli.output import Output, cli_message
+from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL, validation_provenance
 from workbench.engine.training.event_text import percent
 
 # Statuses whose reason is the point of the line: the run cannot be used as listed, or did not finish.
@@ -37,13 +38,18 @@ def run_runs(args: argparse.Namespace) -> int:
             out.warn(warning)
     if not records:
         out.say("no runs yet: `workbench train FOLDER` starts one")
+    any_held_out = False  # a run whose validation figure is the held-out head's, not the saved model's
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        held_out = validation_provenance(r.metrics) != validation_provenance([])
+        any_held_out |= held_out
         out.say(
             f"{r.run_id}  {r.status:<11} {r.model:<18} epochs {r.epochs_done:<3} best val "
-            f"{percent(r.best_val_acc, 2):>7}  {when}  {r.name}"
+            f"{percent(r.best_val_acc, 2):>7}{'*' if held_out else ' '} {when}  {r.name}"
             + (f"  ({cli_message(r.reason)})" if r.status in _EXPLAINED else "")
         )
+    if any_held_out:
+        out.say(f"* {validation_provenance([{'best': True, HEAD_REFIT_ON_VAL: True}])}")
     out.result(
         [
             {k: v for k, v in r.to_dict().items() if k != "metrics"} | {"epochs": r.epochs_done}

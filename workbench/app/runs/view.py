@@ -248,7 +248,7 @@ class RunsView(QWidget):
         self.charts.setCurrentIndex(0)
         last = record.metrics[-1] if record.metrics else {}
         config = record.config
-        from workbench.engine.evaluation.figures import run_test_provenance
+        from workbench.engine.evaluation.figures import run_test_provenance, validation_provenance
 
         has_best = self.has_best.get(record.run_id, True)
         e = html.escape  # names, paths and reasons are the user's text, shown as rich text
@@ -259,7 +259,7 @@ class RunsView(QWidget):
             f"dataset {e(record.dataset)}",
             f"epochs {epochs_text(record)} · image size {config.get('img_size') or '–'} px · "
             f"weights {e(weights_text(config))} · strategy {config.get('strategy') or '–'}",
-            f"best val acc {percent(record.best_val_acc)} (best.pt, single view, during training)",
+            f"best val acc {percent(record.best_val_acc)} ({validation_provenance(record.metrics)})",
             f"test acc {percent(record.test_acc)}"
             + (f" (measured with {run_test_provenance(config, has_best)})" if record.test_acc is not None else ""),
             f"last epoch: train loss {last.get('train_loss', float('nan')):.4f}, "

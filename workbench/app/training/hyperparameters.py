@@ -32,6 +32,7 @@ from workbench.engine.training.config import label as config_label
 from workbench.engine.training.policy import SHIFT_FROM_EPOCHS
 
 AUTO = "auto"
+AUTO_IS_NONE = "autoIsNone"  # a combo box property: its 'auto' item is the option left to the engine (None)
 SPIN_MAX = 2**31 - 1  # QSpinBox holds a C int
 
 # Presentation only: the order of the groups. Each option's label, what it accepts (range, choices), its default
@@ -87,7 +88,11 @@ def option_widget(name: str, spec: Option, default: Any) -> QWidget:
     choose), a number box inside the allowed range, a list of the allowed choices, or a check box."""
     rule, tip = spec.rule, _tip(spec.help)
     if rule.choices and str in rule.kinds:
-        return _combo(tuple(rule.choices), default, tip)
+        if not rule.optional:
+            return _combo(tuple(rule.choices), default, tip)
+        box = _combo((AUTO, *rule.choices), default or AUTO, tip)  # 'auto' first: the engine chooses (None)
+        box.setProperty(AUTO_IS_NONE, True)
+        return box
     if bool in rule.kinds:
         box = QCheckBox()
         box.setChecked(bool(default))
@@ -309,7 +314,8 @@ def _read(widget: QWidget) -> Any:
     if isinstance(widget, QCheckBox):
         return widget.isChecked()
     if isinstance(widget, QComboBox):
-        return widget.currentText()
+        auto = widget.property(AUTO_IS_NONE) and widget.currentText() == AUTO
+        return None if auto else widget.currentText()
     if isinstance(widget, QSpinBox):
         auto = widget.specialValueText() == AUTO and widget.value() == widget.minimum()
         return None if auto else widget.value()
@@ -322,8 +328,9 @@ def _write(widget: QWidget, value: Any) -> None:
     if isinstance(widget, QCheckBox):
         widget.setChecked(bool(value))
     elif isinstance(widget, QComboBox):
-        if widget.findText(str(value)) >= 0:
-            widget.setCurrentText(str(value))
+        text = AUTO if value is None else str(value)
+        if widget.findText(text) >= 0:
+            widget.setCurrentText(text)
     elif isinstance(widget, QSpinBox):
         widget.setValue(widget.minimum() if value is None else int(value))
     elif isinstance(widget, QDoubleSpinBox):

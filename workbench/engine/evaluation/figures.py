@@ -8,7 +8,7 @@ procedure `uses_flip_tta(config)` picks; `workbench eval` and the app's Evaluate
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 BEST_FILE, LAST_FILE = "best.pt", "last.pt"  # as training/checkpoint.py names them
@@ -16,6 +16,9 @@ CHECKPOINT_ROLES = {
     BEST_FILE: "the model the run keeps (best on validation)",
     LAST_FILE: "the last epoch",
 }
+# A history record's flag (training/probe_stage.py): stage 1's head was fitted once more on the training and
+# validation images together, after its validation figure was taken.
+HEAD_REFIT_ON_VAL = "head_refit_on_val"
 FLIP_AVERAGED = "each image averaged with its mirror"
 SINGLE_VIEW = "single view of each image"
 
@@ -45,3 +48,16 @@ def provenance(file_name: str, flip_averaged: bool) -> str:
 def run_test_provenance(config: Mapping[str, Any], has_best: bool) -> str:
     """How a run's own test accuracy was measured (trainer `_finish`)."""
     return provenance(BEST_FILE if has_best else LAST_FILE, uses_flip_tta(config))
+
+
+def validation_provenance(history: Sequence[Mapping[str, Any]]) -> str:
+    """How a run's best validation accuracy was measured: during training, on best.pt's network, unless the
+    kept model is stage 1's and its head was refitted on the validation images afterwards (then it has seen
+    them)."""
+    kept = [record for record in history if isinstance(record, Mapping) and record.get("best")]
+    if kept and kept[-1].get(HEAD_REFIT_ON_VAL):
+        return (
+            "stage 1's head before it was refitted on the training and validation images together: the saved "
+            "model has seen the validation images"
+        )
+    return f"{BEST_FILE}, {SINGLE_VIEW}, during training"

@@ -231,8 +231,9 @@ class TrainConfig:
                               "how big each update of the weights is at its largest; default: chosen for the "
                               "optimizer and recipe; lower it if the loss jumps about or becomes nan",
                               label="Learning rate")
-    optimizer: str = option("sgd", _text(choices=OPTIMIZERS), "SGD with Nesterov momentum, Adam or AdamW",
-                            label="Optimizer")
+    optimizer: str | None = option(None, _text(optional=True, choices=OPTIMIZERS),
+                                   "SGD with Nesterov momentum, Adam or AdamW; default: AdamW when fine-tuning "
+                                   "from a fitted head (stage 2), else SGD", label="Optimizer")
     momentum: float = option(0.9, _number(0, 1, high_open=True), "SGD momentum")
     nesterov: bool = option(True, _switch(), "Nesterov's momentum (SGD)", cli="off")
     weight_decay: float = option(5e-4, _number(0, 1),
@@ -302,7 +303,9 @@ class TrainConfig:
     unfreeze: int = option(2, _whole(0, 10_000), "fine-tune-top: number of top blocks to train",
                            metavar="N", label="Unfrozen blocks")
     head_epochs: int = option(1, _whole(0, 100_000), "fine-tune-gradual: epochs with the body frozen", cli="")
-    backbone_lr_mult: float = option(0.1, _number(0, 10), "pretrained layers train at lr times this", cli="")
+    backbone_lr_mult: float | None = option(None, _number(0, 10, optional=True), cli="",
+                                            help="pretrained layers train at lr times this; default: 1 in stage 2 "
+                                            "with AdamW, else 0.1")
     linear_probe: bool | None = option(None, _switch(optional=True), cli="",
                                        help="stage 1: fit the head on cached frozen features; default: when "
                                        "pretrained")

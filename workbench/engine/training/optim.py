@@ -11,11 +11,10 @@ from workbench.engine.training.config import TrainConfig
 
 def default_lr(config: TrainConfig) -> float:
     """The usual starting point; fine-tuning pretrained weights wants a gentler one."""
-    base = 0.05 if config.optimizer == "sgd" else 2e-3
-    if (
-        config.linear_probe
-    ):  # LP-FT: the head already fits, fine-tuning only nudges (Kumar et al. use small rates)
-        return base / 16
+    sgd = config.optimizer in (None, "sgd")
+    base = 0.05 if sgd else 2e-3
+    if config.linear_probe:  # LP-FT: the head already fits, fine-tuning only nudges (Kumar et al.: small rates)
+        return base / 16 if sgd else base / 8  # AdamW's 2.5e-4: benchmarks/stage2_sweep.py
     return base / 5 if (config.pretrained or config.weights) else base
 
 

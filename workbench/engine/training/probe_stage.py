@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from workbench.engine import paths
 from workbench.engine.errors import ModelError
+from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL
 from workbench.engine.evaluation.uncertainty import TINY_PER_CLASS, format_interval
 from workbench.engine.features import Embedder, EmbeddingStore
 from workbench.engine.features.embedder import linear_head
@@ -106,6 +107,9 @@ def fit_head_on_embeddings(
         val_loss = F.cross_entropy(logits, data.val.labels).item()
         val_acc = _accuracy(logits, data.val.labels)
         val_count = len(data.val.labels)
+    per_class = val_count / max(len(data.classes), 1)
+    # With so few validation images, the head is refitted on them too (below), after its figures are taken.
+    tiny_validation = val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None
     record = EpochEnded(
         epoch=0,
         train_loss=fit.train_loss,
@@ -118,7 +122,7 @@ def fit_head_on_embeddings(
         cv_accuracy=fit.cv_accuracy,
         cv_se=fit.cv_se,
     )
-    s.history.append({**record.to_dict(), "best": val_acc is not None})
+    s.history.append({**record.to_dict(), "best": val_acc is not None, HEAD_REFIT_ON_VAL: tiny_validation})
     s.handle.record_epoch(s.history, s.best_acc)
     yield record
     summary = f"stage 1 (linear head, L2 {fit.l2:g}): "
@@ -129,8 +133,6 @@ def fit_head_on_embeddings(
             f"{'; ' if val_acc is not None else ''}{fit.folds}-fold cross-validation on the training images "
             f"{fit.cv_accuracy:.1%} ± {fit.cv_se or 0:.1%}"
         )
-    per_class = val_count / max(len(data.classes), 1)
-    tiny_validation = val_acc is not None and per_class < TINY_PER_CLASS and fit.cv_accuracy is not None
     if tiny_validation:
         average = f"{per_class:.1f}".removesuffix(".0")  # "1 image", "2.5 images", not "1.0 images"
         summary += (
