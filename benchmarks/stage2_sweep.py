@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 # Each recipe: TrainConfig options, plus "share" (WiSE-FT's fine-tuned share) and "taps" ("held": the head's
-# tap columns stay at zero, as the engine does; "trainable": fine-tuning starts from the tapped head).
+# tap columns stay at zero, as the engine does; "trainable": fine-tuning starts from the tapped head;
+# "standardized": from the tapped head, reading its features standardized).
 # Stage 2's defaults for 200 images until this sweep: SGD lr 0.003125, pretrained layers × 0.1 (BEFORE), onecycle,
 # 10 epochs, batch 16, 224 px; since: AdamW 2.5e-4, every layer at that rate (the "adamw-body1" row).
 BEFORE = {"optimizer": "sgd", "backbone_lr_mult": 0.1}
@@ -47,6 +48,9 @@ RECIPES: dict[str, dict] = {
     "lr4-body1-ls0": {**BEFORE, "lr": 0.0125, "backbone_lr_mult": 1.0, "label_smoothing": 0.0},
     "lr4-body1-e60": {**BEFORE, "lr": 0.0125, "backbone_lr_mult": 1.0, "epochs": 60},
     "taps-lr0.25": {**BEFORE, "taps": "trainable", "lr": 0.00078},  # collapsed to chance on the CPU: a check
+    # after the sweep: fine-tuning from the tapped head, its inputs standardized (the AdamW default, then SGD's)
+    "taps-standardized": {"taps": "standardized"},
+    "taps-standardized-sgd": {**BEFORE, "taps": "standardized"},
 }
 
 
@@ -90,14 +94,29 @@ def run_one(task: tuple[str, str, dict, str]) -> dict:
         ORIGINALS.setdefault((module, attribute), getattr(module, attribute))
         setattr(module, attribute, ORIGINALS[(module, attribute)])
     trainer.FINE_TUNED_SHARE = options.pop("share", trainer.FINE_TUNED_SHARE)
-    trainable_taps = options.pop("taps", "held") == "trainable"
+    taps_mode = options.pop("taps", "held")
     trainer.fine_tuning_replaces_stage1 = lambda stage1, tuned, images: (True, "")
-    if trainable_taps:
+    if taps_mode in ("trainable", "standardized"):
         trainer.keep_taps_out_of_fine_tuning = lambda model: None
 
         def start_from_tapped_head(s, fit, embedded, taps):
+            from workbench.engine.features.embedder import linear_head
             from workbench.engine.training import checkpoint as ckpt
 
+            if taps_mode == "standardized":  # the head reads standardized features: the same function, but
+                # a gradient step no longer scales with the raw features' size (maxima of early blocks)
+                import torch
+
+                _, head = linear_head(s.model)
+                x, flipped = embedded["train"]
+                x = x if flipped is None else torch.cat([x, flipped])
+                mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+                with torch.no_grad():
+                    head.bias.add_(head.weight.float().cpu() @ mean)
+                    head.weight.mul_(std.to(head.weight.device))
+                head.register_forward_pre_hook(
+                    lambda module, inputs: ((inputs[0] - mean.to(inputs[0].device)) / std.to(inputs[0].device),)
+                )
             s.save(0, best=False, schedule_state=s.schedule.state_dict(), rng=ckpt.capture_rng_state(),
                    also=(ckpt.PROBE,))  # fmt: skip
             yield from ()

@@ -212,3 +212,21 @@ def test_a_saved_two_stage_history_is_drawn_as_the_live_view_draws_it(qtbot):
     assert "train (per step)" not in names and "train (smoothed)" in names
     plots.clear()  # a live run next: its per-step curve is named again
     assert "train (per step)" in [label.text for _sample, label in plots.loss_plot.legend.items]
+
+
+def test_a_refitted_instant_models_validation_figure_is_marked_and_explained(qtbot, tmp_path):
+    """Its best val acc is the held-out head's (probe_stage.py); the saved model has seen those images."""
+    from workbench.app.runs.table import row_cells
+    from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL
+    from workbench.engine.runs.rows import RunRecord
+
+    def record(metrics):
+        return RunRecord("r1", "a run", "finished", "efficientnet_lite0", "data", {}, metrics, 0.0, 1.0,
+                         str(tmp_path), None, 0.875)  # fmt: skip
+
+    column = COLUMNS.index("best val acc")
+    refitted = row_cells(record([{"epoch": 0, "best": True, HEAD_REFIT_ON_VAL: True}]), True)[column]
+    assert refitted.text() == "87.5%*" and "the saved model has seen the validation images" in refitted.toolTip()
+    # fine-tuning kept: the figure is its own
+    tuned = row_cells(record([{"epoch": 0, "best": True, HEAD_REFIT_ON_VAL: True}, {"epoch": 1, "best": True}]), True)
+    assert tuned[column].text() == "87.5%" and "best.pt" in tuned[column].toolTip()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL, validation_pr
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
 from workbench.engine.features import Embedder
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.defaults import FEW_IMAGES, default_batch_size, resolve_defaults
+from workbench.engine.training.defaults import FEW_IMAGES, default_batch_size, describe_plan, resolve_defaults
 from workbench.engine.training.events import EpochEnded, Message, RunFinished, RunStarted
 from workbench.engine.training.linear_probe import fit_linear_probe
 from workbench.engine.training.probe_stage import fine_tuning_replaces_stage1
@@ -63,6 +64,8 @@ def test_stage_2_fine_tunes_every_layer_with_adamw_unless_the_user_chose_an_opti
     config, notes = resolve_defaults(TrainConfig(data="x"), typical_size=28, channels=1, num_train_images=200)
     assert (config.optimizer, config.backbone_lr_mult, config.lr) == ("adamw", 1.0, 2.5e-4)
     assert any("optimizer adamw for fine-tuning" in str(note) for note in notes)
+    planned = dataclasses.replace(config, strategy="fine-tune-all")  # the strategy is chosen with the model
+    assert "epochs of fine-tune-all fine-tuning with AdamW (stage 2)" in describe_plan(planned)
     chosen, _ = resolve_defaults(
         TrainConfig(data="x", optimizer="sgd"), typical_size=28, channels=1, num_train_images=200
     )

@@ -104,9 +104,11 @@ class ElideStart(QStyledItemDelegate):
 
 def row_cells(record: Any, has_best: bool) -> list[SortItem]:
     """One run's row: text shown, value sorted by, tooltips; only the name cell is editable."""
-    from workbench.engine.evaluation.figures import run_test_provenance
+    from workbench.engine.evaluation.figures import run_test_provenance, validation_provenance
 
     config = record.config
+    val_measured = validation_provenance(record.metrics)
+    held_out = val_measured != validation_provenance([])  # the figure is not the saved model's own
     size = config.get("img_size")
     strategy = config.get("strategy") or ("–" if not config.get("pretrained") and not config.get("weights") else "")
     seconds = record.updated - record.created
@@ -120,7 +122,7 @@ def row_cells(record: Any, has_best: bool) -> list[SortItem]:
         SortItem(strategy or "–", strategy),
         SortItem(epochs_text(record), record.epochs_done),
         SortItem(record.status, record.status),
-        SortItem(percent(record.best_val_acc), record.best_val_acc),
+        SortItem(percent(record.best_val_acc) + ("*" if held_out else ""), record.best_val_acc),
         SortItem(test_acc_text(record, has_best), record.test_acc),
         SortItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)), record.created),
         SortItem(duration(seconds), seconds),
@@ -128,6 +130,8 @@ def row_cells(record: Any, has_best: bool) -> list[SortItem]:
     cells[0].setData(RECORD_ROLE, record.run_id)
     cells[COLUMNS.index("dataset")].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
     cells[COLUMNS.index("weights")].setToolTip(str(config.get("weights") or weights_text(config)))
+    if record.best_val_acc is not None:
+        cells[COLUMNS.index("best val acc")].setToolTip(("* " if held_out else "") + f"measured on {val_measured}")
     if record.test_acc is not None:
         cells[COLUMNS.index("test acc (best.pt)")].setToolTip(f"measured with {run_test_provenance(config, has_best)}")
     if record.reason:  # the run cannot be used as listed, or did not finish: say why

@@ -40,6 +40,7 @@ FINE_TUNE_SHIFT, FINE_TUNE_ZOOM = 0.05, 0.15  # LP-FT augmentation: shift ±5% o
 # 84.7% against 82.6% (1,000 images at 96 px, 2 draws), higher in every draw. SGD with its pretrained layers at
 # more than 0.1 × lr collapsed to one class in some draws (results/stage2_sweep_k20.md).
 FINE_TUNE_OPTIMIZER, FINE_TUNE_BODY_LR_MULT = "adamw", 1.0
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 MIN_STEPS = 300  # optimizer steps a default run takes at least (smaller batches below that)
 # EfficientNet-Lite0 training images/s at 128 px, fp32 channels-last, batch 16 (2-core Xeon: 24; one H200:
 # several thousand); other sizes scale with the pixel count.
@@ -322,7 +323,8 @@ def describe_plan(config: TrainConfig) -> str:
         + (
             ""
             if config.quick
-            else f", then {config.epochs} epochs of {config.strategy} fine-tuning (stage 2)"
+            else f", then {config.epochs} epochs of {config.strategy} fine-tuning with "
+            f"{OPTIMIZER_NAMES.get(config.optimizer, config.optimizer)} (stage 2)"
         )
         if config.linear_probe
         else f"{config.epochs} epochs"
