@@ -408,6 +408,31 @@ def test_lp_ft_keeps_the_better_of_the_fitted_head_and_the_fine_tuned_model(few)
     moved = [k for k in start if start[k].is_floating_point() and not torch.equal(weights[k], start[k])]
     assert any(k.startswith("_fc.") for k in moved) and len(moved) > 20
     assert "final weights: 50% fine-tuned, 50% the fitted head's network" in messages(events)
+    assert "collapsed to one class" not in messages(events)
+
+
+def test_fine_tuning_that_collapses_to_one_class_is_called_out_and_stage_1_is_kept(few):
+    """SGD with every layer at 0.05 answers one class for every validation image after its first epoch
+    (as 0.0125 did in benchmarks/stage2_sweep.py): the run says so once, and keeps the instant model."""
+    from workbench.engine.training import checkpoint as ckpt
+
+    events = run(TrainConfig(data=str(few / "train"), epochs=2, optimizer="sgd", lr=0.05, backbone_lr_mult=1.0, **FAST))
+    warnings = [e.text for e in events if isinstance(e, Message) and "collapsed to one class" in e.text]
+    assert len(warnings) == 1 and "Lower the learning rate (now 0.05; --lr)" in warnings[0]
+    assert "Stage 1's instant model is kept unless fine-tuning beats it on validation" in warnings[0]
+    assert ckpt.load_checkpoint(events[-1].checkpoint)["epoch"] == 0
+
+
+def test_the_collapse_rule_spares_a_split_that_is_mostly_one_class():
+    from workbench.engine.evaluation.uncertainty import collapse_warning
+
+    classes = ["cat", "dog", "fox"]
+    assert "answers 'dog' for 95% of the validation images, which are 35% 'dog'" in collapse_warning(
+        [1, 19, 0], [7, 7, 6], classes
+    )
+    assert collapse_warning([1, 19, 0], [1, 18, 1], classes) is None  # the images are mostly dogs
+    assert collapse_warning([5, 10, 5], [7, 7, 6], classes) is None  # still tells classes apart
+    assert collapse_warning([0, 5, 0], [2, 2, 1], classes) is None  # too few images to say
 
 
 def test_fine_tuning_must_beat_stage_one_by_more_than_one_standard_error():

@@ -104,3 +104,23 @@ def small_validation_warning(per_class: Sequence[int] | None, best_val_acc: floa
         f"for a class (fewer than {TINY_PER_CLASS} per class), so one image moves validation accuracy by "
         f"{100 / total:.1f} points{figure}"
     )
+
+
+COLLAPSED_SHARE = 0.9  # a model answering one class for this share of the images has stopped discriminating
+
+
+def collapse_warning(predicted: Sequence[int], true_counts: Sequence[int], classes: Sequence[str]) -> str | None:
+    """A warning when a model answers one class for nearly every image although the images are not nearly all
+    of that class: training has collapsed (too high a learning rate, typically: fine-tuning Lite0 with SGD at
+    0.0125 for every layer answered one class for every image from its second epoch, with a finite loss)."""
+    total = sum(predicted)
+    if total < 10 or len(classes) < 3:
+        return None
+    top = max(range(len(predicted)), key=predicted.__getitem__)
+    share = predicted[top] / total
+    if share < COLLAPSED_SHARE or true_counts[top] / max(sum(true_counts), 1) >= COLLAPSED_SHARE - 0.3:
+        return None
+    return (
+        f"the model answers '{classes[top]}' for {share:.0%} of the validation images, which are "
+        f"{true_counts[top] / max(sum(true_counts), 1):.0%} '{classes[top]}': training has collapsed to one class"
+    )

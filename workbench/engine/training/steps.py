@@ -65,19 +65,27 @@ def evaluate_batches(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     amp_dtype: torch.dtype | None,
 ) -> dict[str, float]:
-    """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards)."""
+    """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards), and how
+    often each class was predicted ("predicted": a count per class)."""
     was_training = model.training
     model.eval()
     loss_sum, correct, top5, count = 0.0, 0, 0.0, 0
+    predicted: torch.Tensor | None = None
     for x, y in batches:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == y).sum().item()
+        guesses = logits.argmax(dim=1)
+        correct += (guesses == y).sum().item()
         top5 += topk_accuracy(logits, y, 5) * len(y)
         count += len(y)
+        counts = torch.bincount(guesses, minlength=logits.shape[1])
+        predicted = counts if predicted is None else predicted + counts
     model.train(was_training)
-    return {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1), "top5": top5 / max(count, 1)}
+    return {
+        "loss": loss_sum / max(count, 1), "acc": correct / max(count, 1), "top5": top5 / max(count, 1),
+        "predicted": [] if predicted is None else predicted.tolist(),
+    }  # fmt: skip
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

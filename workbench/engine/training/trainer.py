@@ -26,10 +26,10 @@ from workbench.engine import paths
 from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import DecodeCancelled
 from workbench.engine.device import describe_device, pick_device
-from workbench.engine.errors import WeightsError, WorkbenchError, first_line
+from workbench.engine.errors import Text, WeightsError, WorkbenchError, first_line
 from workbench.engine.evaluation.confidence import calibrate_run
 from workbench.engine.evaluation.tta import for_evaluation, uses_flip_tta
-from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning
+from workbench.engine.evaluation.uncertainty import collapse_warning, majority_baseline, majority_warning
 from workbench.engine.runs import RunHandle, RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training import event_text
@@ -196,6 +196,7 @@ class Trainer:
         """Train to the end (returns the epochs done) or until stopped (returns None)."""
         config = s.config
         epochs_without_gain = 0
+        collapse_warned = False  # said once a run
         # On a few hundred images the validation split is too small to pick an epoch (one image is 5
         # points): a run that started with the linear head compares only it and the final fine-tuned model.
         probe = next((h for h in s.history if h.get("stage") == STAGE), None)
@@ -239,6 +240,8 @@ class Trainer:
                 else None
             )
             s.schedule.after_epoch(val["acc"] if val else None)
+            collapsed = None if collapse_warned or not val else self._collapse_warning(s, val["predicted"])
+            collapse_warned = collapse_warned or collapsed is not None
             record = EpochEnded(
                 epoch=epoch + 1,
                 train_loss=loss_sum / max(seen, 1),
@@ -268,6 +271,8 @@ class Trainer:
             s.history[-1]["best"] = improved
             s.handle.record_epoch(s.history, s.best_acc)
             yield record
+            if collapsed:
+                yield Message(collapsed, "warning")
             if choice:
                 yield Message(choice)
             if (epoch + 1) % config.checkpoint_every == 0 or last or improved:
@@ -282,6 +287,19 @@ class Trainer:
                 yield Message(f"early stopping: no validation-accuracy gain for {epochs_without_gain} epochs")
                 return epoch + 1
         return config.epochs
+
+    @staticmethod
+    def _collapse_warning(s: Session, predicted: list[int]) -> Text | None:
+        """After an epoch: the model answers one class for nearly every validation image (uncertainty.py)."""
+        from workbench.engine.errors import Mention
+
+        counts = torch.bincount(s.data.val.labels, minlength=len(s.data.classes)).tolist()
+        warning = collapse_warning(predicted, counts, s.data.classes)
+        if warning is None:
+            return None
+        probed = any(h.get("stage") == STAGE for h in s.history)
+        kept = " Stage 1's instant model is kept unless fine-tuning beats it on validation." if probed else ""
+        return Text(f"{warning}. Lower the learning rate (now {s.config.lr:g}; ", Mention("lr"), f").{kept}")
 
     def _average_with_probe(self, s: Session) -> Generator[Event, None, None]:
         """LP-FT's last step (weight_average.py): the kept network is the midpoint of stage 1's and stage 2's.
