@@ -6,7 +6,7 @@ import argparse
 import time
 
 from workbench.cli.output import Output, cli_message
-from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL, validation_provenance
+from workbench.engine.evaluation.figures import HELD_OUT_VALIDATION, validation_held_out
 from workbench.engine.training.event_text import percent
 
 # Statuses whose reason is the point of the line: the run cannot be used as listed, or did not finish.
@@ -41,7 +41,7 @@ def run_runs(args: argparse.Namespace) -> int:
     any_held_out = False  # a run whose validation figure is the held-out head's, not the saved model's
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        held_out = validation_provenance(r.metrics) != validation_provenance([])
+        held_out = validation_held_out(r.metrics)
         any_held_out |= held_out
         out.say(
             f"{r.run_id}  {r.status:<11} {r.model:<18} epochs {r.epochs_done:<3} best val "
@@ -49,7 +49,7 @@ def run_runs(args: argparse.Namespace) -> int:
             + (f"  ({cli_message(r.reason)})" if r.status in _EXPLAINED else "")
         )
     if any_held_out:
-        out.say(f"* {validation_provenance([{'best': True, HEAD_REFIT_ON_VAL: True}])}")
+        out.say(f"* {HELD_OUT_VALIDATION}")
     out.result(
         [
             {k: v for k, v in r.to_dict().items() if k != "metrics"} | {"epochs": r.epochs_done}

@@ -104,11 +104,14 @@ class ElideStart(QStyledItemDelegate):
 
 def row_cells(record: Any, has_best: bool) -> list[SortItem]:
     """One run's row: text shown, value sorted by, tooltips; only the name cell is editable."""
-    from workbench.engine.evaluation.figures import run_test_provenance, validation_provenance
+    from workbench.engine.evaluation.figures import (
+        run_test_provenance,
+        validation_held_out,
+        validation_provenance,
+    )
 
     config = record.config
-    val_measured = validation_provenance(record.metrics)
-    held_out = val_measured != validation_provenance([])  # the figure is not the saved model's own
+    held_out = validation_held_out(record.metrics)  # the figure is not the saved model's own
     size = config.get("img_size")
     strategy = config.get("strategy") or ("–" if not config.get("pretrained") and not config.get("weights") else "")
     seconds = record.updated - record.created
@@ -131,7 +134,9 @@ def row_cells(record: Any, has_best: bool) -> list[SortItem]:
     cells[COLUMNS.index("dataset")].setToolTip("\n".join(map(display_name, record.datasets)) or record.dataset)
     cells[COLUMNS.index("weights")].setToolTip(str(config.get("weights") or weights_text(config)))
     if record.best_val_acc is not None:
-        cells[COLUMNS.index("best val acc")].setToolTip(("* " if held_out else "") + f"measured on {val_measured}")
+        cells[COLUMNS.index("best val acc")].setToolTip(
+            ("* " if held_out else "") + f"measured on {validation_provenance(record.metrics)}"
+        )
     if record.test_acc is not None:
         cells[COLUMNS.index("test acc (best.pt)")].setToolTip(f"measured with {run_test_provenance(config, has_best)}")
     if record.reason:  # the run cannot be used as listed, or did not finish: say why

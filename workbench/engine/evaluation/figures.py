@@ -50,14 +50,20 @@ def run_test_provenance(config: Mapping[str, Any], has_best: bool) -> str:
     return provenance(BEST_FILE if has_best else LAST_FILE, uses_flip_tta(config))
 
 
-def validation_provenance(history: Sequence[Mapping[str, Any]]) -> str:
-    """How a run's best validation accuracy was measured: during training, on best.pt's network, unless the
-    kept model is stage 1's and its head was refitted on the validation images afterwards (then it has seen
-    them)."""
+HELD_OUT_VALIDATION = (
+    "stage 1's head before it was refitted on the training and validation images together: the saved model "
+    "has seen the validation images"
+)
+
+
+def validation_held_out(history: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a run's best validation accuracy belongs to a head the kept model no longer has: the kept model
+    is stage 1's, and its head was refitted on the validation images after the figure was taken."""
     kept = [record for record in history if isinstance(record, Mapping) and record.get("best")]
-    if kept and kept[-1].get(HEAD_REFIT_ON_VAL):
-        return (
-            "stage 1's head before it was refitted on the training and validation images together: the saved "
-            "model has seen the validation images"
-        )
-    return f"{BEST_FILE}, {SINGLE_VIEW}, during training"
+    return bool(kept and kept[-1].get(HEAD_REFIT_ON_VAL))
+
+
+def validation_provenance(history: Sequence[Mapping[str, Any]]) -> str:
+    """How a run's best validation accuracy was measured: during training, on best.pt's network, unless it is
+    a held-out head's (`validation_held_out`)."""
+    return HELD_OUT_VALIDATION if validation_held_out(history) else f"{BEST_FILE}, {SINGLE_VIEW}, during training"

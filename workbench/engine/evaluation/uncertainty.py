@@ -107,6 +107,7 @@ def small_validation_warning(per_class: Sequence[int] | None, best_val_acc: floa
 
 
 COLLAPSED_SHARE = 0.9  # a model answering one class for this share of the images has stopped discriminating
+MOSTLY_ONE_CLASS = 0.6  # unless the images themselves are this much that class
 
 
 def collapse_warning(predicted: Sequence[int], true_counts: Sequence[int], classes: Sequence[str]) -> str | None:
@@ -117,10 +118,10 @@ def collapse_warning(predicted: Sequence[int], true_counts: Sequence[int], class
     if total < 10 or len(classes) < 3:
         return None
     top = max(range(len(predicted)), key=predicted.__getitem__)
-    share = predicted[top] / total
-    if share < COLLAPSED_SHARE or true_counts[top] / max(sum(true_counts), 1) >= COLLAPSED_SHARE - 0.3:
+    share, true_share = predicted[top] / total, true_counts[top] / max(sum(true_counts), 1)
+    if share < COLLAPSED_SHARE or true_share >= MOSTLY_ONE_CLASS:
         return None
     return (
         f"the model answers '{classes[top]}' for {share:.0%} of the validation images, which are "
-        f"{true_counts[top] / max(sum(true_counts), 1):.0%} '{classes[top]}': training has collapsed to one class"
+        f"{true_share:.0%} '{classes[top]}': training has collapsed to one class"
     )

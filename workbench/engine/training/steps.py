@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ def evaluate_batches(
     model: torch.nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     amp_dtype: torch.dtype | None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards), and how
     often each class was predicted ("predicted": a count per class)."""
     was_training = model.training

@@ -240,7 +240,9 @@ class Trainer:
                 else None
             )
             s.schedule.after_epoch(val["acc"] if val else None)
-            collapsed = None if collapse_warned or not val else self._collapse_warning(s, val["predicted"])
+            collapsed = (
+                None if collapse_warned or not val else self._collapse_warning(s, val["predicted"], probed_run)
+            )
             collapse_warned = collapse_warned or collapsed is not None
             record = EpochEnded(
                 epoch=epoch + 1,
@@ -289,7 +291,7 @@ class Trainer:
         return config.epochs
 
     @staticmethod
-    def _collapse_warning(s: Session, predicted: list[int]) -> Text | None:
+    def _collapse_warning(s: Session, predicted: list[int], probed_run: bool) -> Text | None:
         """After an epoch: the model answers one class for nearly every validation image (uncertainty.py)."""
         from workbench.engine.errors import Mention
 
@@ -297,8 +299,7 @@ class Trainer:
         warning = collapse_warning(predicted, counts, s.data.classes)
         if warning is None:
             return None
-        probed = any(h.get("stage") == STAGE for h in s.history)
-        kept = " Stage 1's instant model is kept unless fine-tuning beats it on validation." if probed else ""
+        kept = " Stage 1's instant model is kept unless fine-tuning beats it on validation." if probed_run else ""
         return Text(f"{warning}. Lower the learning rate (now {s.config.lr:g}; ", Mention("lr"), f").{kept}")
 
     def _average_with_probe(self, s: Session) -> Generator[Event, None, None]:
