@@ -128,12 +128,12 @@ def test_by_default_the_workbench_chooses_until_the_user_picks_a_model(qtbot):
 
 def test_the_summary_of_the_engines_few_image_choice_is_the_network_it_will_build(qtbot):
     """200 small gray images: the engine picks EfficientNet-Lite0 with stage 1's taps, whose head reads
-    1280 + 4,896 features. The summary shows that network, as the parameter split beside it counts it."""
+    1280 + 13,856 features. The summary shows that network, as the parameter split beside it counts it."""
     panel = _panel_on(qtbot, _summary(28, 1, 10, 200))
     qtbot.waitUntil(lambda: panel.engine_choice() == "efficientnet_lite0", timeout=30_000)
-    # 3,383,242 without the taps; the split beside it (61,770 train in stage 1) counts the tapped network too.
-    qtbot.waitUntil(lambda: "61,770" in panel.totals.text(), timeout=60_000)
-    assert panel.totals.text().startswith("<b>3,432,202</b> parameters (<b>61,770</b> trainable")
+    # 3,383,242 without the taps; the split beside it (151,370 train in stage 1) counts the tapped network too.
+    qtbot.waitUntil(lambda: "151,370" in panel.totals.text(), timeout=60_000)
+    assert panel.totals.text().startswith("<b>3,521,802</b> parameters (<b>151,370</b> trainable")
     panel.shutdown()
 
 
@@ -297,10 +297,10 @@ def test_the_summary_of_the_users_own_pick_is_at_the_side_the_engine_will_train_
     assert planned.img_size >= 96 and planned.model_args.get("taps")
     side = planned.img_size
     qtbot.waitUntil(lambda: f"input 1×{side}×{side}" in panel.totals.text(), timeout=60_000)
-    assert panel.totals.text().startswith("<b>3,432,202</b> parameters")  # the tapped head: 6,176 → 10
+    assert panel.totals.text().startswith("<b>3,521,802</b> parameters")  # the tapped head: 15,136 → 10
     # Beside it, the split the run will have: stage 1 trains the head, stage 2 the strategy's share.
     qtbot.waitUntil(lambda: "stage 1 trains only the new head" in panel.totals.text(), timeout=60_000)
-    assert "<b>61,770</b> trainable, <b>3,370,432</b> frozen" in panel.totals.text()
+    assert "<b>151,370</b> trainable, <b>3,370,432</b> frozen" in panel.totals.text()
 
     panel.set_weights_source(SOURCE_SCRATCH)
     scratch = get_spec("efficientnet_lite0").input_size_for(28)

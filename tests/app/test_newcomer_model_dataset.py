@@ -157,14 +157,14 @@ def test_summary_counts_trainable_and_frozen_parameters_under_the_strategy(qtbot
     _pick_in_table(qtbot, panel, "efficientnet_lite0")  # the user picks: this model, ImageNet weights
     _click(qtbot, panel.pretrained_radio)
     # 500 photos like ImageNet's: the advisor's feature extractor. The engine fits a linear head first
-    # (stage 1: (1,280 + 4,896 tap features) × 5 + 5 = 30,885), then stage 2 trains the head's last-layer part
+    # (stage 1: (1,280 + 13,856 tap features) × 5 + 5 = 75,685), then stage 2 trains the head's last-layer part
     # (1,280 × 5 + 5), its tap columns held at zero.
     qtbot.waitUntil(lambda: panel.advice_label.text().startswith("Advisor:"), timeout=30_000)
-    qtbot.waitUntil(lambda: "stage 2 then fine-tunes 6,405 of 3,401,893" in panel.totals.text(), timeout=30_000)
-    assert "<b>30,885</b> trainable" in panel.totals.text() and "all trainable" not in panel.totals.text()
+    qtbot.waitUntil(lambda: "stage 2 then fine-tunes 6,405 of 3,446,693" in panel.totals.text(), timeout=30_000)
+    assert "<b>75,685</b> trainable" in panel.totals.text() and "all trainable" not in panel.totals.text()
 
     panel.start_from.strategy.setCurrentIndex(panel.start_from.strategy.findData("fine-tune-all"))
-    qtbot.waitUntil(lambda: "fine-tunes 3,377,413 of 3,401,893" in panel.totals.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "fine-tunes 3,377,413 of 3,446,693" in panel.totals.text(), timeout=30_000)
     _click(qtbot, panel.start_from.scratch_radio)
     qtbot.waitUntil(lambda: "from scratch" in panel.totals.text(), timeout=30_000)
     panel.shutdown()

@@ -194,10 +194,11 @@ def test_stage_one_reads_every_block_and_stage_two_fine_tunes_through_the_last_l
 
     quick = run(TrainConfig(data=str(few / "train"), quick=True, **FAST))
     instant = ckpt.load_checkpoint(quick[-1].checkpoint)
-    assert instant["model_args"] == {"taps": list(range(16)), "tap_max": True}
+    assert instant["model_args"] == {"taps": list(range(16)), "tap_max": True, "tap_inner_max": True}
     assert tap_columns(instant["model_state"]).abs().sum() > 0  # the instant model uses the taps
     plan = next(e for e in quick if isinstance(e, RunStarted)).plan
-    assert "with the average and maximum of 16 blocks' outputs and the last layer's maximum (stage 1)" in plan, plan
+    reads = "the average and maximum of 16 blocks' outputs, the last layer's maximum and the maximum of their inner features"
+    assert f"with {reads} (stage 1)" in plan, plan
     assert "stage 2 starts" not in messages(quick)  # a quick run prepares no stage 2
     # Without a validation split (no best.pt) the quick run's model is still the tapped head.
     unvalidated = run(TrainConfig(data=str(few / "train"), quick=True, val_split=0.0, **FAST))
@@ -214,10 +215,10 @@ def test_stage_one_reads_every_block_and_stage_two_fine_tunes_through_the_last_l
     assert tap_columns(final).abs().sum() == 0
     assert not torch.equal(final["_blocks.3._project_conv.weight"], start["model_state"]["_blocks.3._project_conv.weight"])
     assert "stage 2 starts from a head on the last layer's features alone" in messages(events)
-    # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 4,896 tap features).
+    # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 13,856 tap features).
     started = next(e for e in events if isinstance(e, RunStarted))
     assert any(
-        n.startswith("fine-tune all: 3,383,242 of 3,432,202 parameters train (the head's 48,960 tap weights stay")
+        n.startswith("fine-tune all: 3,383,242 of 3,521,802 parameters train (the head's 138,560 tap weights stay")
         for n in started.notes
     ), started.notes
     kept = ckpt.load_checkpoint(folder / ckpt.BEST)  # stage 1's tapped head unless fine-tuning clearly beat it

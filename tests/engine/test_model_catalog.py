@@ -46,10 +46,11 @@ def test_parameter_split_follows_the_strategy():
     )
     assert 12_810 < top < total
     stage1, _frozen, text = catalog.parameter_split("efficientnet_lite0", 1, 10, linear_probe=True)
-    # The head reads 1280 features, the average and maximum of every block (2 × 1808) and the last maximum.
-    assert stage1 == (1280 + 2 * 1808 + 1280) * 10 + 10 and "stage 1" in text
-    # Stage 2 keeps the 4,896 tap columns of the 10-class head at zero: the count the run's log gives too.
-    assert "stage 2 then fine-tunes 3,383,242 of 3,432,202 (the head's 48,960 tap weights stay at zero)" in text
+    # The head reads 1280 features, the average and maximum of every block (2 × 1808), the last maximum and
+    # the maximum of every block's inner features (8,960 = 32 + 6 × the 15 other blocks' 1,488 inputs).
+    assert stage1 == (1280 + 2 * 1808 + 1280 + 8960) * 10 + 10 and "stage 1" in text
+    # Stage 2 keeps the 13,856 tap columns of the 10-class head at zero: the count the run's log gives too.
+    assert "stage 2 then fine-tunes 3,383,242 of 3,521,802 (the head's 138,560 tap weights stay at zero)" in text
 
 
 def test_default_choice_is_the_one_resolve_defaults_makes():

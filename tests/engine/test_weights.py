@@ -245,16 +245,24 @@ def test_gray_weights_in_a_colour_googlenet_keep_its_colour_rescaling(tmp_path):
     assert torch.allclose(colour.conv1.conv.weight, gray.conv1.conv.weight.expand(-1, 3, -1, -1) / 3)
 
 
-@pytest.mark.parametrize("tap_max", [False, True], ids=["averages", "averages and maxima"])
-def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite0_state, tap_max):
+@pytest.mark.parametrize(
+    "tap_max, tap_inner_max",
+    [(False, False), (True, False), (True, True)],
+    ids=["averages", "averages and maxima", "and inner maxima"],
+)
+def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite0_state, tap_max, tap_inner_max):
     from workbench.engine.models.efficientnet_lite import STAGE_ENDS
 
     plain = build_model("efficientnet_lite0", 7, 1, pretrained=True)
-    tapped = build_model("efficientnet_lite0", 7, 1, pretrained=True, taps=STAGE_ENDS, tap_max=tap_max)
+    tapped = build_model(
+        "efficientnet_lite0", 7, 1, pretrained=True, taps=STAGE_ENDS, tap_max=tap_max, tap_inner_max=tap_inner_max
+    )
     # The published 1000x1280 head cannot serve a head over 1280 + 768 features (stage ends): that one starts fresh.
-    # With maxima: each tapped block's maximum too (768), and the last layer's (1280).
+    # With maxima: each tapped block's maximum too (768), and the last layer's (1280); with inner maxima, the
+    # maximum of each tapped block's expanded channels (its input channels × 6).
     tap_width = 24 + 40 + 80 + 112 + 192 + 320
-    width = 1280 + (2 * tap_width + 1280 if tap_max else tap_width)
+    inner_width = 6 * (24 + 40 + 80 + 112 + 192 + 192) if tap_inner_max else 0
+    width = 1280 + (2 * tap_width + 1280 if tap_max else tap_width) + inner_width
     assert tapped._fc.in_features == width and tapped.tapped_columns.start == 1280
     plain_state, tapped_state = plain.state_dict(), tapped.state_dict()
     assert all(torch.equal(tapped_state[k], v) for k, v in plain_state.items() if not k.startswith("_fc."))
@@ -265,8 +273,25 @@ def test_taps_widen_the_head_and_leave_every_pretrained_weight_as_published(lite
         tapped._fc.bias.copy_(plain._fc.bias)
         x = torch.randn(2, 1, 64, 64)
         assert torch.allclose(tapped.eval()(x), plain.eval()(x), atol=1e-5)
-        tapped._fc.weight[:, -1280 if tap_max else 1280 :] = 0.01  # the last layer's maxima, or the taps
+        # the last columns: the inner maxima, else the last layer's maxima, else the taps
+        tapped._fc.weight[:, -(inner_width or (1280 if tap_max else tap_width)) :] = 0.01
         assert not torch.allclose(tapped(x), plain(x), atol=1e-3)
+
+
+def test_inner_features_are_the_blocks_depthwise_activations(lite0_state):
+    """What `tap_inner_max` pools is what a hook on each block's `_act` (the inspector's view) sees."""
+    model = build_model("efficientnet_lite0", 3, 1, pretrained=True, taps=[1, 15], tap_inner_max=True).eval()
+    seen = {}
+    for i in (1, 15):
+        model._blocks[i]._act.register_forward_hook(lambda _m, _i, out, i=i: seen.__setitem__(i, out.clone()))
+    x = torch.randn(2, 1, 96, 96)
+    with torch.no_grad():
+        model._fc.weight.zero_()
+        model._fc.weight[:, -(96 + 1152) :] = torch.randn(3, 96 + 1152)  # the two blocks' inner maxima
+        model._fc.bias.zero_()
+        logits = model(x)
+        pooled = torch.cat([seen[1].amax((2, 3)), seen[15].amax((2, 3))], 1)
+        assert torch.allclose(logits, pooled @ model._fc.weight[:, -(96 + 1152) :].T, atol=1e-4)
 
 
 def test_taps_name_real_blocks():

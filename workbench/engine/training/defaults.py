@@ -302,11 +302,12 @@ def choose_strategy(config: TrainConfig, model, num_train_images: int) -> tuple[
 def taps_phrase(model_args: dict) -> str:
     """What a tapped head reads besides the last layer's average ("the average of 6 blocks"); "" for none."""
     taps, tap_max = model_args.get("taps") or (), model_args.get("tap_max", False)
+    inner = " and the maximum of their inner features" if taps and model_args.get("tap_inner_max") else ""
     blocks = f"{len(taps)} block{'s' if len(taps) != 1 else ''}"
     if taps and tap_max:
-        return f"the average and maximum of {blocks}' outputs and the last layer's maximum"
+        return f"the average and maximum of {blocks}' outputs, the last layer's maximum{inner}"
     if taps:
-        return f"the average of {blocks}' outputs"
+        return f"the average of {blocks}' outputs{inner}"
     return "the last layer's maximum" if tap_max else ""
 
 
