@@ -7,7 +7,7 @@ the held-out fold is judged on each image and its mirror, as the finished model 
 mirror always fall in the same fold. The fitted weights are mapped back from standardized to raw features
 so they drop into the network's own Linear head.
 
-With more features than rows (a tapped head: ~6,000 features of 360 images and mirrors), the fit runs in
+With more features than rows (a tapped head: 15,136 features of 360 images and mirrors), the fit runs in
 the rows' span (RowSpace): an L2-penalized weight has no part outside it, so the answer is the same and
 each L-BFGS step costs rows², not rows × features.
 """
@@ -93,8 +93,8 @@ def _fit(
         return loss
 
     # Small problems on one thread: hand-offs cost more than the arithmetic (40×1280 features: 3 s on two
-    # threads of a busy 2-core machine, 0.05 s on one). Big ones use them all (360×2048, a tapped head's
-    # 180 images and mirrors: the whole cross-validated fit 4.5 s on one thread, 2.6 s on two).
+    # threads of a busy 2-core machine, 0.05 s on one). Big ones use them all (360×2048 before RowSpace: the
+    # whole cross-validated fit 4.5 s on one thread, 2.6 s on two; now such a fit is at most 360×360).
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if z.numel() < PARALLEL_FIT_ELEMENTS else threads)
     try:
