@@ -17,11 +17,13 @@ def _wide_features(rows: int = 48, features: int = 600, classes: int = 3) -> tup
 def test_row_space_is_orthonormal_and_spans_the_rows():
     x, _ = _wide_features()
     space = RowSpace.of(x)
-    assert space.basis is not None and space.basis.shape == (48, 600)
-    assert torch.allclose(space.basis @ space.basis.T, torch.eye(48), atol=1e-4)
+    assert space.rows is not None and space.reduced_rows.shape == (48, 48)
+    basis = space.to_basis.T @ x  # (rank, D), never formed by the fit itself
+    assert torch.allclose(basis @ basis.T, torch.eye(48), atol=1e-4)
+    assert torch.allclose(space.reduce(x), space.reduced_rows, atol=1e-2)
     # Each row is rebuilt from its coordinates in the basis: nothing of the rows lies outside it.
-    assert torch.allclose(space.expand(space.reduce(x).T).T, x, atol=1e-3)
-    assert RowSpace.of(x[:, :40]).basis is None  # no wider than tall: fitted as it is
+    assert torch.allclose(space.expand(space.reduced_rows.T).T, x, atol=1e-3)
+    assert RowSpace.of(x[:, :40]).rows is None  # no wider than tall: fitted as it is
 
 
 def test_the_fit_in_the_row_space_is_the_fit_on_every_feature():

@@ -14,7 +14,9 @@ each L-BFGS step costs rows², not rows × features.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -46,40 +48,47 @@ class ProbeFit:
 
 @dataclass(frozen=True)
 class RowSpace:
-    """An orthonormal basis of the span of `z`'s rows, when `z` has more columns than rows.
+    """The span of `z`'s rows, when `z` has more columns than rows, and coordinates in it.
 
     The penalized loss depends on W only through z·W and |W|²; any part of W outside the rows' span adds to
-    |W|² and changes no logit, so the optimum lies inside it: W = basisᵀ·B, z·W = reduce(z)·B and
-    |W|² = |B|² (orthonormal rows). Fitting B on reduce(z) is the same problem with rows ≤ columns.
+    |W|² and changes no logit, so the optimum lies inside it. With z·zᵀ = U·Λ·Uᵀ, the rows of
+    basis = Λ^-½·Uᵀ·z are orthonormal and span z's rows: W = basisᵀ·B gives z·W = reduce(z)·B and
+    |W|² = |B|², so fitting B on reduce(z) (rows × rank) is the same problem. The basis is never formed:
+    reduce(q) = q·zᵀ·U·Λ^-½ and expand(B) = zᵀ·U·Λ^-½·B cost one product with z each.
     """
 
-    basis: torch.Tensor | None  # (rank, D); None: z is no wider than tall, nothing to gain
+    rows: torch.Tensor | None  # z; None: z is no wider than tall, nothing to gain
+    to_basis: torch.Tensor | None  # U·Λ^-½ (rows, rank)
+    reduced_rows: torch.Tensor  # reduce(z) = U·Λ^½, read off the eigendecomposition (z itself when None)
 
     @classmethod
     def of(cls, z: torch.Tensor) -> RowSpace:
         if z.shape[1] <= z.shape[0]:
-            return cls(None)
-        # From the Gram matrix (rows × rows, one matrix product; an SVD of z took 20x as long, 360×15,000):
-        # z·zᵀ = U·Λ·Uᵀ, and the rows of Λ^-½·Uᵀ·z are orthonormal and span z's rows.
-        z64 = z.double()
-        eigenvalues, vectors = torch.linalg.eigh(z64 @ z64.T)
+            return cls(None, None, z)
+        # z·zᵀ in float64: its small eigenvalues are what tells the span's directions apart
+        gram = z.double() @ z.double().T
+        # On one thread: MKL's threaded eigh on a 2-core machine that is busy elsewhere took 3-14 s for
+        # 576-1,000 rows, against 0.05-0.25 s on one (and 25 s against 55 s for 4,000 rows).
+        with _threads(1):
+            eigenvalues, vectors = torch.linalg.eigh(gram)
         keep = eigenvalues > eigenvalues.max() * 1e-10  # directions the rows barely reach are noise
-        basis = (vectors[:, keep] / eigenvalues[keep].sqrt()).T @ z64
-        return cls(basis.float())
+        root = eigenvalues[keep].sqrt()
+        return cls(z, (vectors[:, keep] / root).float(), (vectors[:, keep] * root).float())
 
-    def reduce(self, z: torch.Tensor) -> torch.Tensor:
-        return z if self.basis is None else z @ self.basis.T
+    def reduce(self, q: torch.Tensor) -> torch.Tensor:
+        """Coordinates of rows `q` (in z's feature space) in the basis; for z itself, `reduced_rows`."""
+        return q if self.rows is None else (q @ self.rows.T) @ self.to_basis
 
     def expand(self, w: torch.Tensor) -> torch.Tensor:
         """Weights (rank, C) on reduced features as weights (D, C) on the original ones."""
-        return w if self.basis is None else self.basis.T @ w
+        return w if self.rows is None else self.rows.T @ (self.to_basis @ w)
 
 
 def _fit(
     z: torch.Tensor, y: torch.Tensor, classes: int, l2: float, init: tuple[torch.Tensor, torch.Tensor] | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax regression on standardized features `z`: (W (D, C), b (C,)). Callers pass `RowSpace.reduce`d
-    features when there are more features than rows."""
+    """Softmax regression on standardized features `z`: (W (D, C), b (C,)). Callers pass RowSpace's
+    `reduced_rows` when there are more features than rows."""
     w = (init[0].clone() if init else torch.zeros(z.shape[1], classes)).requires_grad_(True)
     b = (init[1].clone() if init else torch.zeros(classes)).requires_grad_(True)
     opt = torch.optim.LBFGS(
@@ -95,14 +104,20 @@ def _fit(
     # Small problems on one thread: hand-offs cost more than the arithmetic (40×1280 features: 3 s on two
     # threads of a busy 2-core machine, 0.05 s on one). Big ones use them all (360×2048 before RowSpace: the
     # whole cross-validated fit 4.5 s on one thread, 2.6 s on two; now such a fit is at most 360×360).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1 if z.numel() < PARALLEL_FIT_ELEMENTS else threads)
-    try:
-        with torch.enable_grad():
-            opt.step(closure)
-    finally:
-        torch.set_num_threads(threads)
+    with _threads(1 if z.numel() < PARALLEL_FIT_ELEMENTS else torch.get_num_threads()), torch.enable_grad():
+        opt.step(closure)
     return w.detach(), b.detach()
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to `count` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,7 @@ def fit_standardized_head(
     mu, sd = standardization(x, sd_floor)
     z = (x - mu) / sd
     space = RowSpace.of(z)
-    w, b = _fit(space.reduce(z), y, classes, l2, None)
+    w, b = _fit(space.reduced_rows, y, classes, l2, None)
     w = space.expand(w)
     return LinearHead((w / sd[:, None]).T.contiguous(), b - (mu / sd) @ w)
 
@@ -193,7 +208,7 @@ def fit_linear_probe(
             mu, sd = standardization(x)
             z = (x - mu) / sd
             space = RowSpace.of(z)
-            z, held_z = space.reduce(z), space.reduce((features[held] - mu) / sd)
+            z, held_z = space.reduced_rows, space.reduce((features[held] - mu) / sd)
             held_mirrored = None if mirrored is None else space.reduce((mirrored[held] - mu) / sd)
             init = None
             for l2 in sorted(l2_grid, reverse=True):  # strongest penalty first: each warm-starts the next
