@@ -305,6 +305,34 @@ def test_a_second_run_on_the_same_folder_embeds_nothing(few, monkeypatch):
     assert "0 image(s) embedded" in messages(events)
 
 
+def test_the_embedding_cache_keeps_vectors_in_half_precision_and_hands_out_float32(few, tmp_path):
+    from safetensors.torch import load_file
+
+    from workbench.engine.data import IMAGENET_MEAN, IMAGENET_STD, load_decoded, scan_dataset
+    from workbench.engine.features import EmbeddingStore
+    from workbench.engine.models import build_model, get_spec
+
+    samples = scan_dataset(few / "train").split("train")[:12]
+    images = load_decoded(samples, 96, 1).images
+    tapped = build_model("efficientnet_lite0", 10, 1, pretrained=True, **get_spec("efficientnet_lite0").probe_args)
+    embedder = Embedder(tapped, model_name="efficientnet_lite0", size=96, channels=1, device=torch.device("cpu"))
+
+    def normalize(batch: torch.Tensor) -> torch.Tensor:
+        return (batch.float() / 255 - sum(IMAGENET_MEAN) / 3) / (sum(IMAGENET_STD) / 3)
+
+    paths = [sample.path for sample in samples]
+    features, flipped, fresh = EmbeddingStore(tmp_path, embedder.key).lookup(
+        paths, images, embedder, normalize, mirrored=True
+    )
+    assert fresh == 12 and features.dtype == flipped.dtype == torch.float32
+    assert torch.allclose(features, embedder(normalize(images)), rtol=2e-3, atol=1e-3)  # what float16 keeps
+    stored = load_file(str(tmp_path / f"{embedder.key}.safetensors"))
+    assert stored["features"].dtype == torch.float16 and stored["features"].shape == (12, 15_136)
+    # A second store on the same file trusts it (its digest is of what was written): the same vectors.
+    again, _, fresh = EmbeddingStore(tmp_path, embedder.key).lookup(paths, images, embedder, normalize, mirrored=True)
+    assert fresh == 0 and torch.equal(again, features)
+
+
 def test_a_changed_file_is_embedded_again_and_a_damaged_cache_is_rebuilt(few, tmp_path, monkeypatch):
     import os
     import shutil

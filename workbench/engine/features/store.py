@@ -5,6 +5,11 @@ file identity (absolute path, byte size, modification time): an edited or replac
 another weights file never shares vectors. One safetensors file per key holds every image embedded with
 it (and, where flips make sense, its mirror's vector), with a digest of the tensors in its header: a file
 that is damaged, truncated or written for other weights is set aside and rebuilt, never trusted.
+
+Vectors are kept in half precision (float32 only where a value would not fit): a tapped EfficientNet-Lite0
+gives 15,136 features per image, 121 KB with its mirror's in float32, and the head fitted on them is
+standardized and penalized, so 3 significant digits change nothing (the head was chosen on float16 features
+and scored the same in the engine).
 """
 
 from __future__ import annotations
@@ -114,14 +119,14 @@ class EmbeddingStore:
                  for name in names},
             )  # fmt: skip
         rows = torch.tensor([self._rows[k] for k in keys], dtype=torch.long)
-        features = self._tensors["features"][rows]
-        flipped = self._tensors["mirrored"][rows] if mirrored else None
+        features = self._tensors["features"][rows].float()
+        flipped = self._tensors["mirrored"][rows].float() if mirrored else None
         return features, flipped, len(missing)
 
     def _write(self, keys: list[str], tensors: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save_file
 
-        tensors = {name: t.contiguous() for name, t in tensors.items()}
+        tensors = {name: _compact(t).contiguous() for name, t in tensors.items()}
         self._tensors, self._rows = tensors, {k: i for i, k in enumerate(keys)}
         meta = {
             "format": STORE_FORMAT,
@@ -132,3 +137,9 @@ class EmbeddingStore:
         # A cache that cannot be written only costs time next run.
         with contextlib.suppress(OSError), atomic_path(self.path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
+
+
+def _compact(vectors: torch.Tensor) -> torch.Tensor:
+    """`vectors` in float16 when every value survives the conversion, else in float32."""
+    half = vectors.half()
+    return half if torch.isfinite(half).all() or not torch.isfinite(vectors).all() else vectors.float()
