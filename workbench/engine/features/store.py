@@ -140,6 +140,7 @@ class EmbeddingStore:
 
 
 def _compact(vectors: torch.Tensor) -> torch.Tensor:
-    """`vectors` in float16 when every value survives the conversion, else in float32."""
+    """`vectors` in float16 unless a finite value would overflow there, else in float32."""
     half = vectors.half()
-    return half if torch.isfinite(half).all() or not torch.isfinite(vectors).all() else vectors.float()
+    overflowed = torch.isfinite(vectors) & ~torch.isfinite(half)
+    return vectors.float() if overflowed.any() else half
