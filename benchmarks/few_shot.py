@@ -6,15 +6,21 @@ defaults against the peers' recipe and the old default, on the same PNG folders,
     .venv/bin/python benchmarks/few_shot.py --k 5 --seeds 1 --test-images 300   # a smoke run
 
 For each K and seed, K images per class are drawn from the 60k training set (numpy default_rng(seed)) and
-written as PNG class folders, DATA/train/<class>/; DATA/test/<class>/ (all 10k test images, or a fixed
-random --test-images subset) is written once and stays the same files for every draw, so the workbench's
-caches work as they would for a user: the decoded-image cache keeps the test split across runs, the
-embedding cache (keyed by file path + size + mtime; stage 1 embeds training and validation images only,
-the test split is judged by the whole network) hands run (3)'s vectors to run (4).
+written as PNG class folders, DATA/train/<class>/, the folder the workbench trains on (it keeps 10% for
+validation, val_split's default); TEST/test/<class>/ (all 10k test images, or a fixed random --test-images
+subset) is written once and stays the same files for every draw, so the workbench's caches work as they
+would for a user: the decoded-image cache keeps the test images across draws, the embedding cache (keyed by
+file path + size + mtime) hands run (3)'s vectors of the training images to run (4).
 WORKBENCH_HOME is a temporary folder kept for the whole benchmark: nothing touches the user's folders.
-The engine keeps 10% of DATA/train for validation (val_split's default); test_split = 0.
-On a 2-core CPU the full run takes many hours, most of it the workbench judging 10k test images (and
-their mirrors) with the whole network at 96-224 px in every run; --test-images 2000 cuts that fivefold.
+
+Each checkpoint a run keeps is judged on TEST as `workbench eval` judges it (few_shot_judge.py): the
+engine's predict_folder, flip-averaged where the run trained with flips. Stage 1's instant models at one
+input size share their whole network but the head, so the network's outputs on the test images are
+computed once, while the first of them is judged, and each later one is judged by its own head on them
+(checked weight by weight first). That makes the full protocol (K = 5–100, 3 seeds, 10k test images) a run
+of about an hour on a 2-core CPU instead of many; a fine-tuned network is judged in full (~7 min at 224 px).
+The bundled sample (resources/sample-data/fashion-mnist-mini: 400 training, 100 test images) gets one row:
+the workbench trains on the sample folder as a user would and judges its test split itself.
 
 Columns (mean ± std over seeds):
 1. reference: the peers' recipe written out here, no workbench training code. EfficientNet-Lite0's
@@ -27,9 +33,11 @@ Columns (mean ± std over seeds):
 3. new stage 1: `TrainConfig(quick=True)`, the new default policy stopped after the instant model.
 4. new final: `TrainConfig()` defaults, stage 1 then fine-tuning; run after (3), so stage 1's embeddings
    of the training images come from the cache (3) filled. Fine-tuning ends with the midpoint of stage 1's
-   and the fine-tuned weights (WiSE-FT); the run keeps stage 1's head instead when that does better on
-   validation (counted in the table).
-The workbench judges its test accuracy on each image and its mirror (its default when training used flips).
+   and the fine-tuned weights (WiSE-FT); the run keeps stage 1's head instead unless fine-tuning is clearly
+   better on validation (counted in the table).
+The workbench's models are judged on each image and its mirror (its default when training used flips).
+Their times run from the call to RunFinished: scan, decode, model, training; the test images are judged
+after (judge s in the JSON).
 5. embedding throughput: the engine's Embedder against a plain onnxruntime session of the same body
    (exported here) and eager PyTorch fp32, images/s, best of 2 repeats.
 
@@ -72,7 +80,11 @@ from workbench.engine.training.events import (  # noqa: E402
 )
 from workbench.engine.training.trainer import Trainer  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from few_shot_judge import TestJudge  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "resources" / "sample-data" / "fashion-mnist-mini"
 MODEL = "efficientnet_lite0"
 GRAY_IMAGENET_MEAN, GRAY_IMAGENET_STD = 0.449, 0.226  # ImageNet's RGB statistics averaged for gray images
 CLASSES = len(FASHION_MNIST_CLASSES)
@@ -116,7 +128,8 @@ def draw(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
 def run_workbench(data: Path, **options) -> dict:
     """One `Trainer(TrainConfig(data=DATA, test_split=0, **options))` run, timed from the call to each event.
 
-    seconds: start → RunFinished (scan, decode, model, stage 1 / training, test evaluation);
+    seconds: start → RunFinished (scan, decode, model, stage 1 / training; test evaluation only where DATA
+    has a test split of its own: the bundled sample; the draws' checkpoints are judged afterwards);
     setup_s: start → RunStarted (scan, decode of every split, building the model);
     first_model_s: RunStarted → stage 1's checkpoint (embedding train + val images, fitting the head, saving),
     of which embedded_s: RunStarted → the embeddings are ready (incl. the body's ONNX export on a cold cache);
@@ -156,6 +169,46 @@ def run_workbench(data: Path, **options) -> dict:
     if result["status"] != "finished":
         print(f"    run failed: {result['reason']}", flush=True)
     return result
+
+
+def workbench_columns(data: Path, judge: TestJudge | None) -> dict:
+    """The old default, stage 1 and the final model on `data`, each judged by `judge` on its test folder
+    (None: the run judges the test split of `data` itself)."""
+    row: dict = {}
+    for name, options in (
+        ("old_default", {"model": "compact_vgg", "pretrained": False, "linear_probe": False}),
+        ("stage1", {"quick": True}),
+        ("final", {}),
+    ):
+        row[name] = run_workbench(data, **options)
+        if judge is not None and row[name]["status"] == "finished":
+            row[name].update(judge(row[name]["checkpoint"]))
+    return row
+
+
+def print_row(row: dict) -> None:
+    print(
+        "    "
+        + ", ".join(
+            f"{name} {100 * row[name]['test_accuracy']:.1f}% ({row[name].get('seconds', 0):.0f} s"
+            + (f", judged in {row[name]['judge_s']:.0f} s" if "judge_s" in row[name] else "")
+            + ")"
+            if row[name].get("test_accuracy") is not None
+            else f"{name} failed"
+            for name in ("reference", "old_default", "stage1", "final")
+        ),
+        flush=True,
+    )
+
+
+def read_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A split of class folders as (uint8 images (N, H, W), labels by sorted folder name), for the reference."""
+    images, labels = [], []
+    for label, class_dir in enumerate(sorted(p for p in folder.iterdir() if p.is_dir())):
+        for file in sorted(class_dir.iterdir()):
+            images.append(np.asarray(Image.open(file).convert("L")))
+            labels.append(label)
+    return np.stack(images), np.array(labels)
 
 
 # --- the reference: the peers' recipe, plainly -----------------------------------------------------------
@@ -436,6 +489,11 @@ def targets(summary: dict, speed: dict, scope: str) -> list[dict]:
     return found
 
 
+def seconds(run: dict, key: str = "seconds") -> str:
+    value = run.get(key)
+    return "—" if value is None else f"{value:.1f}"
+
+
 def kept(s: dict) -> str:
     n = s["final_kept_stage1"]
     return f" (stage 1's head kept in {n}/{s['final']['n']})" if n else ""
@@ -457,13 +515,32 @@ def markdown(result: dict) -> str:
             f"| {secs(s['stage1_first_model_s'])} | {secs(s['stage1_s'])} | {secs(s['final_s'])} "
             f"| {secs(s['stage1_plus_final_s'])} |"
         )
+    sample = result.get("sample")
+    if sample:
+
+        def acc(name: str) -> str:
+            value = sample[name].get("test_accuracy")
+            return "failed" if value is None else f"{100 * value:.1f}"
+
+        times = [sample[name].get("seconds") for name in ("stage1", "final")]
+        both = "—" if None in times else f"{sum(times):.1f}"
+        lines.append(
+            f"| bundled sample | {sample['stage1'].get('train_images', '—')} + {sample['stage1'].get('val_images', '—')} "
+            f"val | {sample['size'] or '—'} | {acc('reference')} | {acc('old_default')} | {acc('stage1')} "
+            f"| {acc('final')}{' (stage 1 kept)' if sample['final'].get('kept_epoch') == 0 else ''} "
+            f"| {seconds(sample['reference'])} | {seconds(sample['stage1'], 'first_model_s')} "
+            f"| {seconds(sample['stage1'])} | {seconds(sample['final'])} | {both} |"
+        )
     lines += [
         "",
         "reference s: training-image features + L2 choice + refit. stage 1 s and final s: start → RunFinished "
-        "(scan, decode, model, training, test evaluation on each image and its mirror); final runs after "
-        "stage 1, with the training images' embeddings cached; it keeps stage 1's head when fine-tuning does "
-        "not beat it on validation. first model s: RunStarted → stage 1 checkpoint (embedding, fitting, "
-        "saving; after scan, decode and model load).",
+        "(scan, decode, model, training); final runs after stage 1, with the training images' embeddings "
+        "cached; it keeps stage 1's head unless fine-tuning is clearly better on validation. first model s: "
+        "RunStarted → stage 1 checkpoint (embedding, fitting, saving; after scan, decode and model load). "
+        f"Test images judged as `workbench eval` does, on each image and its mirror ({result.get('judged_in_full', 0)} "
+        "checkpoint(s) judged in full by predict_folder, the other stage-1 models by their own head on the "
+        "first one's test features: few_shot_judge.py). The bundled sample's runs judge its 100 test images "
+        "themselves (their times include that).",
     ]
     failures = [
         f"K={d['k']} seed {d['seed']} {name}: {d[name]['reason']}"
@@ -507,6 +584,9 @@ def main() -> int:
     )
     parser.add_argument("--throughput-images", type=int, default=300, help="0 = skip the throughput test")
     parser.add_argument("--throughput-sizes", type=int, nargs="+", default=[128, 224])
+    parser.add_argument(
+        "--no-sample", dest="sample", action="store_false", help="skip the bundled sample's row"
+    )
     parser.add_argument("--quick", action="store_true", help="K = 20, 1 seed, 1,000 test images")
     parser.add_argument("--keep", action="store_true", help=f"keep the temporary folder ({WORK})")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -525,9 +605,10 @@ def main() -> int:
                     len(test_labels), args.test_images, replace=False
                 )
             )
-        data = WORK / "data"
-        print(f"writing {len(test_pick):,} test PNGs to {data / 'test'} …", flush=True)
-        write_pngs(data / "test", test_images, test_labels, test_pick)
+        data, test_data = WORK / "data", WORK / "test_data"
+        print(f"writing {len(test_pick):,} test PNGs to {test_data / 'test'} …", flush=True)
+        write_pngs(test_data / "test", test_images, test_labels, test_pick)
+        judge = TestJudge(test_data)
         body = gray_imagenet_body()
         test_features: dict[int, torch.Tensor] = {}  # reference: the test set's features, once per size
         test_y = torch.from_numpy(test_labels[test_pick]).long()
@@ -538,12 +619,7 @@ def main() -> int:
                 picked = draw(train_labels, k, seed)
                 shutil.rmtree(data / "train", ignore_errors=True)
                 write_pngs(data / "train", train_images, train_labels, picked)
-                row: dict = {"k": k, "seed": seed, "train_images": len(picked)}
-                row["old_default"] = run_workbench(
-                    data, model="compact_vgg", pretrained=False, linear_probe=False
-                )
-                row["stage1"] = run_workbench(data, quick=True)
-                row["final"] = run_workbench(data)
+                row = workbench_columns(data, judge) | {"k": k, "seed": seed, "train_images": len(picked)}
                 row["size"] = row["stage1"]["size"] or row["final"]["size"]
                 if row["size"] is None:
                     row["reference"] = {
@@ -568,16 +644,31 @@ def main() -> int:
                         seed,
                     )
                 draws.append(row)
-                print(
-                    "    "
-                    + ", ".join(
-                        f"{name} {100 * row[name]['test_accuracy']:.1f}% ({row[name].get('seconds', 0):.0f} s)"
-                        if row[name].get("test_accuracy") is not None
-                        else f"{name} failed"
-                        for name in ("reference", "old_default", "stage1", "final")
-                    ),
-                    flush=True,
+                print_row(row)
+        sample = None
+        if args.sample:
+            print(f"== the bundled sample ({SAMPLE})", flush=True)
+            sample = workbench_columns(SAMPLE, None)
+            sample["size"] = sample["stage1"]["size"] or sample["final"]["size"]
+            if sample["size"] is not None:
+                (train_x, train_y), (sample_test_x, sample_test_y) = (
+                    read_split(SAMPLE / "train"),
+                    read_split(SAMPLE / "test"),
                 )
+                sample["reference"] = reference(
+                    body,
+                    (train_x, train_y),
+                    features(body, sample_test_x, sample["size"]),
+                    torch.from_numpy(sample_test_y).long(),
+                    sample["size"],
+                    0,
+                )
+            else:
+                sample["reference"] = {
+                    "status": "failed",
+                    "reason": "no input size from the workbench's runs",
+                }
+            print_row(sample)
         speed = {}
         if args.throughput_images:
             images = test_images[: args.throughput_images]
@@ -593,6 +684,8 @@ def main() -> int:
             "seeds": list(range(args.seeds)),
             "test_images": len(test_pick),
             "summary": summary,
+            "sample": sample,
+            "judged_in_full": judge.full_passes,
             "throughput": speed,
             "targets": targets(summary, speed, f"{len(test_pick):,} test images, {args.seeds} seed(s)"),
             "draws": draws,
