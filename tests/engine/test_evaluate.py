@@ -1,4 +1,8 @@
+import torch
+from torch import nn
+
 from workbench.engine.evaluation.evaluate import evaluate
+from workbench.engine.evaluation.predict import Predictor
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.events import RunFinished, RunStarted
 from workbench.engine.training.trainer import Trainer
@@ -31,3 +35,24 @@ def test_auto_split_of_a_run_that_kept_nothing_aside_says_training_images_are_in
     report, _ = evaluate(finished.run_id, data, tta=False)
     assert report.extra["split"] == "all" and report.num_images == 600
     assert "training images included" in report.extra["split_note"]
+
+
+def test_a_checkpoint_is_judged_in_the_layout_and_with_the_figure_of_its_run(fmnist_folder):
+    """On a CPU a run trains in NHWC (channels_last, the default), and `eval`/`predict` judge its checkpoint
+    in NHWC too: twice as fast as NCHW for EfficientNet at 224 px, and rounded as the run's own test figure
+    was, which they must reproduce exactly. A run that turned NHWC off is judged in NCHW."""
+    data = fmnist_folder / "train"
+    for channels_last in (True, False):
+        config = TrainConfig(
+            data=str(data), model="course_cnn", epochs=1, test_split=0.2, channels_last=channels_last
+        )
+        finished = next(e for e in Trainer(config).run() if isinstance(e, RunFinished))
+        network = Predictor(finished.checkpoint).network
+        convs = [m for m in network.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 1]
+        assert convs and all(
+            c.weight.is_contiguous(memory_format=torch.channels_last) == channels_last for c in convs
+        )
+        report, _ = evaluate(
+            finished.run_id, data
+        )  # "auto": the run's own test split, flip-averaged as the run
+        assert report.extra["split"] == "test" and report.accuracy == finished.test_accuracy

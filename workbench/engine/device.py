@@ -86,6 +86,18 @@ def prefers_channels_last(device: torch.device) -> bool:
     return device.type in ("cuda", "cpu")
 
 
+def in_inference_layout(
+    model: torch.nn.Module, device: torch.device | str, channels_last: bool = True
+) -> torch.nn.Module:
+    """`model` (on `device`) in the memory layout its run trained in: NHWC where `prefers_channels_last` and
+    the run asked for it (TrainConfig.channels_last, the default). Judging a checkpoint in that layout
+    rounds as the run's own test figure did, and is faster: EfficientNet-Lite0 with stage 1's taps at
+    224 px, on this project's 2-core CPU, 15 images/s against 7 in NCHW."""
+    if channels_last and prefers_channels_last(torch.device(device)):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

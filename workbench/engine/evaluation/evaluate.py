@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.engine.data import BatchIterator, DatasetIndex, Problem, load_decoded, scan_dataset
+from workbench.engine.device import in_inference_layout
 from workbench.engine.errors import DatasetError
 from workbench.engine.evaluation.calibration import Calibration, calibration_report, fitted_temperature
 from workbench.engine.evaluation.metrics import EvaluationReport, classification_report
@@ -59,7 +60,8 @@ def predict_folder(
     visible in the folder itself). `tta=False` skips the flip averaging a run trained with flips is
     otherwise judged with (see tta.py)."""
     model, meta = load_model(ref, device=device)
-    model = for_evaluation(model, meta.get("config", {}), tta=tta)
+    config = meta.get("config") or {}
+    model = for_evaluation(in_inference_layout(model, device, config.get("channels_last", True)), config, tta=tta)
     flip_averaged = isinstance(model, FlipAveraged)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]

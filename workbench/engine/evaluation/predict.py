@@ -23,6 +23,7 @@ import torch
 from workbench.engine.atomic import write_bytes_atomic
 from workbench.engine.data import decode_image
 from workbench.engine.data.scan import IMAGE_EXTENSIONS
+from workbench.engine.device import in_inference_layout
 from workbench.engine.errors import BadImageError, DatasetError, WorkbenchError
 from workbench.engine.evaluation.calibration import calibrated_probabilities, fitted_temperature
 from workbench.engine.evaluation.out_of_domain import FEATURE_MEASURE, WARNING, FeatureTap, OutOfDomain
@@ -86,6 +87,7 @@ class Predictor:
         self.network: torch.nn.Module | None = None  # the bare network, whose features the OOD check reads
         if self.source_format == "checkpoint":
             model, self.meta = load_model(ref, device=device)
+            model = in_inference_layout(model, device, (self.meta.get("config") or {}).get("channels_last", True))
             self.network = model
             self.model = for_evaluation(model, self.meta.get("config", {}), tta=tta)
             self.detector = OutOfDomain.from_dict(self.meta.get(OOD_KEY))
