@@ -63,7 +63,7 @@ def describe_device(device: torch.device | str) -> str:
 def autocast_dtype(device: torch.device, model: torch.nn.Module | None = None) -> torch.dtype | None:
     """Mixed-precision dtype for this device (and model), or None where it does not pay off.
 
-    CPUs with native bf16 (AVX512-BF16 / AMX) train small CNNs 2-3x faster under bf16 autocast
+    CPUs with native bf16 (AVX512-BF16 / AMX) train small CNNs 1.4-2x faster under bf16 autocast
     (measured: benchmarks/README.md); older CPUs would emulate it, slower than fp32. Depthwise
     convolutions (MobileNet, EfficientNet) are the exception: oneDNN runs them ~10x slower in bf16 than
     in fp32 on that same CPU (EfficientNet-Lite0 at 224 px: 3 vs 31 images/s), so they stay in fp32.
@@ -92,7 +92,7 @@ def in_inference_layout(
     """`model` (on `device`) in the memory layout its run trained in: NHWC where `prefers_channels_last` and
     the run asked for it (TrainConfig.channels_last, the default). Judging a checkpoint in that layout
     rounds as the run's own test figure did, and is faster: EfficientNet-Lite0 with stage 1's taps at
-    224 px, on this project's 2-core CPU, 15 images/s against 7 in NCHW."""
+    224 px, on this project's 2-core CPU, 42 images/s against 26 in NCHW (benchmarks/README.md)."""
     if channels_last and prefers_channels_last(torch.device(device)):
         model.to(memory_format=torch.channels_last)
     return model
