@@ -66,18 +66,22 @@ def evaluate_batches(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     amp_dtype: torch.dtype | None,
 ) -> dict[str, Any]:
-    """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards), and how
-    often each class was predicted ("predicted": a count per class)."""
+    """Mean loss, accuracy and top-5 accuracy over `batches`, in eval mode (restored afterwards), how
+    often each class was predicted ("predicted": a count per class) and which images it got right ("hits":
+    a bool per image, in the batches' order, on the CPU)."""
     was_training = model.training
     model.eval()
     loss_sum, correct, top5, count = 0.0, 0, 0.0, 0
     predicted: torch.Tensor | None = None
+    hits: list[torch.Tensor] = []
     for x, y in batches:
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         guesses = logits.argmax(dim=1)
-        correct += (guesses == y).sum().item()
+        right = guesses == y
+        correct += right.sum().item()
+        hits.append(right.cpu())
         top5 += topk_accuracy(logits, y, 5) * len(y)
         count += len(y)
         counts = torch.bincount(guesses, minlength=logits.shape[1])
@@ -86,6 +90,7 @@ def evaluate_batches(
     return {
         "loss": loss_sum / max(count, 1), "acc": correct / max(count, 1), "top5": top5 / max(count, 1),
         "predicted": [] if predicted is None else predicted.tolist(),
+        "hits": torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool),
     }  # fmt: skip
 
 

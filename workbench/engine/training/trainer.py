@@ -51,6 +51,7 @@ from workbench.engine.training.events import (
 from workbench.engine.training.optim import build_optimizer, build_schedule, current_lr
 from workbench.engine.training.probe_stage import (
     STAGE,
+    VAL_HITS,
     fine_tuning_replaces_stage1,
     fit_head_on_embeddings,
     keep_taps_out_of_fine_tuning,
@@ -269,7 +270,9 @@ class Trainer:
             if probed_run:  # LP-FT keeps one of two models: the fitted head or the end of fine-tuning
                 improved = False
                 if val is not None and last:
-                    improved, choice = fine_tuning_replaces_stage1(probe_acc, val["acc"], record.val_images)
+                    improved, choice = fine_tuning_replaces_stage1(
+                        probe_acc, val["acc"], record.val_images, probe.get(VAL_HITS), val["hits"]
+                    )
             s.history[-1]["best"] = improved
             s.handle.record_epoch(s.history, s.best_acc)
             yield record
