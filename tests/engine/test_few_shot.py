@@ -15,9 +15,10 @@ import torch
 from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL, validation_provenance
 from workbench.engine.evaluation.uncertainty import majority_baseline, majority_warning, wilson_interval
 from workbench.engine.features import Embedder
+from workbench.engine.training import event_text
 from workbench.engine.training.config import TrainConfig
 from workbench.engine.training.defaults import FEW_IMAGES, default_batch_size, describe_plan, resolve_defaults
-from workbench.engine.training.events import EpochEnded, Message, RunFinished, RunStarted
+from workbench.engine.training.events import CheckpointSaved, EpochEnded, Message, RunFinished, RunStarted
 from workbench.engine.training.linear_probe import fit_linear_probe
 from workbench.engine.training.probe_stage import fine_tuning_replaces_stage1
 from workbench.engine.training.trainer import Trainer
@@ -216,6 +217,10 @@ def test_stage_one_reads_every_block_and_stage_two_fine_tunes_through_the_last_l
     assert tap_columns(final).abs().sum() == 0
     assert not torch.equal(final["_blocks.3._project_conv.weight"], start["model_state"]["_blocks.3._project_conv.weight"])
     assert "stage 2 starts from a head on the last layer's features alone" in messages(events)
+    # Stage 1's log line names best.pt, which holds it, not last.pt, which stage 2's starting head replaced.
+    saved = next(e for e in events if isinstance(e, CheckpointSaved) and e.epoch == 0)
+    line = event_text.line(saved)
+    assert line == f"checkpoint saved (epoch 0): {folder / ckpt.BEST}, the model the run keeps"
     # The plan's count leaves out the tap weights the mask holds at zero (10 classes × 13,856 tap features).
     started = next(e for e in events if isinstance(e, RunStarted))
     assert any(

@@ -4,7 +4,10 @@ them. Pure functions, no Qt, no printing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from workbench.engine.errors import Mention, Text, concat
+from workbench.engine.evaluation.figures import BEST_FILE
 from workbench.engine.names import display_name
 from workbench.engine.training.events import (
     CheckpointSaved,
@@ -88,8 +91,9 @@ def checkpoint_line(event: CheckpointSaved) -> str:
             f"checkpoint saved where epoch {event.stopped_in_epoch} was stopped (resuming repeats that "
             f"epoch): {event.path}"
         )
-    kept = ", the model the run keeps" if event.best else ""
-    return f"checkpoint saved (epoch {event.epoch}{kept}): {event.path}"
+    if event.best:  # best.pt, a copy of last.pt then; but last.pt may be overwritten before the user looks
+        return f"checkpoint saved (epoch {event.epoch}): {Path(event.path).with_name(BEST_FILE)}, the model the run keeps"
+    return f"checkpoint saved (epoch {event.epoch}): {event.path}"
 
 
 def run_started_line(event: RunStarted) -> str:
