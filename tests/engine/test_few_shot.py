@@ -478,12 +478,15 @@ def test_the_collapse_rule_spares_a_split_that_is_mostly_one_class():
 
 def test_fine_tuning_must_beat_stage_one_image_by_image_on_validation():
     """A sign test over the images exactly one of the two models gets right. The full protocol's K = 50 draw 2
-    kept fine-tuning under the unpaired rule (90% against 82% of 50) and lost 2.0 points on test."""
+    kept fine-tuning under the unpaired rule (90% against 82% of 50) and lost 2.0 points on test; rerun, it
+    was right on 4 images stage 1 got wrong and wrong on none it got right."""
     stage1 = "1" * 41 + "0" * 9  # 82% of 50
-    tuned = torch.tensor([True] * 39 + [False] * 2 + [True] * 6 + [False] * 3)  # 90%: 6 gained, 2 lost
+    tuned = torch.tensor([True] * 41 + [True] * 4 + [False] * 5)  # 90%: 4 gained, none lost
     kept, why = fine_tuning_replaces_stage1(0.82, 0.9, 50, stage1, tuned)
-    assert kept is False and "right on 6 that stage 1 gets wrong and wrong on 2" in why and "14%" in why
+    assert kept is False and "right on 4 that stage 1 gets wrong and wrong on 0" in why and " 6% " in why
     assert fine_tuning_replaces_stage1(0.82, 0.9, 50)[0] is True  # the unpaired rule kept it
+    six_two = torch.tensor([True] * 39 + [False] * 2 + [True] * 6 + [False] * 3)  # 90% too: 6 gained, 2 lost
+    assert "14%" in fine_tuning_replaces_stage1(0.82, 0.9, 50, stage1, six_two)[1]
     # Five gained, none lost: a coin does that 1 time in 32, so fine-tuning is kept; four and none (1 in 16) not.
     half = "1" * 5 + "0" * 5
     assert fine_tuning_replaces_stage1(0.5, 1.0, 10, half, torch.ones(10, dtype=torch.bool))[0] is True
