@@ -40,7 +40,8 @@ The workbench's models are judged on each image and its mirror (its default when
 Their times run from the call to RunFinished: scan, decode, model, training; the test images are judged
 after (judge s in the JSON).
 5. embedding throughput: the engine's Embedder against a plain onnxruntime session of the same body
-   (exported here) and eager PyTorch fp32, images/s, best of 2 repeats.
+   (exported here) and eager PyTorch fp32, images/s, the best of 3 rounds taken in turns
+   (few_shot_throughput.py).
 
 Results: benchmarks/results/few_shot.{json,md}, read by run_all.py.
 """
@@ -56,7 +57,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="workbench-few-shot-"))
@@ -68,7 +68,6 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from workbench.engine.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
-from workbench.engine.features import Embedder  # noqa: E402
 from workbench.engine.models import build_model  # noqa: E402
 from workbench.engine.training.checkpoint import load_checkpoint  # noqa: E402
 from workbench.engine.training.config import TrainConfig  # noqa: E402
@@ -83,6 +82,7 @@ from workbench.engine.training.trainer import Trainer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from few_shot_judge import TestJudge  # noqa: E402
+from few_shot_throughput import throughput, throughput_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "resources" / "sample-data" / "fashion-mnist-mini"
@@ -300,95 +300,6 @@ def held_out_logistic(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple:
     return (lambda features: (features - mean) / std @ w + b), best, held_out_acc[best]
 
 
-# --- embedding throughput ---------------------------------------------------------------------------------
-
-
-def fastest(contenders: dict, rounds: int = 3) -> dict[str, float]:
-    """Each contender's best time over `rounds`, taken in turns (A, B, C, A, B, C, …): on a shared machine
-    a slow spell then falls on all of them alike (timed one after another, the same onnxruntime call came
-    out 83.6 and 105.0 images/s a minute apart)."""
-    best = {name: float("inf") for name in contenders}
-    for _ in range(rounds):
-        for name, work in contenders.items():
-            started = time.perf_counter()
-            work()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
-
-
-def throughput(body: torch.nn.Module, images: np.ndarray, size: int) -> dict:
-    """images/s of the engine's Embedder, a plain onnxruntime session and eager PyTorch on the same body."""
-    import onnxruntime as ort
-
-    batch = F.interpolate(
-        torch.from_numpy(images).unsqueeze(1).float(), size=(size, size), mode="bilinear", align_corners=False
-    )
-    batch = batch.round().clamp(0, 255).to(torch.uint8)  # uint8 (N, 1, S, S), what the engine embeds
-    n = len(batch)
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        return (x.float().div(255) - GRAY_IMAGENET_MEAN) / GRAY_IMAGENET_STD
-
-    model = build_model(MODEL, CLASSES, 1, pretrained=True)
-    embedder = Embedder(
-        model,
-        model_name=MODEL,
-        size=size,
-        channels=1,
-        device=torch.device("cpu"),
-        cache_dir=WORK / "embedder",
-    )
-    path = WORK / f"plain-{size}px.onnx"
-    with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer warnings
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            body,
-            torch.zeros(1, 1, size, size),
-            str(path),
-            input_names=["images"],
-            output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-            dynamo=False,
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def plain_ort(batch_size: int = FEATURE_BATCH) -> None:
-        for start in range(0, n, batch_size):
-            session.run(None, {"images": normalize(batch[start : start + batch_size]).numpy()})
-
-    def eager() -> None:
-        with torch.inference_mode():
-            for start in range(0, n, FEATURE_BATCH):
-                body(normalize(batch[start : start + FEATURE_BATCH]))
-
-    seconds = fastest(
-        {
-            "engine": lambda: embedder.embed(batch, normalize),
-            "onnxruntime": plain_ort,
-            "onnxruntime_engine_batch": lambda: plain_ort(embedder.batch_size),  # the engine's batches
-            "pytorch": eager,
-        }
-    )
-    engine_s, ort_s, torch_s = seconds["engine"], seconds["onnxruntime"], seconds["pytorch"]
-    ort_engine_batch_s = seconds["onnxruntime_engine_batch"]
-    with torch.inference_mode():  # the engine computes the same features (a check, not a timing)
-        same = (embedder.embed(batch[:8], normalize) - body(normalize(batch[:8]))).abs().max().item()
-    return {
-        "images": n,
-        "engine_backend": embedder.backend,
-        "engine_batch": embedder.batch_size,
-        "plain_batch": FEATURE_BATCH,
-        "engine_images_per_s": round(n / engine_s, 1),
-        "onnxruntime_images_per_s": round(n / ort_s, 1),
-        "onnxruntime_engine_batch_images_per_s": round(n / ort_engine_batch_s, 1),
-        "pytorch_images_per_s": round(n / torch_s, 1),
-        "engine_over_onnxruntime": round(ort_s / engine_s, 3),
-        "engine_max_abs_diff_vs_pytorch": same,
-    }
-
-
 # --- summary -----------------------------------------------------------------------------------------------
 
 
@@ -566,28 +477,6 @@ def markdown(result: dict) -> str:
     return throughput_markdown(result, lines)
 
 
-def throughput_markdown(result: dict, lines: list[str]) -> str:
-    """`lines`, then the throughput table and the targets."""
-    if result["throughput"]:
-        lines += [
-            "",
-            "| size | engine images/s (backend, batch) | plain onnxruntime (batch) | onnxruntime at the engine's "
-            "batch | eager PyTorch fp32 | engine / onnxruntime |",
-            "|---|---|---|---|---|---|",
-        ]
-        for size, t in result["throughput"].items():
-            lines.append(
-                f"| {size} | {t['engine_images_per_s']} ({t['engine_backend']}, {t['engine_batch']}) "
-                f"| {t['onnxruntime_images_per_s']} ({t['plain_batch']}) "
-                f"| {t['onnxruntime_engine_batch_images_per_s']} | {t['pytorch_images_per_s']} "
-                f"| {t['engine_over_onnxruntime']} |"
-            )
-    lines += ["", "| measurement | result | target | met |", "|---|---|---|---|"]
-    for t in result["targets"]:
-        lines.append(f"| {t['what']} | {t['result']} | {t['target']} | {'yes' if t['met'] else 'no'} |")
-    return "\n".join(lines) + "\n"
-
-
 # --- the benchmark -----------------------------------------------------------------------------------------
 
 
@@ -699,7 +588,17 @@ def main() -> int:
             images = test_images[: args.throughput_images]
             for size in args.throughput_sizes:
                 print(f"== embedding throughput at {size} px", flush=True)
-                speed[str(size)] = throughput(body, images, size)
+                speed[str(size)] = throughput(
+                    body,
+                    images,
+                    size,
+                    model_name=MODEL,
+                    classes=CLASSES,
+                    mean=GRAY_IMAGENET_MEAN,
+                    std=GRAY_IMAGENET_STD,
+                    batch_size=FEATURE_BATCH,
+                    work=WORK,
+                )
         summary = summarize(draws)
         result = {
             "benchmark": "few-shot",

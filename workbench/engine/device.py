@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -87,12 +89,13 @@ def prefers_channels_last(device: torch.device) -> bool:
 
 
 def in_inference_layout(
-    model: torch.nn.Module, device: torch.device | str, channels_last: bool = True
+    model: torch.nn.Module, device: torch.device | str, config: Mapping[str, Any]
 ) -> torch.nn.Module:
     """`model` (on `device`) in the memory layout its run trained in: NHWC where `prefers_channels_last` and
-    the run asked for it (TrainConfig.channels_last, the default). Judging a checkpoint in that layout
-    rounds as the run's own test figure did, and is faster: EfficientNet-Lite0 with stage 1's taps at
-    224 px, on this project's 2-core CPU, 42 images/s against 26 in NCHW (benchmarks/README.md)."""
+    the run's `config` (TrainConfig as a dict) asked for it (channels_last, the default). Judging a checkpoint
+    in that layout rounds as the run's own test figure did, and is faster: EfficientNet-Lite0 with stage 1's
+    taps at 224 px, on this project's 2-core CPU, 42 images/s against 26 in NCHW (benchmarks/README.md)."""
+    channels_last = bool(config.get("channels_last", True))
     if channels_last and prefers_channels_last(torch.device(device)):
         model.to(memory_format=torch.channels_last)
     return model

@@ -61,7 +61,7 @@ def predict_folder(
     otherwise judged with (see tta.py)."""
     model, meta = load_model(ref, device=device)
     config = meta.get("config") or {}
-    model = for_evaluation(in_inference_layout(model, device, config.get("channels_last", True)), config, tta=tta)
+    model = for_evaluation(in_inference_layout(model, device, config), config, tta=tta)
     flip_averaged = isinstance(model, FlipAveraged)
     classes: list[str] = meta["classes"]
     pre = meta["preprocessing"]

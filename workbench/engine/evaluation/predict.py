@@ -87,7 +87,7 @@ class Predictor:
         self.network: torch.nn.Module | None = None  # the bare network, whose features the OOD check reads
         if self.source_format == "checkpoint":
             model, self.meta = load_model(ref, device=device)
-            model = in_inference_layout(model, device, (self.meta.get("config") or {}).get("channels_last", True))
+            model = in_inference_layout(model, device, self.meta.get("config") or {})
             self.network = model
             self.model = for_evaluation(model, self.meta.get("config", {}), tta=tta)
             self.detector = OutOfDomain.from_dict(self.meta.get(OOD_KEY))
