@@ -35,6 +35,17 @@ def panel(qtbot, monkeypatch, fmnist_small, tmp_path):
 def _analyse(qtbot, panel: DatasetPanel) -> None:
     qtbot.mouseClick(panel.map_bar.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.analysis is not None, timeout=300_000)
+    # The map's new info line re-lays the page out on a later turn of the event loop (the plot moves and shrinks
+    # by a text line); pixels computed before that can land outside the map once it happens. Wait it out.
+    view = panel.dataset_map
+    shown: list[tuple] = []
+
+    def laid_out() -> bool:
+        QApplication.sendPostedEvents()
+        shown.append((view.plot.geometry(), view.view_box.sceneBoundingRect(), view.view_box.viewRect()))
+        return len(shown) > 2 and shown[-1] == shown[-2] == shown[-3]
+
+    qtbot.waitUntil(laid_out, timeout=10_000)
 
 
 def _shift_drag(qtbot, view, corner: tuple[float, float], other: tuple[float, float]) -> None:
