@@ -247,3 +247,56 @@ def test_a_failing_fit_leaves_the_run_finished_and_its_model_usable(fmnist_folde
     image = sorted((fmnist_folder_factory(12, 3) / "test" / "Bag").glob("*.png"))[0]
     [result] = Predictor(checkpoint).predict([image])
     assert result.temperature == 1.0 and result.out_of_domain is None and result.top
+
+
+def test_a_run_that_keeps_stage_1_calibrates_from_the_embedding_cache_as_forward_passes_would(
+    fmnist_folder_factory, monkeypatch
+):
+    """Stage 1's network is the frozen body whose features the embedding cache holds: its calibration reads
+    them instead of running the network again, and stores what the forward passes would have."""
+    import copy
+
+    from workbench.engine.evaluation import confidence, out_of_domain
+
+    data = fmnist_folder_factory(30, 3)  # 300 images: the pretrained default, a validation split of 30
+    config = {"data": str(data / "train"), "quick": True, "img_size": 64, "test_split": 0.0, "seed": 0}
+    passes = []
+    original_passes = out_of_domain.logits_and_features
+    monkeypatch.setattr(
+        out_of_domain, "logits_and_features", lambda *a, **k: passes.append(1) or original_passes(*a, **k)
+    )
+
+    def kept_records() -> dict:
+        events = list(Trainer(TrainConfig(**config)).run())
+        assert events[-1].status == "finished", events[-1]
+        return load_checkpoint(events[-1].checkpoint)
+
+    from_cache = kept_records()
+    assert passes == []  # not one forward pass of the network
+    detector = from_cache[out_of_domain.KEY]
+    assert detector["measure"] == "feature_distance" and detector["validation_images"] >= 20
+
+    # The same run once more (same split, same head) with the cache not consulted: the forward passes.
+    read_from_cache = confidence.judged_from_embeddings
+    asked = []
+
+    def forward_passes_instead(model, run_config, prepared):
+        nudged = copy.deepcopy(model)  # a body one weight away (a fine-tuned one) finds nothing in the cache
+        with torch.no_grad():
+            next(p for name, p in nudged.named_parameters() if not name.startswith("_fc")).add_(1e-3)
+        asked.append((read_from_cache(model, run_config, prepared) is not None,
+                      read_from_cache(nudged, run_config, prepared)))  # fmt: skip
+        return None
+
+    monkeypatch.setattr(confidence, "judged_from_embeddings", forward_passes_instead)
+    from_passes = kept_records()
+    assert asked == [(True, None)] and passes  # it was in the cache; the passes ran
+    assert from_cache[calibration.KEY]["temperature"] == pytest.approx(
+        from_passes[calibration.KEY]["temperature"], rel=1e-3
+    )
+    a, b = from_cache[out_of_domain.KEY], from_passes[out_of_domain.KEY]
+    assert a["thresholds"].keys() == b["thresholds"].keys()
+    for measure, threshold in a["thresholds"].items():  # the cache keeps vectors in float16: 3 digits
+        assert threshold == pytest.approx(b["thresholds"][measure], rel=2e-3, abs=1e-4), measure
+    cosines = (torch.as_tensor(a["class_means"]) * torch.as_tensor(b["class_means"])).sum(1)
+    assert cosines.min() > 0.9999

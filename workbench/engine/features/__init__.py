@@ -5,6 +5,6 @@ review can too.
 """
 
 from workbench.engine.features.embedder import Embedder
-from workbench.engine.features.store import EmbeddingStore, file_identity
+from workbench.engine.features.store import EmbeddingStore, embeddings_folder, file_identity
 
-__all__ = ["Embedder", "EmbeddingStore", "file_identity"]
+__all__ = ["Embedder", "EmbeddingStore", "embeddings_folder", "file_identity"]

@@ -81,6 +81,14 @@ def _args_digest(model_args: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def embedding_key(
+    body: nn.Module, *, model_name: str, size: int, channels: int, model_args: Mapping[str, Any] | None = None
+) -> str:
+    """What the features of `body` (see `body_of`) depend on, as the embedding store files them."""
+    architecture = model_name + (f"-{_args_digest(model_args)}" if model_args else "")
+    return f"{architecture}-{size}px-{channels}ch-v{EMBEDDER_VERSION}-{weights_digest(body)}"
+
+
 class Embedder:
     """Feature vectors of normalized image batches, from `model`'s frozen body.
 
@@ -102,8 +110,9 @@ class Embedder:
     ):
         self.body = body_of(model).to(device)
         self.device, self.size, self.channels = device, size, channels
-        architecture = model_name + (f"-{_args_digest(model_args)}" if model_args else "")
-        self.key = f"{architecture}-{size}px-{channels}ch-v{EMBEDDER_VERSION}-{weights_digest(self.body)}"
+        self.key = embedding_key(
+            self.body, model_name=model_name, size=size, channels=channels, model_args=model_args
+        )
         self.batch_size = CPU_BATCH if device.type == "cpu" else GPU_BATCH
         self.backend = "pytorch"
         self._session = None

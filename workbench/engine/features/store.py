@@ -23,10 +23,16 @@ from pathlib import Path
 
 import torch
 
+from workbench.engine import paths
 from workbench.engine.atomic import atomic_path
 from workbench.engine.features.embedder import Embedder
 
 STORE_FORMAT = "cnn-workbench-embeddings/1"
+
+
+def embeddings_folder() -> Path:
+    """Where the embedding cache lives: beside the decoded-image cache, safe to delete like it."""
+    return paths.cache_dir() / "embeddings"
 
 
 def file_identity(path: str) -> str:
@@ -122,6 +128,20 @@ class EmbeddingStore:
         features = self._tensors["features"][rows].float()
         flipped = self._tensors["mirrored"][rows].float() if mirrored else None
         return features, flipped, len(missing)
+
+    def cached(
+        self, paths: Sequence[str], *, mirrored: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """(features, mirrored features or None) of the files `paths` when every one is in the cache (with its
+        mirror's vector where asked), else None; computes nothing."""
+        if "features" not in self._tensors or (mirrored and "mirrored" not in self._tensors):
+            return None
+        try:
+            rows = torch.tensor([self._rows[file_identity(p)] for p in paths], dtype=torch.long)
+        except (KeyError, OSError):  # not embedded yet, or changed or gone since
+            return None
+        flipped = self._tensors["mirrored"][rows].float() if mirrored else None
+        return self._tensors["features"][rows].float(), flipped
 
     def _write(self, keys: list[str], tensors: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save_file

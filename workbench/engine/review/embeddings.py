@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from workbench.engine import paths
 from workbench.engine.data import DatasetIndex, guess_image_geometry, load_decoded, scan_dataset
 from workbench.engine.device import pick_device
 from workbench.engine.errors import DatasetError, WeightsError
-from workbench.engine.features import Embedder, EmbeddingStore
+from workbench.engine.features import Embedder, EmbeddingStore, embeddings_folder
 from workbench.engine.review.near_duplicates import thumbnails
 from workbench.engine.training.data_setup import imagenet_stats
 from workbench.engine.training.defaults import offline_weights_installed, pretrained_input_size
@@ -76,7 +75,7 @@ def embed_dataset(
     if len(decoded.labels) == 0:
         raise DatasetError(f"{_name(index)}: none of the images could be decoded")
     model = build_model(BACKBONE, len(index.classes), channels, pretrained=True)
-    folder = paths.cache_dir() / "embeddings"
+    folder = embeddings_folder()
     embedder = Embedder(model, model_name=BACKBONE, size=size, channels=channels, device=torch_device, cache_dir=folder)
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in imagenet_stats(channels))
 

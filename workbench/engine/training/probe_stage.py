@@ -20,11 +20,10 @@ from collections.abc import Callable, Generator
 import torch
 import torch.nn.functional as F
 
-from workbench.engine import paths
 from workbench.engine.errors import ModelError
 from workbench.engine.evaluation.figures import HEAD_REFIT_ON_VAL
 from workbench.engine.evaluation.uncertainty import TINY_PER_CLASS, format_interval
-from workbench.engine.features import Embedder, EmbeddingStore
+from workbench.engine.features import Embedder, EmbeddingStore, embeddings_folder
 from workbench.engine.features.embedder import linear_head
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.data_setup import PreparedData, with_progress
@@ -51,7 +50,7 @@ def fit_head_on_embeddings(
         yield Message(f"no linear-probe stage: {exc}")
         return False
     started = time.perf_counter()
-    folder = paths.cache_dir() / "embeddings"
+    folder = embeddings_folder()
     embedder = Embedder(
         s.model, model_name=config.model, size=config.img_size, channels=config.channels,
         device=s.device, cache_dir=folder, model_args=config.model_args,
