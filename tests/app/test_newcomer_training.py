@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,53 @@ def test_train_tab_says_what_will_be_trained_and_folds_the_details(qtbot, drop, 
     again.tabs.setCurrentWidget(again.training_panel)
     assert again.training_panel.form.advanced.isVisible()  # remembered
     _close(qtbot, again)
+
+
+# ---- #11.4: the user can stop after stage 1 (a "quick" choice) -----------------------------------------------
+def test_stop_after_the_instant_model_is_offered_where_there_is_one_and_ends_the_run_there(qtbot, drop, fmnist_small):
+    win = _open_window(qtbot)
+    _load(qtbot, win, drop, [fmnist_small])
+    panel, form = win.training_panel, win.training_panel.form
+    qtbot.waitUntil(lambda: win.model_panel.select_model("course_cnn"), timeout=60_000)
+    win.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: "course_cnn with random weights" in panel.plan_label.text(), timeout=30_000)
+    assert form.quick.isVisible() and not form.quick.isEnabled()  # from scratch: nothing to stop after
+    assert "no instant model" in form.quick.toolTip()
+
+    qtbot.waitUntil(lambda: win.model_panel.select_model("efficientnet_lite0"), timeout=60_000)
+    win.model_panel.set_weights_source(SOURCE_PRETRAINED)
+    qtbot.waitUntil(lambda: "(stage 2)" in panel.plan_label.text() and form.quick.isEnabled(), timeout=30_000)
+    # The greyed augmentation fields show what "automatic" will use for this run, as the plan's notes say it.
+    said = re.search(r"augmentation: horizontal flip, shift ±(\d+)px, zoom in up to (\d+)%", panel.plan_label.toolTip())
+    assert said, panel.plan_label.toolTip()
+    assert form.augment_auto.isChecked() and not form.shift.isEnabled()
+    assert (form.shift.value(), round(form.zoom.value() * 100)) == (int(said.group(1)), int(said.group(2))) != (2, 0)
+    form.img_size.setValue(64)
+    form.device.setCurrentText("cpu")
+    _click(form.quick)
+    assert form.quick.isChecked()
+    qtbot.waitUntil(
+        lambda: "at 64 px" in panel.plan_label.text() and "(stage 2)" not in panel.plan_label.text(), timeout=30_000
+    )
+    assert "(stage 1)" in panel.plan_label.text() and "stage 2 skipped (quick)" in panel.plan_label.toolTip()
+    _shot(win, "train-quick.png")
+
+    run_id = _train_once(qtbot, panel)
+    status, _epochs, epochs = _state(run_id)
+    assert status == "finished" and epochs == [0]  # the instant model, and no epoch of fine-tuning
+    log = panel.log_text()
+    assert "checkpoint saved (epoch 0)" in log and "the model the run keeps" in log and "test accuracy" in log, log
+
+    # Later, Continue training fine-tunes that run (stage 2), its curves starting from stage 1's point.
+    form.epochs.setValue(1)  # one more epoch
+    qtbot.waitUntil(lambda: form.quick.isEnabled() and panel.continue_button.isEnabled(), timeout=30_000)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
+        _click(panel.continue_button)
+    assert finished.args[0].status == "finished" and finished.args[0].run_id == run_id
+    status, _epochs, epochs = _state(run_id)
+    assert status == "finished" and epochs == [0, 1]
+    assert RunRegistry().get(run_id).config["quick"] is False
+    assert "stage 2 starts from a head on the last layer's features alone" in panel.log_text()
+    x, _y = panel.plots.series("val_acc")
+    assert list(x) == [0, 1]  # stage 1's point stayed on the curve
+    _close(qtbot, win)

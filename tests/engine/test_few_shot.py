@@ -232,6 +232,20 @@ def test_stage_one_reads_every_block_and_stage_two_fine_tunes_through_the_last_l
     replaced, _ = fine_tuning_replaces_stage1(probe.val_acc, tuned.val_acc, tuned.val_images)
     assert (tap_columns(kept["model_state"]).abs().sum() > 0) == (not replaced)
 
+    # The quick run continued (Continue training, `train --resume RUN --epochs 1`) fine-tunes from the same
+    # starting head as the run that never stopped (from the cached features: nothing embedded), and now
+    # records itself as a fine-tuning run.
+    continued = list(Trainer(TrainConfig(data=str(few / "train"), epochs=1), resume=quick[-1].run_id).run())
+    assert continued[-1].status == "finished", continued[-1].reason
+    said = messages(continued)
+    assert "stage 2 starts from a head on the last layer's features alone" in said and "0 image(s) embedded" in said
+    assert [e.epoch for e in continued if isinstance(e, EpochEnded)] == [1]
+    assert "(stage 2)" in next(e for e in continued if isinstance(e, RunStarted)).plan
+    quick_folder = Path(quick[-1].checkpoint).parent
+    quick_start = ckpt.load_checkpoint(quick_folder / ckpt.PROBE)["model_state"]
+    assert torch.equal(quick_start["_fc.weight"], start["model_state"]["_fc.weight"])
+    assert re.search(r"right on \d+ that stage 1 gets wrong", said)  # and it still has to beat stage 1
+
     # A run started from a tapped run's weights gets its architecture, whatever the new run would pick.
     again = run(TrainConfig(data=str(few / "train"), weights=quick[-1].checkpoint, epochs=1, **FAST))
     assert ckpt.load_checkpoint(again[-1].checkpoint)["model_args"] == instant["model_args"]

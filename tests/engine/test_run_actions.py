@@ -92,8 +92,17 @@ def test_a_stopped_run_resumes_to_its_own_epochs(data):
 
 
 def test_plan_preview_names_model_size_and_epochs():
-    sentence, notes = run_actions.preview_plan(
+    plan = run_actions.preview_plan(
         TrainConfig(data=".", model="course_cnn", epochs=3), typical_size=28, channels=1, num_train_images=120
     )
-    assert "course_cnn" in sentence and "3 epochs" in sentence and "28 px" in sentence
-    assert any("image size" in note for note in notes)
+    assert "course_cnn" in plan.sentence and "3 epochs" in plan.sentence and "28 px" in plan.sentence
+    assert any("image size" in note for note in plan.notes)
+    assert not plan.instant_model  # from scratch: no stage 1, nothing for "quick" to stop after
+
+
+def test_plan_preview_says_when_a_run_starts_with_the_instant_model_and_what_quick_leaves_out():
+    few = {"typical_size": 28, "channels": 1, "num_train_images": 120}
+    full = run_actions.preview_plan(TrainConfig(data="."), **few)  # the default for a few images: LP-FT
+    assert full.instant_model and "(stage 1), then" in full.sentence and "(stage 2)" in full.sentence
+    quick = run_actions.preview_plan(TrainConfig(data=".", quick=True), **few)
+    assert quick.instant_model and "(stage 1)" in quick.sentence and "stage 2" not in quick.sentence

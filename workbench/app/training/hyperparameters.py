@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,7 +39,9 @@ SPIN_MAX = 2**31 - 1  # QSpinBox holds a C int
 # and its tooltip come from the engine's declaration (`config.options()`), never from here; messages that name
 # an option use the same label (qt/wording.py).
 _GROUPED: dict[str, tuple[str, ...]] = {
-    "Optimization": ("epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "label_smoothing"),
+    "Optimization": (
+        "epochs", "quick", "batch_size", "lr", "optimizer", "schedule", "weight_decay", "label_smoothing",
+    ),
     "Augmentation (training images only)": ("tta",),
     "Data and hardware": ("img_size", "val_split", "seed", "device", "amp"),
 }
@@ -47,7 +49,7 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
     title: [(name, config_label(name)) for name in names] for title, names in _GROUPED.items()
 }
 # What a newcomer sets; every other group sits under the "Advanced" disclosure (which remembers its state).
-BASICS = ("epochs", "lr", "img_size")
+BASICS = ("epochs", "lr", "img_size", "quick")
 STEPS = {"weight_decay": (1e-4, 5), "label_smoothing": (0.05, 2), "val_split": (0.05, 2)}  # step, decimals
 
 
@@ -237,6 +239,20 @@ class HyperparameterForm(QWidget):
     def set_advanced_shown(self, shown: bool) -> None:
         self.advanced_button.setChecked(shown)
         self._show_advanced(shown)
+
+    def show_automatic_augment(self, augment: AugmentConfig | None) -> None:
+        """While "automatic" is ticked, the greyed fields show what the engine will use for this run (not the
+        values a manual setting would start from): unticking then starts from the engine's choice."""
+        if augment is None or not self.augment_auto.isChecked():
+            return
+        fields = (self.flip, self.shift, self.zoom, self.brightness, self.contrast)
+        blocked = [QSignalBlocker(widget) for widget in fields]  # showing a choice is not a change
+        self.flip.setChecked(augment.flip)
+        self.shift.setValue(augment.crop_padding)
+        self.zoom.setValue(augment.zoom)
+        self.brightness.setValue(augment.brightness)
+        self.contrast.setValue(augment.contrast)
+        del blocked
 
     def _update_augment_fields(self) -> None:
         manual = not self.augment_auto.isChecked()

@@ -445,10 +445,23 @@ class TrainingPanel(QWidget):
             self.plan_label.setText(f"<b>Cannot train yet:</b> {app_message(problem)}")
             self.plan_label.setToolTip("")
         else:
-            sentence, notes = result
-            self.plan_label.setText(f"<b>Train will run:</b> {sentence}.")
-            self.plan_label.setToolTip("Why:\n" + "\n".join(app_message(n) for n in notes))
+            self.plan_label.setText(f"<b>Train will run:</b> {result.sentence}.")
+            self.plan_label.setToolTip("Why:\n" + "\n".join(app_message(n) for n in result.notes))
+            self._offer_quick(result.instant_model)
+            self.form.show_automatic_augment(result.augment)
         self.plan_label.show()
+
+    def _offer_quick(self, instant_model: bool) -> None:
+        """"Stop after the instant model" means something only for a run that starts with one (stage 1)."""
+        box = self.form.quick
+        box.setEnabled(instant_model)
+        box.setToolTip(
+            "Fit the head on the pretrained network's cached features (seconds) and stop there: no fine-tuning "
+            "(stage 2). The run keeps, evaluates and calibrates that model as usual."
+            if instant_model
+            else "Only for runs that start from ImageNet weights with a head fitted on their features (stage 1); "
+            "this run trains its layers from the first epoch, so there is no instant model to stop after."
+        )
 
     # ---- learning-rate finder (lr_finder.py) ---------------------------------------------------
     def find_learning_rate(self) -> None:

@@ -186,8 +186,9 @@ class TrainingProgress(QObject):
         self.run_started.emit(event)
 
     def _seed_history(self, event: RunStarted) -> None:
-        """A continued or resumed run: the curves start with the epochs it trained before (its history)."""
-        if event.start_epoch > 0:
+        """A continued or resumed run: the curves start with the epochs it trained before (its history; for a
+        quick run continued, stage 1's point at epoch 0)."""
+        if event.resumed or event.start_epoch > 0:
             self._plots().load_history(run_actions.run_history(event.run_id, up_to_epoch=event.start_epoch))
         else:
             self._plots().clear()

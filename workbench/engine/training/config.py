@@ -310,7 +310,8 @@ class TrainConfig:
                                        help="stage 1: fit the head on cached frozen features; default: when "
                                        "pretrained")
     quick: bool = option(False, _switch(), "pretrained runs: stop after stage 1, the head fitted on cached features "
-                         "(seconds, no fine-tuning)", cli="on")
+                         "(seconds, no fine-tuning; --resume RUN fine-tunes it later)", cli="on",
+                         label="Stop after the instant model (stage 1)")
     freeze_bn_stats: bool | None = option(None, _switch(optional=True), cli="",
                                           help="batch norm keeps its running statistics; default: for few images")
     checkpoint_every: int = option(1, _whole(1, 100_000), "epochs between checkpoints", cli="")

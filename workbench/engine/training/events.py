@@ -42,6 +42,7 @@ class RunStarted(Event):
     start_epoch: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. "image size 28 chosen from the data"
     plan: str = ""  # one sentence: model, weights, size, stages, strategy, epochs (defaults.describe_plan)
+    resumed: bool = False  # a continued or resumed run: its earlier epochs (stage 1 included) are in its history
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ STAGE = "linear probe"
 # in the split's order), so that the end of fine-tuning is compared with it image by image, after a
 # resume too (fine_tuning_replaces_stage1).
 VAL_HITS = "val_hits"
+L2 = "l2"  # the penalty stage 1's cross-validation chose: stage 2's starting head reuses it
 
 
 def fit_head_on_embeddings(
@@ -50,51 +51,7 @@ def fit_head_on_embeddings(
         yield Message(f"no linear-probe stage: {exc}")
         return False
     started = time.perf_counter()
-    folder = embeddings_folder()
-    embedder = Embedder(
-        s.model, model_name=config.model, size=config.img_size, channels=config.channels,
-        device=s.device, cache_dir=folder, model_args=config.model_args,
-    )  # fmt: skip
-    store = EmbeddingStore(folder, embedder.key)
-    if store.rebuilt_reason:
-        yield Message(store.rebuilt_reason, "warning")
-    mean = torch.tensor(data.preprocessing.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.preprocessing.std).view(1, -1, 1, 1)
-
-    def normalize(images: torch.Tensor) -> torch.Tensor:
-        return (images.float().div(255) - mean) / std
-
-    mirrored = bool(config.augment and config.augment.flip)
-    splits = [("train", data.train)] + (
-        [("val", data.val)] if data.val is not None and len(data.val.labels) else []
-    )
-    views = 2 if mirrored else 1  # progress counts images; each goes through as itself and its mirror
-    total = sum(len(split.labels) for _, split in splits)
-    done = [0]
-    embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-    computed = 0
-    for name, split in splits:
-
-        def work(report, split=split):
-            def progress(n: int) -> None:
-                done[0] += n
-                report(done[0] // views, total)
-
-            return store.lookup(
-                split.paths, split.images, embedder, normalize, mirrored=mirrored,
-                progress=progress, should_stop=should_stop,
-            )  # fmt: skip
-
-        features, flipped, fresh = yield from with_progress(work, lambda d, t: DataProgress("embed", d, t))
-        embedded[name] = (features, flipped)
-        computed += fresh
-    embed_seconds = time.perf_counter() - started
-    cached = sum(len(split.labels) for _, split in splits) - computed
-    yield Message(
-        f"stage 1: {computed:,} image(s) embedded with {config.model} at {config.img_size}px "
-        f"({embedder.backend}, {embed_seconds:.1f} s), {cached:,} reused from the embedding cache"
-    )
-
+    embedded = yield from _embed_splits(s, should_stop)
     train_x, train_flipped = embedded["train"]
     fit = fit_linear_probe(
         train_x, data.train.labels, len(data.classes), mirrored=train_flipped, seed=config.seed
@@ -128,8 +85,9 @@ def fit_head_on_embeddings(
         cv_se=fit.cv_se,
     )
     s.history.append(
-        {**record.to_dict(), "best": val_acc is not None, HEAD_REFIT_ON_VAL: tiny_validation, VAL_HITS: val_hits}
-    )
+        {**record.to_dict(), "best": val_acc is not None, HEAD_REFIT_ON_VAL: tiny_validation, VAL_HITS: val_hits,
+         L2: fit.l2}
+    )  # fmt: skip
     s.handle.record_epoch(s.history, s.best_acc)
     yield record
     summary = f"stage 1 (linear head, L2 {fit.l2:g}): "
@@ -163,7 +121,7 @@ def fit_head_on_embeddings(
         also=anchor, extra=extra,
     )  # fmt: skip
     if taps:
-        yield from _start_fine_tuning_from_last_layer(s, fit, embedded, taps)
+        yield from _start_fine_tuning_from_last_layer(s, fit.l2, embedded, taps)
     yield CheckpointSaved(str(path), 0, best=val_acc is not None)
     return True
 
@@ -206,8 +164,23 @@ def _write_head(head: torch.nn.Linear, weight: torch.Tensor, bias: torch.Tensor)
         head.bias.copy_(bias.to(head.bias.dtype))
 
 
+def start_fine_tuning_after_quick(
+    s: Session, should_stop: Callable[[], bool] | None = None
+) -> Generator[Event, None, None]:
+    """A quick run continued (the app's Continue training, `train --resume RUN --epochs N`): fine-tuning starts
+    where it would have in a run without "quick" — for a tapped head, from a head on the last layer's
+    features, fitted on the cached embeddings (seconds) — and stage 1's model stays the one to beat."""
+    taps = getattr(s.model, "tapped_columns", None)
+    if not taps:  # stage 2 starts from stage 1's own head, saved as probe.pt when the quick run ended
+        return
+    yield Message("continuing a quick run: stage 2 fine-tunes from stage 1's features")
+    embedded = yield from _embed_splits(s, should_stop)
+    stage_1 = next((h for h in s.history if h.get("stage") == STAGE), {})
+    yield from _start_fine_tuning_from_last_layer(s, stage_1.get(L2), embedded, taps)
+
+
 def _start_fine_tuning_from_last_layer(
-    s: Session, fit: ProbeFit, embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]], taps: slice
+    s: Session, l2: float | None, embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]], taps: slice
 ) -> Generator[Event, None, None]:
     """Stage 2's starting point when the head reads taps: a head on the last layer's features alone, the
     taps' columns zero. Fine-tuning through the taps did worse than this (efficientnet_lite.py), and
@@ -219,9 +192,11 @@ def _start_fine_tuning_from_last_layer(
     plain = fit_linear_probe(
         train_x[:, last_layer], s.data.train.labels, len(s.data.classes),
         mirrored=None if train_flipped is None else train_flipped[:, last_layer], seed=s.config.seed,
-        l2_grid=(fit.l2,),  # the penalty stage 1's cross-validation chose: a second search costs seconds
+        # the penalty stage 1's cross-validation chose (a second search costs seconds; runs from before it
+        # was recorded search again)
+        **({"l2_grid": (l2,)} if l2 else {}),
     )  # fmt: skip
-    weight = torch.zeros_like(fit.weight)
+    weight = torch.zeros(head.weight.shape)
     weight[:, last_layer] = plain.weight
     _write_head(head, weight, plain.bias)
     if "val" in embedded:
@@ -300,3 +275,56 @@ def keep_taps_out_of_fine_tuning(model: torch.nn.Module) -> None:
     mask = torch.ones_like(head.weight)
     mask[:, taps] = 0
     head.weight.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))
+
+
+def _embed_splits(
+    s: Session, should_stop: Callable[[], bool] | None
+) -> Generator[Event, None, dict[str, tuple[torch.Tensor, torch.Tensor | None]]]:
+    """The frozen network's features of the training and validation images (and their mirrors', when the run
+    uses flips), from the embedding cache where it has them; says how many had to be computed."""
+    config, data = s.config, s.data
+    started = time.perf_counter()
+    folder = embeddings_folder()
+    embedder = Embedder(
+        s.model, model_name=config.model, size=config.img_size, channels=config.channels,
+        device=s.device, cache_dir=folder, model_args=config.model_args,
+    )  # fmt: skip
+    store = EmbeddingStore(folder, embedder.key)
+    if store.rebuilt_reason:
+        yield Message(store.rebuilt_reason, "warning")
+    mean = torch.tensor(data.preprocessing.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.preprocessing.std).view(1, -1, 1, 1)
+
+    def normalize(images: torch.Tensor) -> torch.Tensor:
+        return (images.float().div(255) - mean) / std
+
+    mirrored = bool(config.augment and config.augment.flip)
+    splits = [("train", data.train)] + (
+        [("val", data.val)] if data.val is not None and len(data.val.labels) else []
+    )
+    views = 2 if mirrored else 1  # progress counts images; each goes through as itself and its mirror
+    total = sum(len(split.labels) for _, split in splits)
+    done = [0]
+    embedded: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    computed = 0
+    for name, split in splits:
+
+        def work(report, split=split):
+            def progress(n: int) -> None:
+                done[0] += n
+                report(done[0] // views, total)
+
+            return store.lookup(
+                split.paths, split.images, embedder, normalize, mirrored=mirrored,
+                progress=progress, should_stop=should_stop,
+            )  # fmt: skip
+
+        features, flipped, fresh = yield from with_progress(work, lambda d, t: DataProgress("embed", d, t))
+        embedded[name] = (features, flipped)
+        computed += fresh
+    yield Message(
+        f"stage 1: {computed:,} image(s) embedded with {config.model} at {config.img_size}px "
+        f"({embedder.backend}, {time.perf_counter() - started:.1f} s), {total - computed:,} reused from the "
+        "embedding cache"
+    )
+    return embedded

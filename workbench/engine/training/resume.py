@@ -24,6 +24,8 @@ class ResumeState:
     config: TrainConfig
     index: DatasetIndex  # the run's own file list and splits, whatever the folder holds now
     schedule_reset: bool  # epochs changed ("continue training"): a fresh schedule for the remaining epochs
+    # A quick run (stage 1 only) continued: it now fine-tunes, starting where a run without "quick" would have.
+    after_quick: bool = False
 
     @property
     def epoch(self) -> int:
@@ -57,11 +59,14 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)
+    after_quick = bool(config.quick and config.linear_probe) and payload["epoch"] == 0
+    if after_quick:
+        config = dataclasses.replace(config, quick=False)
     try:
         index = DatasetIndex.from_dict(json.loads((run_dir / "dataset.json").read_text()))
     except (OSError, ValueError, KeyError) as exc:
         raise WorkbenchError(f"cannot read the file list of run {record.run_id}: {exc}") from None
-    return ResumeState(record.run_id, run_dir, payload, config, index, schedule_reset)
+    return ResumeState(record.run_id, run_dir, payload, config, index, schedule_reset, after_quick)
 
 
 def previous_run_checkpoint(weights: str | None) -> dict[str, Any] | None:

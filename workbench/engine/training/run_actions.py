@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.training.config import TrainConfig
+from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.going_on import cannot_go_on
 
 if TYPE_CHECKING:
@@ -152,12 +152,22 @@ def run_history(ref: str, *, up_to_epoch: int | None = None, registry: RunRegist
     return [row for row in rows if up_to_epoch is None or row["epoch"] <= up_to_epoch]
 
 
+@dataclass(frozen=True)
+class PlanPreview:
+    """What Train will train: the engine's one-sentence plan, its notes saying why, and whether the run starts
+    with stage 1 (the instant model), which is what "quick" stops after, and the augmentation it will use."""
+
+    sentence: str
+    notes: list[str]
+    instant_model: bool
+    augment: AugmentConfig | None = None
+
+
 def preview_plan(
     config: TrainConfig, *, typical_size: int, channels: int, num_train_images: int, device_type: str | None = None
-) -> tuple[str, list[str]]:
-    """What Train will train with `config` on a dataset like this, before any work: the engine's one-sentence
-    plan (defaults.describe_plan) and its notes saying why. Imports the model zoo (torch): call it off a UI
-    thread."""
+) -> PlanPreview:
+    """What Train will train with `config` on a dataset like this, before any work (defaults.describe_plan).
+    Imports the model zoo (torch): call it off a UI thread."""
     from workbench.engine.training.defaults import describe_plan, resolve_defaults, run_device_type
     from workbench.engine.training.transfer import advise_strategy
 
@@ -173,4 +183,4 @@ def preview_plan(
             resolved.strategy = advise_strategy(num_train_images, resolved.similar_to_imagenet).strategy
         else:
             resolved.strategy = "fine-tune-all"
-    return describe_plan(resolved), notes
+    return PlanPreview(describe_plan(resolved), notes, bool(resolved.linear_probe), resolved.augment)

@@ -55,6 +55,7 @@ from workbench.engine.training.probe_stage import (
     fine_tuning_replaces_stage1,
     fit_head_on_embeddings,
     keep_taps_out_of_fine_tuning,
+    start_fine_tuning_after_quick,
 )
 from workbench.engine.training.resume import load_resume_state
 from workbench.engine.training.session import Session
@@ -175,18 +176,22 @@ class Trainer:
             start_epoch=session.start_epoch,
             notes=[*session.notes, session.plan.describe()],
             plan=describe_plan(config),
+            resumed=resumed is not None,
         )
-        if config.linear_probe and resumed is None and session.start_epoch == 0:
-            try:
+        probed = False
+        try:
+            if config.linear_probe and resumed is None and session.start_epoch == 0:
                 probed = yield from fit_head_on_embeddings(session, self._stop_requested)
-            except DecodeCancelled:
-                reason = "stopped by the user while computing embeddings"
-                session.handle.finish(RunStatus.STOPPED, reason)
-                yield RunFinished(RunStatus.STOPPED, reason, run_id=session.handle.run_id)
-                return
-            if probed and config.quick:
-                yield from self._finish(session, 0)
-                return
+            elif resumed is not None and resumed.after_quick:  # Continue training after a quick run
+                yield from start_fine_tuning_after_quick(session, self._stop_requested)
+        except DecodeCancelled:
+            reason = "stopped by the user while computing embeddings"
+            session.handle.finish(RunStatus.STOPPED, reason)
+            yield RunFinished(RunStatus.STOPPED, reason, run_id=session.handle.run_id)
+            return
+        if probed and config.quick:
+            yield from self._finish(session, 0)
+            return
         epochs_done = yield from self._train_epochs(session)
         if epochs_done is None:  # stopped: the RunFinished event is already out
             return
