@@ -45,7 +45,7 @@ def test_user_choices_are_kept():
 
 def test_short_scratch_runs_skip_shift_augmentation():
     # 6,000 images train from scratch (the 2-epoch measurement's size); fewer would fine-tune a pretrained
-    # network, whose augmentation is chosen from its input side instead (test_few_shot.py)
+    # network, whose augmentation is chosen from its input side instead (test_few_shot_policy.py)
     short, _ = resolve_defaults(
         TrainConfig(data="x", epochs=2), typical_size=28, channels=1, num_train_images=6_000
     )
