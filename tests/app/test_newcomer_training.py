@@ -127,7 +127,7 @@ def test_continue_is_offered_only_when_it_can_train_something(qtbot, window, dro
     assert panel.form.values()["epochs"] is None
     assert not panel.continue_button.isEnabled()
     tip = panel.continue_button.toolTip()
-    assert "already finished its 1 epochs; set Epochs to how many more epochs to train" in tip, tip
+    assert "already finished its 1 epoch; set Epochs to how many more epochs to train" in tip, tip
     panel.form.epochs.setValue(2)  # two more
     assert panel.continue_button.isEnabled() and "already finished" not in panel.continue_button.toolTip()
     panel.form.epochs.setValue(panel.form.epochs.minimum())
@@ -139,7 +139,7 @@ def test_continue_is_offered_only_when_it_can_train_something(qtbot, window, dro
     panel.run_started.connect(started.append)
     window.continue_action.trigger()
     boxes = [w for w in QApplication.topLevelWidgets() if w.objectName() == ERROR_DIALOG_NAME and w.isVisible()]
-    assert boxes and "already finished its 1 epochs" in boxes[-1].text()
+    assert boxes and "already finished its 1 epoch" in boxes[-1].text()
     assert boxes[-1].windowTitle() == "Cannot continue training"
     for box in boxes:
         box.close()

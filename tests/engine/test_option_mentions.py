@@ -154,8 +154,8 @@ def test_continuing_a_run_with_too_few_epochs_names_the_epochs_option(finished_r
     with pytest.raises(WorkbenchError) as raised:
         load_resume_state(registry, run_id, epochs=None)
     cli, app = _both(raised.value)
-    assert cli.endswith("already finished its 1 epochs; set --epochs to more than 1 to continue training")
-    assert app.endswith("already finished its 1 epochs; set Epochs to more than 1 to continue training")
+    assert cli.endswith("already finished its 1 epoch; set --epochs to more than 1 to continue training")
+    assert app.endswith("already finished its 1 epoch; set Epochs to more than 1 to continue training")
 
 
 def test_a_damaged_last_checkpoint_points_to_the_intact_best_one_in_each_clients_words(

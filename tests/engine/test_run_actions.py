@@ -66,7 +66,7 @@ def test_continue_refusal_is_the_trainers_own_rule_said_before_any_work(data):
     run_id = _train(data)
     record = RunRegistry().get(run_id)
     refused = run_actions.continue_refusal(record)  # finished all its epochs, none asked for: nothing to train
-    assert refused is not None and "already finished its 1 epochs; set --epochs to more than 1" in str(refused)
+    assert refused is not None and "already finished its 1 epoch; set --epochs to more than 1" in str(refused)
     by_trainer = list(run_actions.continue_or_resume(run_id).trainer().run())[-1]
     assert by_trainer.status == "failed" and str(refused) in by_trainer.reason  # what the trainer would say
     assert "set --epochs to how many more epochs to train" in str(run_actions.continue_refusal(record, more=0))

@@ -202,7 +202,7 @@ def test_resume_of_a_run_killed_after_its_last_checkpoint_just_finishes_it(fmnis
     assert not of_type(events, EpochEnded)  # nothing retrained
     assert registry.get(done.run_id).status == "finished"
     finished_again = collect(Trainer(resume=done.run_id))[-1]
-    assert finished_again.status == "failed" and "already finished its 1 epochs" in finished_again.reason
+    assert finished_again.status == "failed" and "already finished its 1 epoch" in finished_again.reason
 
 
 def test_cpu_training_runs_nhwc_and_learns_the_same(fmnist_folder):

@@ -130,6 +130,11 @@ def _part_from_stored(p: Any) -> str | Part:
     return Mention(p["option"], p.get("value", _NO_VALUE), bool(p.get("as_given", False)))
 
 
+def counted(count: int, noun: str) -> str:
+    """E.g. "1 epoch", "3 epochs", "1,200 images": a count with its noun in the right number."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def concat(*pieces: str) -> str:
     """`pieces` joined, keeping the Mentions of any `Text` among them (a plain join would drop them)."""
     if not any(isinstance(piece, Text) for piece in pieces):

@@ -19,6 +19,7 @@ import functools
 import os
 
 from workbench.engine.data.batches import training_steps
+from workbench.engine.errors import counted
 from workbench.engine.models.efficientnet_lite import VARIANTS, offline_weights_installed, variant_of
 from workbench.engine.training.config import AugmentConfig, TrainConfig
 from workbench.engine.training.optim import default_lr
@@ -240,14 +241,14 @@ def resolve_defaults(
     if config.epochs is None:
         if config.linear_probe:
             config.epochs = FINE_TUNE_EPOCHS
-            notes.append(f"{config.epochs} epochs of fine-tuning after the linear head")
+            notes.append(f"{counted(config.epochs, 'epoch')} of fine-tuning after the linear head")
         else:
             config.epochs = default_epochs(num_train_images)
-            notes.append(f"{config.epochs} epochs ({num_train_images:,} training images)")
+            notes.append(f"{counted(config.epochs, 'epoch')} ({num_train_images:,} training images)")
     if config.batch_size is None:
         config.batch_size = default_batch_size(num_train_images, config.epochs)
         notes.append(
-            f"batch size {config.batch_size} ({num_train_images:,} training images, {config.epochs} epochs: "
+            f"batch size {config.batch_size} ({num_train_images:,} training images, {counted(config.epochs, 'epoch')}: "
             f"{config.epochs * training_steps(num_train_images, config.batch_size):,} steps)"
         )
     if config.freeze_bn_stats is None:
@@ -324,11 +325,11 @@ def describe_plan(config: TrainConfig) -> str:
         + (
             ""
             if config.quick
-            else f", then {config.epochs} epochs of {config.strategy} fine-tuning with "
+            else f", then {counted(config.epochs, 'epoch')} of {config.strategy} fine-tuning with "
             f"{OPTIMIZER_NAMES.get(config.optimizer, config.optimizer)} (stage 2)"
         )
         if config.linear_probe
-        else f"{config.epochs} epochs"
+        else counted(config.epochs, "epoch")
         + (f" of {config.strategy}" if config.pretrained or config.weights else "")
     )
     return f"{config.model} with {weights} at {config.img_size} px: {stages}, batch {config.batch_size}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.engine.errors import Mention, Text, concat
+from workbench.engine.errors import Mention, Text, concat, counted
 from workbench.engine.evaluation.figures import BEST_FILE
 from workbench.engine.names import display_name
 from workbench.engine.training.events import (
@@ -100,7 +100,7 @@ def run_started_line(event: RunStarted) -> str:
     return (
         f"run {event.run_id}: {event.model} on {event.device}; {len(event.classes)} classes; "
         f"{event.train_images:,} train / {event.val_images:,} val / {event.test_images:,} test images; "
-        f"{event.epochs} epochs of {event.steps_per_epoch} steps"
+        f"{counted(event.epochs, 'epoch')} of {counted(event.steps_per_epoch, 'step')}"
     )
 
 

@@ -4,7 +4,7 @@ torch and of the trainer, so that both can import it without knowing each other.
 
 from __future__ import annotations
 
-from workbench.engine.errors import Mention, WorkbenchError
+from workbench.engine.errors import Mention, WorkbenchError, counted
 
 
 def cannot_go_on(
@@ -27,7 +27,7 @@ def cannot_go_on(
     if status == "finished" and target is not None and done >= target:
         advice = " to how many more epochs to train" if adding else f" to more than {done}"
         return WorkbenchError(
-            f"run {run_id} already finished its {target} epochs; set ",
+            f"run {run_id} already finished its {counted(target, 'epoch')}; set ",
             Mention("epochs"),
             f"{advice} to continue training",
         )
