@@ -375,6 +375,7 @@ def test_stop_after_the_instant_model_is_offered_where_there_is_one_and_ends_the
     # Later, Continue training fine-tunes that run (stage 2), its curves starting from stage 1's point.
     form.epochs.setValue(1)  # one more epoch
     qtbot.waitUntil(lambda: form.quick.isEnabled() and panel.continue_button.isEnabled(), timeout=30_000)
+    assert "fine-tune the instant model (stage 2)" in panel.continue_button.toolTip()
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
         _click(panel.continue_button)
     assert finished.args[0].status == "finished" and finished.args[0].run_id == run_id
@@ -384,4 +385,5 @@ def test_stop_after_the_instant_model_is_offered_where_there_is_one_and_ends_the
     assert "stage 2 starts from a head on the last layer's features alone" in panel.log_text()
     x, _y = panel.plots.series("val_acc")
     assert list(x) == [0, 1]  # stage 1's point stayed on the curve
+    assert "stage 2" not in panel.continue_button.toolTip()  # fine-tuned now: going on trains more epochs
     _close(qtbot, win)

@@ -106,3 +106,17 @@ def test_plan_preview_says_when_a_run_starts_with_the_instant_model_and_what_qui
     assert full.instant_model and "(stage 1), then" in full.sentence and "(stage 2)" in full.sentence
     quick = run_actions.preview_plan(TrainConfig(data=".", quick=True), **few)
     assert quick.instant_model and "(stage 1)" in quick.sentence and "stage 2" not in quick.sentence
+
+
+def test_going_on_with_a_quick_run_is_its_first_fine_tuning_and_only_that():
+    from workbench.engine.runs.rows import RunRecord
+
+    def record(config: dict, epochs: list[int]) -> RunRecord:
+        return RunRecord("r", "", "finished", "efficientnet_lite0", "d", config, [{"epoch": e} for e in epochs],
+                         0.0, 0.0, "/nowhere", None, None)  # fmt: skip
+
+    quick = {"quick": True, "linear_probe": True, "epochs": 10}
+    assert run_actions.continuing_fine_tunes(record(quick, [0]))  # stage 1 only: going on fine-tunes it
+    assert not run_actions.continuing_fine_tunes(record(quick, [0, 1]))  # continued once: it trains more epochs
+    assert not run_actions.continuing_fine_tunes(record({**quick, "quick": False}, [0]))  # an LP-FT run stopped
+    assert not run_actions.continuing_fine_tunes(record({**quick, "linear_probe": False}, [0]))  # no stage 1

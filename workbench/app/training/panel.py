@@ -50,6 +50,10 @@ CONTINUE_TIP = (
     "Go on with the same run: a stopped run resumes where it stopped; a finished one trains as many more "
     "epochs as the Epochs field says, its history kept"
 )
+CONTINUE_TO_STAGE_2_TIP = (
+    "Go on with the same run: fine-tune the instant model (stage 2) as a run without \"Stop after the instant "
+    "model\" would have; the run keeps stage 1's model unless fine-tuning is clearly better on validation"
+)
 
 
 class TrainingPanel(QWidget):
@@ -219,7 +223,11 @@ class TrainingPanel(QWidget):
         and Epochs on auto), its tooltip says why and what to set."""
         refusal = self._continue_refusal()
         self.continue_button.setEnabled(refusal is None)
-        self.continue_button.setToolTip(_sentence(refusal) if refusal else CONTINUE_TIP)
+        record = self.last_record
+        fine_tunes = record is not None and run_actions.continuing_fine_tunes(record)
+        self.continue_button.setToolTip(
+            _sentence(refusal) if refusal else CONTINUE_TO_STAGE_2_TIP if fine_tunes else CONTINUE_TIP
+        )
 
     def _continue_refusal(self) -> str | None:
         """Why Continue training can do nothing now, in the app's words ("": no run to go on with, nothing to

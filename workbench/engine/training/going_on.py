@@ -4,7 +4,16 @@ torch and of the trainer, so that both can import it without knowing each other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from workbench.engine.errors import Mention, WorkbenchError, counted
+
+
+def goes_on_to_stage_2(config: Mapping[str, Any], epochs_done: int) -> bool:
+    """Whether going on with a run fine-tunes it for the first time: a quick run (stage 1 only) continued takes
+    it on to stage 2, starting where a run without quick would have (resume.py, probe_stage.py)."""
+    return bool(config.get("quick") and config.get("linear_probe")) and epochs_done == 0
 
 
 def cannot_go_on(

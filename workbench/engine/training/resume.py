@@ -13,7 +13,7 @@ from workbench.engine.errors import Action, WeightsError, WorkbenchError
 from workbench.engine.runs import RunRegistry
 from workbench.engine.training import checkpoint as ckpt
 from workbench.engine.training.config import TrainConfig
-from workbench.engine.training.going_on import cannot_go_on
+from workbench.engine.training.going_on import cannot_go_on, goes_on_to_stage_2
 
 
 @dataclass
@@ -59,7 +59,7 @@ def load_resume_state(registry: RunRegistry, ref: str, epochs: int | None) -> Re
     schedule_reset = bool(epochs) and epochs != config.epochs
     if schedule_reset:
         config = dataclasses.replace(config, epochs=epochs)
-    after_quick = bool(config.quick and config.linear_probe) and payload["epoch"] == 0
+    after_quick = goes_on_to_stage_2(dataclasses.asdict(config), payload["epoch"])
     if after_quick:
         config = dataclasses.replace(config, quick=False)
     try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.training.config import AugmentConfig, TrainConfig
-from workbench.engine.training.going_on import cannot_go_on
+from workbench.engine.training.going_on import cannot_go_on, goes_on_to_stage_2
 
 if TYPE_CHECKING:
     from workbench.engine.runs import RunRecord, RunRegistry
@@ -118,6 +118,13 @@ def continue_refusal(
         epochs=target,
         adding=more is not None,
     )
+
+
+def continuing_fine_tunes(record: RunRecord) -> bool:
+    """Whether going on with this run fine-tunes it for the first time (a quick run: stage 1 only), which a
+    client says on its Continue button. Reads no files."""
+    config = record.config if isinstance(record.config, dict) else {}
+    return goes_on_to_stage_2(config, record.epochs_done)
 
 
 def train_again(ref: str, changes: TrainConfig, *, registry: RunRegistry | None = None) -> RunAction:
