@@ -97,11 +97,11 @@ def run_one(task: tuple[str, str, dict, str]) -> dict:
         setattr(module, attribute, ORIGINALS[(module, attribute)])
     trainer.FINE_TUNED_SHARE = options.pop("share", trainer.FINE_TUNED_SHARE)
     taps_mode = options.pop("taps", "held")
-    trainer.fine_tuning_replaces_stage1 = lambda stage1, tuned, images: (True, "")
+    trainer.fine_tuning_replaces_stage1 = lambda *_figures: (True, "")  # the sweep judges every recipe's end
     if taps_mode in ("trainable", "standardized"):
         trainer.keep_taps_out_of_fine_tuning = lambda model: None
 
-        def start_from_tapped_head(s, fit, embedded, taps):
+        def start_from_tapped_head(s, _l2, embedded, taps):
             from workbench.engine.features.embedder import linear_head
             from workbench.engine.training import checkpoint as ckpt
 
