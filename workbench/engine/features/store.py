@@ -124,10 +124,7 @@ class EmbeddingStore:
                 {name: torch.cat([self._tensors[name], fresh[name]]) if self._rows else fresh[name]
                  for name in names},
             )  # fmt: skip
-        rows = torch.tensor([self._rows[k] for k in keys], dtype=torch.long)
-        features = self._tensors["features"][rows].float()
-        flipped = self._tensors["mirrored"][rows].float() if mirrored else None
-        return features, flipped, len(missing)
+        return *self._vectors(keys, mirrored), len(missing)
 
     def cached(
         self, paths: Sequence[str], *, mirrored: bool
@@ -137,9 +134,13 @@ class EmbeddingStore:
         if "features" not in self._tensors or (mirrored and "mirrored" not in self._tensors):
             return None
         try:
-            rows = torch.tensor([self._rows[file_identity(p)] for p in paths], dtype=torch.long)
+            return self._vectors([file_identity(p) for p in paths], mirrored)
         except (KeyError, OSError):  # not embedded yet, or changed or gone since
             return None
+
+    def _vectors(self, keys: list[str], mirrored: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """float32 (features, mirrored features or None) of the files with these identities, all in the cache."""
+        rows = torch.tensor([self._rows[k] for k in keys], dtype=torch.long)
         flipped = self._tensors["mirrored"][rows].float() if mirrored else None
         return self._tensors["features"][rows].float(), flipped
 
